@@ -1,0 +1,30 @@
+"""Shared test set-up: quiet TensorFlow, the Keras backend, and paths to fixtures."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_VIDEOS = REPO_ROOT.parent / "shared" / "fixtures" / "videos"
+
+
+@pytest.fixture(scope="session")
+def shared_videos():
+    """Real-world video files beside the checkout (`../shared/fixtures/videos`)."""
+    if not SHARED_VIDEOS.is_dir():
+        pytest.skip(f"real-world fixtures not present at {SHARED_VIDEOS}")
+    return SHARED_VIDEOS
+
+
+@pytest.fixture(autouse=True)
+def _clear_keras_session():
+    """Each test starts with fresh layer names and default dtype policy."""
+    import keras
+
+    yield
+    keras.config.set_dtype_policy("float32")
+    keras.backend.clear_session()

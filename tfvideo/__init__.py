@@ -1,0 +1,5 @@
+"""tfvideo: efficient video recognition models (S3D/S3D-G, TEINet, bLVNet-TAM, TAdaConv) in Keras 3."""
+
+__version__ = "0.1.0"
+
+from tfvideo import layers, models, profile  # noqa: E402,F401

@@ -1,0 +1,171 @@
+"""Shared argument checks and temporal tensor helpers for `tfvideo.layers`.
+
+Everything here is written with `keras.ops` only, so the layers run on the
+TensorFlow, JAX and PyTorch backends, and every op lowers to a TFLite builtin
+(reshape, pad, strided slice, concatenation, depthwise conv).
+"""
+
+import keras
+from keras import ops
+
+
+# ---------------------------------------------------------------------------
+# Argument checks: every one raises a ValueError naming the argument and why.
+# ---------------------------------------------------------------------------
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return value
+
+
+def check_odd(name, value):
+    check_positive_int(name, value)
+    if value % 2 == 0:
+        raise ValueError(
+            f"`{name}` must be odd (the kernel is centred on the current frame "
+            f"or pixel and padded symmetrically), got {value}."
+        )
+    return value
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def check_divisible(channels_name, channels, divisor_name, divisor):
+    if channels % divisor != 0:
+        raise ValueError(
+            f"{channels_name} ({channels}) must be divisible by `{divisor_name}` "
+            f"({divisor})."
+        )
+    return channels // divisor
+
+
+def int_pair(name, value):
+    """Returns `(a, b)` from an int or a length-2 sequence of positive ints."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        value = tuple(value)
+    except TypeError:
+        raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}.")
+    if len(value) != 2:
+        raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}.")
+    for v in value:
+        check_positive_int(name, v)
+    return value
+
+
+def check_rank(layer, input_shape, rank, layout):
+    if len(input_shape) != rank:
+        raise ValueError(
+            f"{type(layer).__name__} expects a {rank}D input {layout}, got shape "
+            f"{tuple(input_shape)}."
+        )
+    if input_shape[-1] is None:
+        raise ValueError(
+            f"{type(layer).__name__} needs a known channel dimension, got shape "
+            f"{tuple(input_shape)}."
+        )
+
+
+def check_folded_batch(layer, batch, num_frames):
+    """Raises when a statically known folded batch is not a multiple of frames."""
+    if isinstance(batch, int) and batch % num_frames != 0:
+        raise ValueError(
+            f"{type(layer).__name__}: the folded batch (batch * frames = {batch}) is "
+            f"not divisible by `num_frames` ({num_frames}); the input must be "
+            f"[batch * {num_frames}, height, width, channels]."
+        )
+
+
+# ---------------------------------------------------------------------------
+# Temporal views and ops on a [batch, frames, positions, channels] view.
+# ---------------------------------------------------------------------------
+def to_time_view(x, num_frames):
+    """`[B*T, H, W, C]` -> `[B, T, H*W, C]` (a free reshape, no transpose)."""
+    _, h, w, c = ops.shape(x)
+    return ops.reshape(x, (-1, num_frames, h * w, c))
+
+
+def from_time_view(x4, like):
+    """`[B, T, H*W, C]` -> `[B*T, H, W, C]` with the spatial shape of `like`."""
+    _, h, w, _ = ops.shape(like)
+    return ops.reshape(x4, (-1, h, w, ops.shape(x4)[-1]))
+
+
+def shift_time(x, offset, axis=1):
+    """`y[:, t] = x[:, t + offset]`, zero where `t + offset` is outside the clip.
+
+    Built from a strided slice and a zero pad (TFLite builtins). `offset > 0`
+    reads later frames ("shift left"), `offset < 0` earlier frames.
+    """
+    if offset == 0:
+        return x
+    frames = x.shape[axis]
+    if frames is not None and abs(offset) >= frames:
+        return ops.zeros_like(x)
+    index = [slice(None)] * len(x.shape)
+    pad = [[0, 0] for _ in x.shape]
+    if offset > 0:
+        index[axis] = slice(offset, None)
+        pad[axis] = [0, offset]
+    else:
+        index[axis] = slice(None, offset)
+        pad[axis] = [-offset, 0]
+    return ops.pad(x[tuple(index)], pad)
+
+
+def temporal_depthwise_conv(x4, kernel, pad_before, pad_after):
+    """Channel-wise temporal convolution of a `[B, T, P, C]` view.
+
+    `y[:, t, :, c] = sum_i kernel[i, c] * x[:, t + i - pad_before, :, c]`, with
+    zeros outside the clip. Runs as one depthwise conv with a `(k, 1)` kernel
+    (TFLite DEPTHWISE_CONV_2D).
+
+    Args:
+        x4: `[B, T, P, C]` tensor.
+        kernel: `[k, C]` per-channel temporal weights.
+        pad_before, pad_after: zero frames added before / after the clip;
+            `pad_before + pad_after == k - 1` keeps the number of frames.
+    """
+    k, c = kernel.shape
+    kernel = ops.reshape(kernel, (k, 1, c, 1))
+    if pad_before == pad_after:
+        padding = "same"
+    else:
+        x4 = ops.pad(x4, [[0, 0], [pad_before, pad_after], [0, 0], [0, 0]])
+        padding = "valid"
+    return ops.depthwise_conv(x4, kernel, strides=1, padding=padding)
+
+
+def temporal_avg_pool3(x4):
+    """PyTorch `AvgPool(3, stride 1, padding 1)` over axis 1, counting the padding.
+
+    `y[t] = (x[t-1] + x[t] + x[t+1]) / 3` with zero frames outside the clip, so
+    the first and last frames are divided by 3 too (`count_include_pad=True`).
+    """
+    return (shift_time(x4, -1) + x4 + shift_time(x4, 1)) * (1.0 / 3.0)
+
+
+class TemporalLayer(keras.layers.Layer):
+    """Base for layers on frame-folded `[batch * num_frames, H, W, C]` input."""
+
+    def __init__(self, num_frames, **kwargs):
+        super().__init__(**kwargs)
+        self.num_frames = check_positive_int("num_frames", num_frames)
+
+    def _check_input_shape(self, input_shape):
+        check_rank(self, input_shape, 4, "[batch * num_frames, height, width, channels]")
+        check_folded_batch(self, input_shape[0], self.num_frames)
+
+    def sublayer_kwargs(self, name):
+        """kwargs that make a sublayer follow this layer's dtype policy."""
+        return {"name": name, "dtype": self.dtype_policy}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_frames": self.num_frames})
+        return config

@@ -1,0 +1,89 @@
+"""Registry of named model configurations (timm-style: one builder per name).
+
+Example:
+    >>> import tfvideo
+    >>> model = tfvideo.models.create("tsm_tiny", num_classes=10)
+    >>> "tsm_r50" in tfvideo.models.available()
+    True
+"""
+
+import dataclasses
+from typing import Any, Callable
+
+_REGISTRY: dict[str, "ModelEntry"] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """A named configuration: its builder, family and default arguments."""
+
+    name: str
+    family: str
+    builder: Callable[..., Any]
+    defaults: dict
+
+
+# Defaults that describe how to feed a model (used by data pipelines, evaluation and export)
+# but are not arguments of its builder.
+METADATA_KEYS = ("sampling",)
+
+
+def register(name: str, *, family: str, num_classes: int = 400, num_frames: int = 8,
+             input_size: int = 224, sampling: str = "segments", **defaults):
+    """Decorator that registers `builder(num_classes, num_frames, input_size, **options)`.
+
+    Extra keyword arguments are builder options with new defaults for this name (e.g.
+    `depth=101`). `sampling` ("segments" or "dense") says how clips for it are sampled.
+    """
+
+    def wrap(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"model name {name!r} is already registered")
+        _REGISTRY[name] = ModelEntry(
+            name=name, family=family, builder=builder,
+            defaults=dict(num_classes=num_classes, num_frames=num_frames,
+                          input_size=input_size, sampling=sampling, **defaults))
+        return builder
+
+    return wrap
+
+
+def _load_families():
+    # Importing the family modules registers their builders.
+    from tfvideo.models import _families  # noqa: F401
+
+
+def available(family: str | None = None) -> list[str]:
+    """Sorted names of the registered configurations (optionally of one family)."""
+    _load_families()
+    return sorted(n for n, e in _REGISTRY.items() if family is None or e.family == family)
+
+
+def get_entry(name: str) -> ModelEntry:
+    _load_families()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")
+    return _REGISTRY[name]
+
+
+def defaults(name: str) -> dict:
+    """Default arguments of a configuration (num_classes, num_frames, input_size, ...)."""
+    return dict(get_entry(name).defaults)
+
+
+def create(name: str, num_classes: int | None = None, num_frames: int | None = None,
+           input_size: int | None = None, **options):
+    """Builds the named model as a functional `keras.Model` taking `[B, T, H, W, 3]` clips.
+
+    Arguments left as None take the configuration's defaults (`defaults(name)`).
+    """
+    entry = get_entry(name)
+    args = dict(entry.defaults)
+    for key, value in dict(num_classes=num_classes, num_frames=num_frames,
+                           input_size=input_size).items():
+        if value is not None:
+            args[key] = value
+    args.update(options)
+    for key in METADATA_KEYS:
+        args.pop(key, None)
+    return entry.builder(**args)
