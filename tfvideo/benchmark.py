@@ -1,0 +1,185 @@
+"""Speed and memory of the zoo: Keras, tf.function (with and without XLA), SavedModel, LiteRT,
+a training step, and the official PyTorch implementations on the same CPU.
+
+Each model is measured in a fresh subprocess so that its peak memory (max RSS) is its own.
+
+Example:
+    >>> from tfvideo import benchmark
+    >>> row = benchmark.measure_model("tsm_tiny", modes=("tf_function",), batch_sizes=(1,),
+    ...                               repeats=2)
+    >>> row["latency_s"]["tf_function"]["1"] > 0
+    True
+"""
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+MODES = ("keras_predict", "tf_function", "tf_function_xla", "saved_model", "litert_float",
+         "litert_int8", "train_step")
+
+
+def machine_description() -> str:
+    """One line naming the CPU, its core count and the TensorFlow version."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import tensorflow as tf
+
+    return f"{cpu}, {os.cpu_count()} cores, TF {tf.__version__}, Python {platform.python_version()}"
+
+
+def time_call(fn, warmup=1, repeats=3) -> float:
+    """Median wall-clock seconds of `fn()` after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _random_clips(model, batch, seed=0):
+    shape = (batch,) + tuple(model.inputs[0].shape[1:])
+    return np.random.default_rng(seed).uniform(0, 255, shape).astype("float32")
+
+
+def _litert_runner(model, quantize, workdir, batch):
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    input_shape = (batch,) + tuple(model.inputs[0].shape[1:])
+    function = tf.function(lambda x: model(x, training=False))
+    concrete = function.get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [_random_clips(model, batch, seed)] for seed in range(4))
+    flatbuffer = converter.convert()
+    path = os.path.join(workdir, f"model_{quantize}_{batch}.tflite")
+    with open(path, "wb") as file:
+        file.write(flatbuffer)
+    interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    clips = _random_clips(model, batch)
+
+    def run():
+        interpreter.set_tensor(input_index, clips)
+        interpreter.invoke()
+
+    return run, os.path.getsize(path)
+
+
+def _runner(mode, model, batch, workdir):
+    """A zero-argument callable running one batch in `mode`, and the artifact size (or None)."""
+    import keras
+    import tensorflow as tf
+
+    clips = _random_clips(model, batch)
+    if mode == "keras_predict":
+        return lambda: model.predict(clips, batch_size=batch, verbose=0), None
+    if mode in ("tf_function", "tf_function_xla"):
+        function = tf.function(lambda x: model(x, training=False),
+                               jit_compile=mode == "tf_function_xla")
+        tensor = tf.constant(clips)
+        return lambda: function(tensor).numpy(), None
+    if mode == "saved_model":
+        path = os.path.join(workdir, "saved_model")
+        if not os.path.exists(path):
+            model.export(path, format="tf_saved_model", verbose=False)
+        loaded = tf.saved_model.load(path)
+        tensor = tf.constant(clips)
+        return lambda: loaded.serve(tensor).numpy(), None
+    if mode in ("litert_float", "litert_int8"):
+        return _litert_runner(model, mode.split("_")[1], workdir, batch)
+    if mode == "train_step":
+        trainable = keras.models.clone_model(model)
+        trainable.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          jit_compile=False)
+        labels = np.zeros((batch,), "int32")
+        return lambda: trainable.train_on_batch(clips, labels), None
+    raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+
+
+def measure_model(name, num_frames=None, input_size=None, num_classes=None, modes=MODES,
+                  batch_sizes=(1, 8), repeats=3, warmup=1) -> dict:
+    """Params, MACs and per-mode latency (seconds per batch) of one registered model."""
+    from tfvideo import models, profile
+
+    model = models.create(name, num_classes=num_classes, num_frames=num_frames,
+                          input_size=input_size)
+    row = {"model": name, "input": "x".join(str(d) for d in model.inputs[0].shape[1:4]),
+           "params": profile.count_params(model), "gmacs": profile.count_macs(model) / 1e9,
+           "latency_s": {}, "throughput_clips_s": {}, "sizes_bytes": {}, "errors": {}}
+    with tempfile.TemporaryDirectory() as workdir:
+        for mode in modes:
+            for batch in batch_sizes:
+                try:
+                    run, size = _runner(mode, model, batch, workdir)
+                    seconds = time_call(run, warmup=warmup, repeats=repeats)
+                except Exception as error:  # a mode that fails is reported, not fatal
+                    row["errors"][f"{mode}@{batch}"] = f"{type(error).__name__}: {error}"[:300]
+                    continue
+                row["latency_s"].setdefault(mode, {})[str(batch)] = seconds
+                row["throughput_clips_s"].setdefault(mode, {})[str(batch)] = batch / seconds
+                if size:
+                    row["sizes_bytes"][mode] = size
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return row
+
+
+def measure_in_subprocess(name, **kwargs) -> dict:
+    """`measure_model` in a fresh Python process (so peak memory is this model's alone)."""
+    request = json.dumps({"name": name, **kwargs})
+    code = ("import json, sys; from tfvideo import benchmark; "
+            "args = json.loads(sys.argv[1]); "
+            "print('RESULT ' + json.dumps(benchmark.measure_model(args.pop('name'), **args)))")
+    result = subprocess.run([sys.executable, "-c", code, request], capture_output=True,
+                            text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    for line in result.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"benchmark of {name} failed:\n{result.stderr[-2000:]}")
+
+
+def markdown_table(rows, batch_sizes=(1, 8)) -> str:
+    """A markdown table: one line per model, latency (batch 1) and throughput (batch 8)."""
+    modes = [m for m in MODES if any(m in r["latency_s"] for r in rows)]
+    header = ["model", "input", "params (M)", "GMACs", "peak RSS (MB)"]
+    for mode in modes:
+        header += [f"{mode} b{b}" for b in batch_sizes]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["model"], row["input"], f"{row['params'] / 1e6:.2f}", f"{row['gmacs']:.2f}",
+                 f"{row.get('peak_rss_mb', 0):.0f}"]
+        for mode in modes:
+            for batch in batch_sizes:
+                latency = row["latency_s"].get(mode, {}).get(str(batch))
+                if latency is None:
+                    cells.append("n/a")
+                elif batch == 1:
+                    cells.append(f"{latency * 1000:.0f} ms")
+                else:
+                    cells.append(f"{batch / latency:.2f} clips/s")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

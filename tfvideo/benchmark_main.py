@@ -1,0 +1,74 @@
+"""`tfvideo benchmark` / `python scripts/benchmark.py`: speed and memory of the zoo.
+
+Writes `benchmark.json` and `benchmark.md` into --output_dir. With --reference_* paths (local
+checkouts of the official code, never part of tfvideo) it also times the official PyTorch
+models on the same CPU and reports the ratio tfvideo / reference of forward latency.
+
+Example:
+    python scripts/benchmark.py --models tsm_tiny,tada2d_tiny --batch_sizes 1 --repeats 2
+    python scripts/benchmark.py --models s3d,tada2d_r50,blvnet_tam_r50 --modes tf_function \\
+        --batch_sizes 1 --compare_reference --reference_tadaconv ~/src/TAdaConv \\
+        --reference_blvnet ~/src/bLVNet-TAM
+"""
+
+import json
+import os
+
+from absl import flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", ["s3d", "s3dg", "tsm_r50", "teinet_r50", "tada2d_r50",
+                             "blvnet_tam_r50", "tadaconvnext_t"], "Registered model names.")
+flags.DEFINE_list("modes", None, "Subset of modes (default: all): keras_predict, tf_function, "
+                  "tf_function_xla, saved_model, litert_float, litert_int8, train_step.")
+flags.DEFINE_list("batch_sizes", ["1", "8"], "Batch sizes: latency at 1, throughput at 8.")
+flags.DEFINE_integer("repeats", 3, "Timed repetitions (the median is reported).")
+flags.DEFINE_integer("warmup", 1, "Untimed calls before timing.")
+flags.DEFINE_string("output_dir", "runs/benchmark", "Where benchmark.json/.md are written.")
+flags.DEFINE_bool("compare_reference", False, "Also time the official PyTorch models.")
+flags.DEFINE_string("reference_tadaconv", None, "Checkout of alibaba-mmai-research/TAdaConv.")
+flags.DEFINE_string("reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
+flags.DEFINE_integer("torch_threads", None, "PyTorch threads (default: all cores).")
+
+
+def main(argv):
+    del argv
+    from tfvideo import benchmark
+
+    modes = tuple(FLAGS.modes or benchmark.MODES)
+    batch_sizes = tuple(int(b) for b in FLAGS.batch_sizes)
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    report = {"machine": benchmark.machine_description(), "models": [], "references": []}
+    for name in FLAGS.models:
+        logging.info("benchmarking %s", name)
+        row = benchmark.measure_in_subprocess(name, modes=modes, batch_sizes=batch_sizes,
+                                              repeats=FLAGS.repeats, warmup=FLAGS.warmup)
+        report["models"].append(row)
+        print(json.dumps({k: row[k] for k in ("model", "params", "gmacs", "latency_s")}))
+    if FLAGS.compare_reference:
+        from tfvideo import benchmark_reference
+
+        rows = {row["model"]: row for row in report["models"]}
+        report["references"] = benchmark_reference.compare(
+            rows, tadaconv_checkout=FLAGS.reference_tadaconv,
+            blvnet_checkout=FLAGS.reference_blvnet, threads=FLAGS.torch_threads,
+            repeats=FLAGS.repeats)
+    with open(os.path.join(FLAGS.output_dir, "benchmark.json"), "w") as file:
+        json.dump(report, file, indent=1)
+    table = benchmark.markdown_table(report["models"], batch_sizes)
+    if report["references"]:
+        table += "\n\n" + benchmark_reference_table(report["references"])
+    table = f"Measured on: {report['machine']}\n\n{table}\n"
+    with open(os.path.join(FLAGS.output_dir, "benchmark.md"), "w") as file:
+        file.write(table)
+    print(table)
+
+
+def benchmark_reference_table(references) -> str:
+    lines = ["| model | input | tfvideo (s) | reference | reference (s) | ratio |",
+             "|---|---|---|---|---|---|"]
+    for ref in references:
+        lines.append(f"| {ref['model']} | {ref['input']} | {ref['tfvideo_s']:.3f} "
+                     f"({ref['tfvideo_mode']}) | {ref['reference']} | {ref['reference_s']:.3f} "
+                     f"| {ref['ratio']:.2f} |")
+    return "\n".join(lines)

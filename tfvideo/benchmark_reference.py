@@ -1,0 +1,107 @@
+"""The official PyTorch implementations, timed on the same CPU as tfvideo's models.
+
+Nothing of the reference code is part of tfvideo: the official TAdaConv and bLVNet-TAM models
+are built from local checkouts whose paths the caller gives; torchvision's S3D comes from
+torchvision. Each reference runs in its own subprocess with random weights.
+
+Example:
+    python scripts/benchmark.py --models s3d --modes tf_function --batch_sizes 1 \\
+        --compare_reference
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+# tfvideo model -> (frames, size, reference name, builder snippet needing `checkout`).
+_BUILDERS = {
+    "s3d": (16, 224, "torchvision S3D", None, textwrap.dedent("""
+        import torchvision
+        model = torchvision.models.video.s3d(weights=None)
+        clip = torch.randn(1, 3, 16, 224, 224)
+    """)),
+    "tada2d_r50": (8, 224, "official TAda2D-R50 (alibaba-mmai-research/TAdaConv)", "tadaconv",
+                   textwrap.dedent("""
+        import tempfile, types
+        sys.modules.setdefault("oss2", types.ModuleType("oss2"))  # cloud storage, unused
+        os.chdir(checkout); sys.path.insert(0, checkout)
+        sys.argv = ["ref", "--cfg", "configs/projects/tada/k400/tada2d_8x8.yaml",
+                    "OUTPUT_DIR", tempfile.mkdtemp()]
+        from tadaconv.utils.config import Config
+        from tadaconv.models.base.builder import build_model
+        cfg = Config(load=True); cfg.NUM_GPUS = 0; cfg.NUM_SHARDS = 1
+        model, _ = build_model(cfg)
+        clip = torch.randn(1, 3, 8, 224, 224)
+    """)),
+    "blvnet_tam_r50": (16, 224, "official bLVNet-TAM-50 8x2 (IBM/bLVNet-TAM)", "blvnet",
+                       textwrap.dedent("""
+        sys.path.insert(0, checkout)
+        from core.models.blvnet_tam import bLVNet_TAM
+        model = bLVNet_TAM(dict(depth=50, alpha=2, beta=4, groups=16, blending_frames=3,
+                                input_channels=3, imagenet_blnet_pretrained=False,
+                                blending_method="sum", partial_freeze_bn=False, dropout=0.5,
+                                num_classes=174, dataset="st2stv2", pretrained=False))
+        clip = torch.randn(1, 16 * 3, 224, 224)
+    """)),
+}
+
+_TIMER = textwrap.dedent("""
+    import json, os, statistics, sys, time
+    import torch
+    checkout, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    torch.set_num_threads(threads)
+    {build}
+    model.eval()
+    with torch.inference_mode():
+        model(clip)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter(); model(clip); times.append(time.perf_counter() - start)
+    print("RESULT " + json.dumps({{"seconds": statistics.median(times),
+                                  "params": sum(p.numel() for p in model.parameters()),
+                                  "torch": torch.__version__}}))
+""")
+
+
+def time_reference(model_name, checkout=None, threads=None, repeats=3) -> dict:
+    """Median forward latency (batch 1, inference mode) of the reference for `model_name`."""
+    frames, size, label, needs, build = _BUILDERS[model_name]
+    if needs and not checkout:
+        raise ValueError(f"{label} needs --reference_{needs} (a local checkout)")
+    code = _TIMER.format(build=build)
+    result = subprocess.run(
+        [sys.executable, "-c", code, os.path.abspath(checkout or "."),
+         str(threads or os.cpu_count()), str(repeats)], capture_output=True, text=True)
+    for line in result.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return {"reference": label, "input": f"{frames}x{size}x{size}",
+                    **json.loads(line[len("RESULT "):])}
+    raise RuntimeError(f"{label} failed:\n{result.stderr[-2000:]}")
+
+
+def compare(rows, tadaconv_checkout=None, blvnet_checkout=None, threads=None, repeats=3):
+    """Ratio tfvideo / reference of batch-1 forward latency for each measured pair.
+
+    tfvideo's time is its fastest TensorFlow runtime among tf.function (with or without XLA)
+    and the SavedModel, each of which a user can deploy.
+    """
+    checkouts = {"tadaconv": tadaconv_checkout, "blvnet": blvnet_checkout}
+    comparisons = []
+    for model_name, (_, _, _, needs, _) in _BUILDERS.items():
+        row = rows.get(model_name)
+        if row is None or (needs and not checkouts[needs]):
+            continue
+        candidates = {mode: row["latency_s"][mode]["1"]
+                      for mode in ("tf_function", "tf_function_xla", "saved_model")
+                      if "1" in row["latency_s"].get(mode, {})}
+        if not candidates:
+            continue
+        mode = min(candidates, key=candidates.get)
+        reference = time_reference(model_name, checkouts.get(needs), threads, repeats)
+        comparisons.append({"model": model_name, "input": row["input"], "tfvideo_mode": mode,
+                            "tfvideo_s": candidates[mode], **reference,
+                            "reference_s": reference["seconds"],
+                            "ratio": candidates[mode] / reference["seconds"]})
+    return comparisons
