@@ -88,19 +88,37 @@ class ErrorLog:
     (1, ['a.mp4'])
     """
 
-    def __init__(self, name="decode"):
+    def __init__(self, name="decode", max_consecutive=1000):
         self.name = name
+        self.max_consecutive = max_consecutive
         self._lock = threading.Lock()
         self._entries = []
         self._total = 0
+        self._consecutive = 0
 
     def record(self, path, message):
-        """Records one skipped video and logs a warning."""
+        """Records one skipped video and logs a warning.
+
+        Raises:
+            RuntimeError: more than ``max_consecutive`` videos in a row failed
+                (the data, not one video, is broken; without this a repeated
+                dataset of unreadable files would spin forever).
+        """
         path = path.decode() if isinstance(path, bytes) else str(path)
         with self._lock:
             self._entries.append((path, str(message)))
             self._total += 1
+            self._consecutive += 1
+            consecutive = self._consecutive
         logger.warning("skipped video %s: %s", path, message)
+        if self.max_consecutive and consecutive > self.max_consecutive:
+            raise RuntimeError(
+                f"{consecutive} videos in a row failed to decode (last: "
+                f"{path}: {message}); check the dataset paths and files")
+
+    def record_success(self):
+        """Called by the pipeline for each decoded video."""
+        self._consecutive = 0
 
     @property
     def count(self):
@@ -149,7 +167,6 @@ class ErrorLog:
         return f"ErrorLog(name={self.name!r}, count={self.count}, total={self.total})"
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
 class DecodeErrorReport(keras.callbacks.Callback):
     """Reports the videos skipped during each epoch.
 

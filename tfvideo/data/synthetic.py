@@ -41,7 +41,7 @@ import os
 
 import numpy as np
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 LABELS_FILE = "something-something-v2-labels.json"
 SPLIT_FILES = {
@@ -158,7 +158,8 @@ def _contrasting_colour(rng, reference):
 
 
 def _draw(frames, shape, cx, cy, radius, angle, colour, two_tone):
-    """Draws one shape per frame in place; cx, cy, radius (pixels), angle: arrays of length T."""
+    """Draws one shape per frame into uint8 `frames` in place (only the shape's bounding box is
+    touched); cx, cy, radius (pixels), angle: arrays of length T."""
     height, width = frames.shape[1:3]
     fn = _SHAPES[shape]
     for t in range(frames.shape[0]):
@@ -176,12 +177,17 @@ def _draw(frames, shape, cx, cy, radius, angle, colour, two_tone):
         paint = np.broadcast_to(colour, alpha.shape[:2] + (3,))
         if two_tone:
             paint = np.where((v > 0)[..., None], paint, 0.55 * paint)
-        patch = frames[t, y0:y1, x0:x1]
+        patch = frames[t, y0:y1, x0:x1].astype(np.float32)
         patch += alpha * (paint - patch)
+        frames[t, y0:y1, x0:x1] = np.rint(patch)  # values stay in [0, 255]
 
 
-def _random_walk(rng, num_frames, low, high, sigma):
-    """Smooth random walk whose law is invariant under time reversal, reflected into [low, high]."""
+def _random_walk(rng, num_frames, sigma):
+    """Smooth random walk in [0, 1]^2 whose law is invariant under time reversal.
+
+    Velocities are a stationary Gaussian AR(1) process (time-reversible and symmetric), the
+    position at the middle frame is uniform, and the walk is reflected at the borders.
+    """
     rho = 0.8
     velocity = np.empty((num_frames, 2))
     velocity[0] = rng.normal(0, sigma / math.sqrt(1 - rho * rho), 2)
@@ -189,72 +195,66 @@ def _random_walk(rng, num_frames, low, high, sigma):
         velocity[t] = rho * velocity[t - 1] + rng.normal(0, sigma, 2)
     position = np.concatenate([np.zeros((1, 2)), np.cumsum(velocity[1:], axis=0)])
     middle = (position[(num_frames - 1) // 2] + position[num_frames // 2]) / 2
-    position = position - middle + rng.uniform(low, high)  # centre (in time) uniform
-    span = high - low  # reflect at the borders
-    position = np.abs(np.mod(position - low, 2 * span) - span)
-    return low + span - position  # back into [low, high]
+    position = position - middle + rng.uniform(0, 1, 2)
+    return 1.0 - np.abs(np.mod(position, 2.0) - 1.0)  # reflect into [0, 1]
 
 
-def _main_objects(kind, rng, s, height, width):
-    """Per-frame (cx, cy, radius, angle) of the main object(s), in pixels, forward direction."""
-    unit = min(height, width)
-    w, h = width / unit, height / unit
+def _main_objects(kind, rng, s, aspect):
+    """Per-frame (cx, cy, radius, angle) of the main object(s) in the forward direction.
+
+    Lengths are in units of the shorter frame side; `aspect` = (width, height) in those units.
+    """
+    w, h = aspect
     num_frames = len(s)
-    radius = np.full(num_frames, rng.uniform(0.10, 0.14))
+    radius = np.full(num_frames, rng.uniform(0.12, 0.16))
     angle = np.full(num_frames, rng.uniform(0, 2 * math.pi))
     cx = np.full(num_frames, w / 2 + rng.uniform(-0.08, 0.08))
     cy = np.full(num_frames, h / 2 + rng.uniform(-0.08, 0.08))
     if kind == "translate_x":
         length = rng.uniform(0.35, 0.5) * w
-        start = rng.uniform(0.22 * w, 0.78 * w - length)
-        cx = start + length * s
+        cx = rng.uniform(0.22 * w, 0.78 * w - length) + length * s
     elif kind == "translate_y":
         length = rng.uniform(0.35, 0.5) * h
-        start = rng.uniform(0.22 * h + length, 0.78 * h)
-        cy = start - length * s  # up: y decreases
-    elif kind == "scale":
-        ratio = rng.uniform(2.2, 3.2)
-        radius = rng.uniform(0.06, 0.08) * np.exp(math.log(ratio) * s)
-    elif kind == "rotate":
+        cy = rng.uniform(0.22 * h + length, 0.78 * h) - length * s  # up: y decreases
+    elif kind == "scale":  # towards the camera: grows
+        radius = rng.uniform(0.06, 0.08) * np.exp(math.log(rng.uniform(2.2, 3.2)) * s)
+    elif kind == "rotate":  # y points down, so a growing angle turns clockwise on screen
         radius = radius * 1.25
-        angle = angle + rng.uniform(0.5, 1.0) * math.pi * s  # y points down: clockwise
+        angle = angle + rng.uniform(0.5, 1.0) * math.pi * s
     elif kind == "converge":
-        half = (rng.uniform(0.26, 0.32) - rng.uniform(0.12, 0.16) * s) * w
+        half = rng.uniform(0.26, 0.32) * w - rng.uniform(0.12, 0.16) * w * s
         radius = radius * 0.85
-        objects = []
-        for sign in (-1, 1):
-            objects.append((cx + sign * half, cy, radius, angle))
-        return [tuple(np.asarray(a, np.float64) * (unit if i < 3 else 1) for i, a in enumerate(o))
-                for o in objects]
-    elif kind == "orbit":
+        return [(cx - half, cy, radius, angle), (cx + half, cy, radius, angle)]
+    elif kind == "orbit":  # clockwise on screen
         orbit = rng.uniform(0.18, 0.24)
         phase = rng.uniform(0, 2 * math.pi) + rng.uniform(1.0, 1.4) * math.pi * s
-        cx, cy = cx + orbit * np.cos(phase), cy + orbit * np.sin(phase)  # clockwise on screen
+        cx, cy = cx + orbit * np.cos(phase), cy + orbit * np.sin(phase)
         radius = radius * 0.9
     else:  # pragma: no cover - PAIRS is fixed
         raise ValueError(kind)
-    return [(cx * unit, cy * unit, radius * unit, angle)]
+    return [(cx, cy, radius, angle)]
 
 
 def render_clip(label, rng, num_frames=16, size=(96, 96)):
     """Renders one clip of class `label`.
 
-    The clip of an odd label is the clip its even twin would get from the same `rng` state,
+    The clip of an odd label is exactly the clip its even twin gets from the same `rng` state,
     played backwards.
 
     Args:
         label: class index in `[0, 12)`.
-        rng: a `numpy.random.Generator` (or an int seed).
+        rng: a `numpy.random.Generator`, or a seed for one.
         num_frames: number of frames.
         size: `(height, width)` in pixels, or an int for square frames.
 
     Returns:
-        `(frames, centroids)`: uint8 `[T, H, W, 3]` frames and float `[T, 2]` (x, y) pixel
-        centroids of the main object(s) (the mean over objects).
+        `(frames, centroids, shape)`: uint8 `[T, H, W, 3]` RGB frames, float `[T, 2]` (x, y)
+        pixel centroid of the main object (the mean over both objects for the
+        closer/further pair) and the shape's name (e.g. `"a disc"`).
 
     Example:
 
-    >>> frames, centroids = render_clip(0, 0, num_frames=8, size=64)
+    >>> frames, centroids, shape = render_clip(0, 0, num_frames=8, size=64)
     >>> frames.shape, bool(centroids[-1, 0] > centroids[0, 0])
     ((8, 64, 64, 3), True)
     """
@@ -262,32 +262,32 @@ def render_clip(label, rng, num_frames=16, size=(96, 96)):
         raise ValueError(f"`label` must be in [0, {MAX_CLASSES}), got {label}.")
     if int(num_frames) < 2:
         raise ValueError(f"`num_frames` must be at least 2, got {num_frames}.")
+    num_frames = int(num_frames)
     height, width = _normalize_size(size)
     rng = np.random.default_rng(rng)
-    unit = min(height, width)
-    s = np.linspace(0.0, 1.0, int(num_frames))
-    kind = PAIRS[int(label) // 2][1]
+    unit = float(min(height, width))
 
     background = _background(rng, height, width)
-    frames = np.repeat(background[None], num_frames, axis=0)
     reference = background.mean(axis=(0, 1))
-    # Distractor: smaller one-colour shape on a reversible random walk, drawn behind.
-    walk = _random_walk(rng, num_frames, 0.1 * unit, 0.9 * min(height, width), 0.02 * unit)
-    walk[:, 0] *= width / unit  # stretch to the frame's aspect ratio
-    walk[:, 1] *= height / unit
+    background = np.clip(np.rint(background), 0, 255).astype(np.uint8)
+    frames = np.repeat(background[None], num_frames, axis=0)
+    # Distractor: a smaller one-colour shape on a reversible random walk, drawn behind.
+    walk = _random_walk(rng, num_frames, 0.03) * [0.8 * width, 0.8 * height] + [
+        0.1 * width, 0.1 * height]
     shape = SHAPE_NAMES[rng.integers(len(SHAPE_NAMES))]
     spin = rng.uniform(0, 2 * math.pi) + rng.normal(0, 0.05) * np.arange(num_frames)
-    _draw(frames, shape, walk[:, 0], walk[:, 1], np.full(num_frames, rng.uniform(0.05, 0.08) * unit),
-          spin, _contrasting_colour(rng, reference), two_tone=False)
-    # Main object(s).
+    _draw(frames, shape, walk[:, 0], walk[:, 1],
+          np.full(num_frames, rng.uniform(0.05, 0.08) * unit), spin,
+          _contrasting_colour(rng, reference), two_tone=False)
+    # Main object(s), two-tone so that turning is visible for every shape.
     shape = SHAPE_NAMES[rng.integers(len(SHAPE_NAMES))]
     colour = _contrasting_colour(rng, reference)
-    objects = _main_objects(kind, rng, s, height, width)
+    s = np.linspace(0.0, 1.0, num_frames)
+    objects = _main_objects(PAIRS[int(label) // 2][1], rng, s, (width / unit, height / unit))
     for cx, cy, radius, angle in objects:
-        _draw(frames, shape, cx, cy, radius, angle, colour, two_tone=True)
-    centroids = np.stack([np.mean([o[0] for o in objects], axis=0),
-                          np.mean([o[1] for o in objects], axis=0)], axis=-1)
-    frames = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
+        _draw(frames, shape, cx * unit, cy * unit, radius * unit, angle, colour, two_tone=True)
+    centroids = unit * np.stack([np.mean([o[0] for o in objects], axis=0),
+                                 np.mean([o[1] for o in objects], axis=0)], axis=-1)
     if int(label) % 2:
         frames, centroids = frames[::-1].copy(), centroids[::-1].copy()
     return frames, centroids, shape
@@ -530,11 +530,18 @@ def read_flip_map(root):
 
 
 def load(root, split="train"):
-    """Reads split `"train"` or `"validation"` through the data-core SSv2 reader."""
+    """Reads split `"train"` or `"validation"` through the data-core SSv2 reader.
+
+    Returns a `tfvideo.data.annotations.VideoDataset` whose `label_flip_map` is the one stored
+    with the dataset (left/right and clockwise/anticlockwise pairs).
+    """
     if split not in SPLIT_FILES:
         raise ValueError(f"`split` must be one of {sorted(SPLIT_FILES)}, got {split!r}.")
     from tfvideo.data import annotations
 
+    flip = read_flip_map(root)
+    pairs = [(c, m) for c, m in enumerate(flip) if c < m]
     return annotations.read_ssv2(
         os.path.join(root, LABELS_FILE), os.path.join(root, SPLIT_FILES[split]),
-        os.path.join(root, VIDEO_DIR))
+        os.path.join(root, VIDEO_DIR), extension=".mp4", flip_pairs=pairs,
+        name=f"synthetic/{split}")

@@ -81,6 +81,23 @@ def check_folded_batch(layer, batch, num_frames):
         )
 
 
+def conv_output_length(size, kernel, stride, padding):
+    """Output length of a conv/pool; `padding` is "same", "valid" or an int
+    (symmetric explicit padding, then VALID). `None` stays `None`."""
+    if size is None:
+        return None
+    if padding == "same":
+        return -(-size // stride)
+    pad = 0 if padding == "valid" else 2 * padding
+    return (size + pad - kernel) // stride + 1
+
+
+def clone_initializer(initializer):
+    """A fresh copy, so two weights never share one unseeded initializer
+    (a shared instance returns identical values on every call)."""
+    return initializer.__class__.from_config(initializer.get_config())
+
+
 # ---------------------------------------------------------------------------
 # Temporal views and ops on a [batch, frames, positions, channels] view.
 # ---------------------------------------------------------------------------

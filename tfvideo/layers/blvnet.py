@@ -36,8 +36,10 @@ class TemporalAggregation(TemporalLayer):
         kernel_initializer: initializer of the `[k, channels]` kernel.
 
     Example:
+    >>> import keras
+    >>> from tfvideo.layers import TemporalAggregation
     >>> x = keras.random.normal((2 * 8, 7, 7, 64))
-    >>> TemporalAggregation(num_frames=8)(x).shape
+    >>> tuple(TemporalAggregation(num_frames=8)(x).shape)
     (16, 7, 7, 64)
     """
 

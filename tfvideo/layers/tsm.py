@@ -34,8 +34,10 @@ class TemporalShift(TemporalLayer):
             i.e. 1/4 of the channels move in total).
 
     Example:
+    >>> import keras
+    >>> from tfvideo.layers import TemporalShift
     >>> x = keras.random.normal((2 * 8, 7, 7, 64))
-    >>> TemporalShift(num_frames=8)(x).shape
+    >>> tuple(TemporalShift(num_frames=8)(x).shape)
     (16, 7, 7, 64)
     """
 

@@ -301,7 +301,7 @@ def blvnet_tam_r101(num_classes, num_frames, input_size, **options):
 
 @register("blvnet_tam_tiny", num_frames=16, input_size=64, **{**_SSV, "num_classes": 10})
 def blvnet_tam_tiny(num_classes, num_frames, input_size, **options):
-    """A narrow, shallow bLVNet-TAM (widths 8-64, stages 2/2/2/1) for CPU demos and tests."""
+    """A narrow, shallow bLVNet-TAM (widths 8-64, stages 2/2/2/2) for CPU demos and tests."""
     return build_blvnet_tam(num_classes, num_frames, input_size, **{
-        "stage_depths": (2, 2, 2, 1), "widths": (8, 16, 32, 64), "name": "blvnet_tam_tiny",
+        "stage_depths": (2, 2, 2, 2), "widths": (8, 16, 32, 64), "name": "blvnet_tam_tiny",
         **options})

@@ -217,7 +217,7 @@ def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None, me
 # Named configurations. Tiny variants (width 16, one bottleneck per stage, no stem max-pool so a
 # 64 px frame still ends at 4 x 4) are for CPU demos, tests and the synthetic-motion example.
 
-TINY = dict(depth=(1, 1, 1, 1), width=16, stem_pool=False)
+TINY = dict(depth=(1, 1, 1, 1), width=16)
 
 
 def _register(name, temporal, input_size=224, **config):
@@ -231,4 +231,4 @@ def _register(name, temporal, input_size=224, **config):
 for _prefix, _temporal in (("tsn", None), ("tsm", "tsm"), ("teinet", "tei")):
     _register(f"{_prefix}_r50", _temporal, depth=50)
     _register(f"{_prefix}_r101", _temporal, depth=101)
-    _register(f"{_prefix}_tiny", _temporal, input_size=64, **TINY)
+    _register(f"{_prefix}_tiny", _temporal, input_size=64, stem_pool=False, **TINY)

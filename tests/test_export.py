@@ -1,0 +1,227 @@
+"""SavedModel export: metadata, TF Serving layout and versions, signatures in a fresh process,
+saved_model_cli, warmup requests."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.test_export_common import CLASS_NAMES, NUM_FRAMES, SIZE, random_frames, toy_model
+from tfvideo.data import get_sampler
+from tfvideo.data.augment import eval_transform
+from tfvideo.export import ExportMetadata, export_saved_model, read_saved_model_metadata
+from tfvideo.export import preprocessing, warmup
+from tfvideo.export.export_main import run as export_run
+from tfvideo.export.metadata import sampler_config
+
+
+# ----------------------------------------------------------------------------- metadata
+def test_metadata_round_trip_and_defaults():
+    meta = ExportMetadata("tsm_tiny", ["a", "b", "c"], num_frames=8, input_size=224,
+                          sampling="dense", top_k=10, extra={"run": "x"})
+    again = ExportMetadata.from_json(meta.to_json())
+    assert again == meta
+    assert meta.input_size == (224, 224)
+    assert meta.short_side == 256  # 224 * 8 / 7
+    assert meta.top_k == 3  # clipped to the number of classes
+    assert meta.sampling == {"kind": "dense", "clip_length": 8, "interval": 1}
+    assert sampler_config("segments", 4) == {"kind": "segment", "num_segments": 4}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(class_names=[]), "class_names"),
+    (dict(class_names=["a", "b\nc"]), "single lines"),
+    (dict(num_frames=0), "num_frames"),
+    (dict(sampling="random"), "sampling"),
+    (dict(sampling={"kind": "segment", "num_segments": 3}), "takes 3 frames"),
+    (dict(short_side=16), "short_side"),
+])
+def test_metadata_rejects_bad_values(kwargs, message):
+    args = dict(model_name="m", class_names=["a", "b"], num_frames=4, input_size=32)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        ExportMetadata(**args)
+
+
+# ----------------------------------------------------------------------------- preprocessing
+@pytest.mark.parametrize("sampling", [
+    {"kind": "segment", "num_segments": 8},
+    {"kind": "dense", "clip_length": 8, "interval": 2},
+])
+def test_graph_indices_match_the_numpy_samplers(sampling):
+    sampler = get_sampler(sampling)
+    for n in (1, 3, 8, 9, 17, 100, 301):
+        graph = preprocessing.eval_frame_indices(tf.constant(n), sampling).numpy()
+        np.testing.assert_array_equal(graph, sampler(n), err_msg=f"{n} frames")
+
+
+def test_eval_crop_is_the_data_evaluation_transform():
+    frames = random_frames((3, 40, 56, 3))
+    ours = preprocessing.eval_crop(frames, (32, 32), 36).numpy()
+    data = eval_transform(frames, size=32, short_side=36)[0].numpy()
+    np.testing.assert_array_equal(ours, data)
+    # frames of the input size pass unchanged through the `frames` signature's path
+    exact = random_frames((2, 32, 32, 3))
+    np.testing.assert_array_equal(preprocessing.fit_frames(exact, (32, 32), 36).numpy(), exact)
+
+
+# ----------------------------------------------------------------------------- export
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved_models")
+    model = toy_model()
+    path = export_saved_model(model, str(root), class_names=CLASS_NAMES, top_k=2)
+    return model, str(root), path
+
+
+def test_tf_serving_layout_and_assets(exported):
+    model, root, path = exported
+    assert path == os.path.join(root, "toy_net", "1")
+    for name in ("saved_model.pb", "variables", "assets/labels.txt",
+                 "assets/tfvideo_metadata.json",
+                 "assets.extra/tf_serving_warmup_requests"):
+        assert os.path.exists(os.path.join(path, name)), name
+    with open(os.path.join(path, "assets", "labels.txt")) as f:
+        assert f.read().splitlines() == CLASS_NAMES
+    meta = read_saved_model_metadata(path)
+    assert (meta.num_frames, meta.input_size, meta.class_names) == (NUM_FRAMES, (SIZE, SIZE),
+                                                                    CLASS_NAMES)
+
+
+def test_versions_increment_and_are_never_overwritten(exported):
+    model, root, first = exported
+    model_dir = os.path.join(root, "toy_net")
+    os.makedirs(os.path.join(model_dir, "7-not-a-version"), exist_ok=True)
+    stamp = os.path.getmtime(os.path.join(first, "saved_model.pb"))
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        export_saved_model(model, root, version=1, class_names=CLASS_NAMES)
+    # a failing export leaves neither a version nor its temporary directory behind
+    with pytest.raises(TypeError):
+        export_saved_model(model, root, class_names=CLASS_NAMES,
+                           warmup_requests=[("serving_default", {"frames": object()})])
+    assert sorted(os.listdir(model_dir)) == ["1", "7-not-a-version"]
+    second = export_saved_model(model, root, class_names=CLASS_NAMES, warmup_requests=False)
+    assert second == os.path.join(model_dir, "2")
+    assert os.path.getmtime(os.path.join(first, "saved_model.pb")) == stamp
+    assert sorted(os.listdir(model_dir)) == ["1", "2", "7-not-a-version"]
+
+
+def test_export_main_reads_a_training_directory(tmp_path):
+    from tests.test_export_common import save_with_classes
+
+    model = toy_model(num_classes=2, name="tsm_tiny")
+    run_dir = str(tmp_path / "run")
+    save_with_classes(model, run_dir, ["left", "right"])
+    path = export_run(run_dir, output_dir=str(tmp_path / "out"), warmup=False, top_k=1)
+    assert path == str(tmp_path / "out" / "tsm_tiny" / "1")
+    meta = read_saved_model_metadata(path)
+    assert meta.class_names == ["left", "right"] and meta.top_k == 1
+    assert meta.sampling == {"kind": "segment", "num_segments": NUM_FRAMES}  # registry's
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path, inputs_path, out_path = sys.argv[1:]
+    loaded = tf.saved_model.load(path)
+    inputs = np.load(inputs_path, allow_pickle=True)
+    out = {}
+    for name, sig, key in [("frames", "serving_default", "frames"),
+                           ("frames_big", "serving_default", "frames"),
+                           ("encoded", "encoded_frames", "encoded_frames"),
+                           ("examples", "tf_example", "examples")]:
+        result = loaded.signatures[sig](**{key: tf.constant(inputs[name])})
+        for k, v in result.items():
+            out[name + "/" + k] = v.numpy()
+    out["metadata"] = np.array(loaded.signatures["metadata"]()["metadata"].numpy())
+    warm = path + "/assets.extra/tf_serving_warmup_requests"
+    for i, record in enumerate(tf.data.TFRecordDataset(warm)):
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        feed = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        result = loaded.signatures[request.model_spec.signature_name](**feed)
+        out["warmup/%d/%s" % (i, request.model_spec.signature_name)] = (
+            result["probabilities"].numpy())
+    np.savez(out_path, **out)
+""")
+
+
+def _png(frame):
+    return tf.io.encode_png(frame).numpy()
+
+
+def test_signatures_in_a_fresh_process(exported, tmp_path):
+    model, _, path = exported
+    frames = random_frames((2, NUM_FRAMES, SIZE, SIZE, 3), seed=1)
+    big = random_frames((1, NUM_FRAMES, 45, 60, 3), seed=2)
+    video = random_frames((10, 40, 48, 3), seed=3)  # 10 frames, sampled down to 4
+    idx = get_sampler({"kind": "segment", "num_segments": NUM_FRAMES})(10)
+    inputs = {
+        "frames": frames,
+        "frames_big": big,
+        "encoded": np.array([[_png(f) for f in big[0]]], dtype=object),
+        "examples": np.array([warmup.sequence_example([_png(f) for f in video], 1)],
+                             dtype=object),
+    }
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no tfvideo needed
+    subprocess.run([sys.executable, "-c", CHILD, path, str(tmp_path / "inputs.npz"),
+                    str(tmp_path / "out.npz")], check=True, env=env, cwd=str(tmp_path),
+                   timeout=300)
+    out = np.load(tmp_path / "out.npz", allow_pickle=True)
+
+    def crop(clip):
+        return preprocessing.eval_crop(clip, (SIZE, SIZE), 37).numpy()
+
+    expected = {
+        "frames": model(frames.astype(np.float32)).numpy(),
+        "frames_big": model(crop(big[0])[None]).numpy(),
+        "encoded": model(crop(big[0])[None]).numpy(),
+        "examples": model(crop(video[idx])[None]).numpy(),
+    }
+    for name, logits in expected.items():
+        scale = np.abs(logits).max()
+        np.testing.assert_allclose(out[name + "/logits"], logits, atol=1e-4 * scale + 1e-6,
+                                   err_msg=name)
+        probs = out[name + "/probabilities"]
+        np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+        top = np.argsort(-logits, axis=-1)[:, :2]
+        np.testing.assert_array_equal(out[name + "/top_k_indices"], top)
+        labels = out[name + "/top_k_labels"].astype(str)
+        np.testing.assert_array_equal(labels, np.array(CLASS_NAMES)[top])
+    meta = json.loads(out["metadata"].item())
+    assert meta["class_names"] == CLASS_NAMES and meta["num_frames"] == NUM_FRAMES
+    warm = sorted(k.split("/")[2] for k in out.files if k.startswith("warmup/"))
+    assert warm == ["encoded_frames", "serving_default", "tf_example"]
+
+
+def test_saved_model_cli_lists_every_signature(exported):
+    _, _, path = exported
+    cli = [sys.executable, "-c",
+           "import sys; from tensorflow.python.tools.saved_model_cli import main; "
+           "sys.argv[0] = 'saved_model_cli'; sys.exit(main())"]
+    result = subprocess.run(cli + ["show", "--dir", path, "--all"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for signature in ("serving_default", "encoded_frames", "tf_example", "metadata"):
+        assert f"signature_def['{signature}']" in result.stdout
+    for name in ("frames", "encoded_frames", "examples", "logits", "probabilities",
+                 "top_k_indices", "top_k_labels"):
+        assert f"['{name}']" in result.stdout, name
+
+
+def test_warmup_file_parses_into_one_request_per_signature(exported):
+    _, _, path = exported
+    requests = warmup.read_warmup_requests(
+        os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
+    assert [s for s, _ in requests] == ["serving_default", "encoded_frames", "tf_example"]
+    frames = requests[0][1]["frames"]
+    assert frames.dtype == np.uint8 and frames.shape == (1, NUM_FRAMES, SIZE, SIZE, 3)
+    assert requests[1][1]["encoded_frames"].shape == (1, NUM_FRAMES)

@@ -1,0 +1,96 @@
+"""TFLite export: builtin ops only (Flex ops named), float32 parity with Keras through LiteRT,
+quantized variants, embedded metadata, int8 top-1 agreement on a trained model."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from tests.test_export_common import CLASS_NAMES, NUM_FRAMES, SIZE, toy_model
+from tfvideo.data import synthetic
+from tfvideo.export.tflite import (TFLiteExportError, export_tflite, flex_ops_from_error,
+                                   read_tflite_metadata)
+
+
+def litert_logits(path, clips):
+    runner = Interpreter(model_path=path).get_signature_runner()
+    return np.stack([runner(frames=c[None].astype(np.float32))["logits"][0] for c in clips])
+
+
+def synthetic_clips(count, seed, num_classes=len(CLASS_NAMES)):
+    """Clips of the synthetic dataset's classes (left-right, right-left, up), rendered directly."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, count)
+    clips = np.stack([synthetic.render_clip(int(c), rng, num_frames=NUM_FRAMES, size=SIZE)[0]
+                      for c in labels])
+    return clips.astype(np.float32), labels
+
+
+def test_flex_ops_fail_the_export_and_are_named(tmp_path):
+    inputs = keras.Input((NUM_FRAMES, SIZE, SIZE, 3))
+    x = keras.layers.AveragePooling3D((2, 2, 2))(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs, name="needs_flex")
+    with pytest.raises(TFLiteExportError, match="AvgPool3D") as info:
+        export_tflite(model, str(tmp_path / "m.tflite"))
+    assert info.value.ops == ("AvgPool3D",)
+    assert not os.path.exists(tmp_path / "m.tflite")
+    message = ("TF Select ops: AvgPool3D, Conv3DBackpropInputV2\n"
+               "error: 'tf.Erf' op is neither a custom op nor a flex op")
+    assert flex_ops_from_error(message) == ["AvgPool3D", "Conv3DBackpropInputV2", "Erf"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The toy classifier trained for a few epochs on synthetic clips."""
+    model = toy_model()
+    clips, labels = synthetic_clips(96, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(clips, labels, batch_size=16, epochs=8, verbose=0)
+    return model, clips, str(tmp_path_factory.mktemp("tflite"))
+
+
+def test_float32_matches_keras_and_carries_metadata(trained):
+    model, _, root = trained
+    path = export_tflite(model, os.path.join(root, "toy_none.tflite"), class_names=CLASS_NAMES)
+    clips, _ = synthetic_clips(6, seed=5)
+    reference = model.predict_on_batch(clips)
+    scale = np.abs(reference).max()
+    np.testing.assert_allclose(litert_logits(path, clips), reference, atol=1e-4 * scale)
+    meta = read_tflite_metadata(path)
+    assert meta.class_names == CLASS_NAMES and meta.num_frames == NUM_FRAMES
+    assert meta.input_size == (SIZE, SIZE) and meta.extra["tflite_quantization"] == "none"
+    ops = {o["op_name"] for o in Interpreter(model_path=path)._get_ops_details()}
+    assert not any(op.startswith("Flex") for op in ops) and "CONV_2D" in ops
+
+
+@pytest.mark.parametrize("quantize", ["float16", "dynamic"])
+def test_weight_quantization_keeps_top1(trained, quantize):
+    model, _, root = trained
+    path = export_tflite(model, os.path.join(root, f"toy_{quantize}.tflite"),
+                         quantize=quantize, class_names=CLASS_NAMES)
+    clips, _ = synthetic_clips(8, seed=6)
+    reference = model.predict_on_batch(clips)
+    logits = litert_logits(path, clips)
+    np.testing.assert_allclose(logits, reference, atol=0.05 * np.abs(reference).max())
+    assert read_tflite_metadata(path).extra["tflite_quantization"] == quantize
+
+
+def test_int8_agrees_with_float_on_validation_clips(trained):
+    model, train_clips, root = trained
+    with pytest.raises(ValueError, match="representative_clips"):
+        export_tflite(model, os.path.join(root, "x.tflite"), quantize="int8")
+    path = export_tflite(model, os.path.join(root, "toy_int8.tflite"), quantize="int8",
+                         representative_clips=list(train_clips[:32]), class_names=CLASS_NAMES)
+    ops = Interpreter(model_path=path)._get_ops_details()
+    assert any(o["op_name"] == "CONV_2D" for o in ops)
+    clips, _ = synthetic_clips(60, seed=7)  # validation clips: other seed
+    float_top1 = litert_logits(os.path.join(root, "toy_none.tflite"), clips).argmax(-1) \
+        if os.path.exists(os.path.join(root, "toy_none.tflite")) \
+        else model.predict_on_batch(clips).argmax(-1)
+    int8_top1 = litert_logits(path, clips).argmax(-1)
+    agreement = float(np.mean(float_top1 == int8_top1))
+    assert agreement >= 0.95, agreement

@@ -1,0 +1,171 @@
+"""Unit tests of tfvideo.training: schedules, LR scaling, optimizer, callbacks, flags."""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfvideo.training import callbacks as cb
+from tfvideo.training import flags as flag_lib
+from tfvideo.training import optim, schedules
+from tfvideo.training.loop import TrainConfig
+
+
+def test_linear_lr_scaling_rule():
+    assert schedules.scaled_learning_rate(0.1, 512) == pytest.approx(0.2)
+    assert schedules.scaled_learning_rate(0.1, 64) == pytest.approx(0.025)
+    assert schedules.scaled_learning_rate(0.1, 64, "sqrt") == pytest.approx(0.05)
+    assert schedules.scaled_learning_rate(0.1, 64, "none") == 0.1
+    with pytest.raises(ValueError, match="lr_scaling"):
+        schedules.scaled_learning_rate(0.1, 64, "cubic")
+
+
+def test_warmup_cosine_matches_formula():
+    peak, total, warm, start, final = 0.4, 50, 10, 0.04, 0.004
+    schedule = schedules.WarmupCosine(peak, total, warm, start, final)
+    for step in (0, 5, 10, 20, 37, 50, 60):
+        if step < warm:
+            expected = start + (peak - start) * step / warm
+        else:
+            progress = min((step - warm) / (total - warm), 1.0)
+            expected = final + 0.5 * (peak - final) * (1 + math.cos(math.pi * progress))
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-5)
+    clone = schedules.WarmupCosine.from_config(schedule.get_config())
+    assert float(clone(23)) == pytest.approx(float(schedule(23)))
+
+
+def test_warmup_step_schedule():
+    schedule = schedules.WarmupStep(0.1, boundaries=[30, 40], factor=0.1, warmup_steps=10)
+    assert float(schedule(0)) == pytest.approx(0.0)
+    assert float(schedule(5)) == pytest.approx(0.05)
+    assert float(schedule(29)) == pytest.approx(0.1)
+    assert float(schedule(30)) == pytest.approx(0.01)
+    assert float(schedule(45)) == pytest.approx(0.001)
+    with pytest.raises(ValueError, match="increasing"):
+        schedules.WarmupStep(0.1, boundaries=[40, 30])
+
+
+def _toy_model():
+    inputs = keras.Input((3,))
+    x = keras.layers.Dense(2, name="dense")(inputs)
+    outputs = keras.layers.BatchNormalization(name="bn")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_weight_decay_skips_norm_and_bias():
+    model = _toy_model()
+    skipped = {v.path for v in optim.no_decay_variables(model)}
+    assert skipped == {"dense/bias", "bn/gamma", "bn/beta"}
+
+
+def test_sgd_l2_is_torch_sgd_with_nesterov():
+    """One step of SGDL2 equals torch.optim.SGD(momentum, nesterov, weight_decay) in NumPy:
+    g' = g + wd * w for decayed weights only; buf = g'; w -= lr * (g' + m * buf)."""
+    model = _toy_model()
+    lr, momentum, wd = 0.5, 0.9, 0.1
+    optimizer = optim.build_optimizer("sgd", lr, model, weight_decay=wd, momentum=momentum)
+    variables = model.trainable_variables
+    before = [v.numpy().copy() for v in variables]
+    grads = [np.full(v.shape, 0.25, np.float32) for v in variables]
+    optimizer.apply_gradients(zip([tf.constant(g) for g in grads], variables))
+    for v, w0, g in zip(variables, before, grads):
+        decayed = len(v.shape) > 1
+        g_eff = g + (wd * w0 if decayed else 0.0)
+        # Keras: m = -lr * g'; w += m * momentum - lr * g'  (== torch's nesterov step at step 1)
+        expected = w0 + (-lr * g_eff) * momentum - lr * g_eff
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_adamw_and_clipping_options():
+    model = _toy_model()
+    optimizer = optim.build_optimizer("adamw", 1e-3, model, weight_decay=0.05, clipnorm=1.0)
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert optimizer.global_clipnorm == 1.0
+    assert not optimizer._use_weight_decay(model.get_layer("bn").gamma)
+    assert optimizer._use_weight_decay(model.get_layer("dense").kernel)
+    with pytest.raises(ValueError, match="optimizer"):
+        optim.build_optimizer("lamb", 1e-3, model)
+
+
+def test_stop_on_non_finite_names_the_step():
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.01), loss="mse")
+    x = np.ones((12, 2), np.float32)
+    x[6] = np.nan  # batch size 2: the 4th step (index 3) sees the NaN
+    y = np.zeros((12, 1), np.float32)
+    stopper = cb.StopOnNonFiniteLoss()
+    model.fit(x, y, batch_size=2, epochs=3, callbacks=[stopper], verbose=0, shuffle=False)
+    assert stopper.event["step"] == 4 and stopper.event["batch"] == 3
+    assert stopper.event["epoch"] == 0
+    assert int(model.optimizer.iterations.numpy()) == 4  # stopped right there
+    error = cb.NonFiniteLossError(**{k: stopper.event[k] for k in ("step", "epoch", "batch",
+                                                                   "value")})
+    assert "optimizer step 4 (epoch 1, batch 4)" in str(error)
+
+
+def test_step_backup_is_atomic_and_records_position(tmp_path):
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.01), loss="mse")
+    backup = cb.StepBackup(str(tmp_path / "backup"), save_freq=2, verbose=False)
+    x, y = np.ones((10, 2), np.float32), np.zeros((10, 1), np.float32)
+    model.fit(x, y, batch_size=2, epochs=1, callbacks=[backup], verbose=0)
+    # 5 steps: backups after steps 2 and 4 (mid-epoch) and at the epoch end (step 5).
+    assert cb.read_backup_state(backup.backup_dir) == {"epoch": 1, "batch": 0, "step": 5}
+    assert sorted(os.listdir(backup.backup_dir)) == [cb.BACKUP_WEIGHTS, cb.BACKUP_METADATA]
+    fresh = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    fresh.compile(keras.optimizers.SGD(0.01), loss="mse")
+    fresh.build((None, 2))
+    state = cb.StepBackup(backup.backup_dir, save_freq=2).restore(fresh)
+    assert state["step"] == 5 and int(fresh.optimizer.iterations.numpy()) == 5
+    np.testing.assert_allclose(fresh.layers[-1].kernel.numpy(), model.layers[-1].kernel.numpy())
+
+
+def test_atomic_checkpoint_keeps_best(tmp_path):
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    checkpoint = cb.AtomicCheckpoint(str(tmp_path), monitor="val_accuracy")
+    checkpoint.set_model(model)
+    for epoch, acc in enumerate([0.5, 0.8, 0.6]):
+        checkpoint.on_epoch_end(epoch, {"loss": 1.0, "val_accuracy": acc})
+    assert json.loads((tmp_path / "best.json").read_text()) == {
+        "epoch": 2, "monitor": "val_accuracy", "value": 0.8}
+    assert (tmp_path / "last.keras").is_file() and (tmp_path / "best.keras").is_file()
+    assert not [p for p in os.listdir(tmp_path) if "tmp" in p]
+    checkpoint.on_epoch_end(3, {"loss": float("nan"), "val_accuracy": 0.9})
+    assert checkpoint.best == 0.8  # non-finite epochs never become "best"
+
+
+def test_epoch_summaries_are_tensorboard_scalars(tmp_path):
+    writer = cb.EpochSummaries(str(tmp_path))
+    writer.on_epoch_end(0, {"loss": 1.5, "val_loss": 2.5})
+    writer.on_train_end()
+    (train_file,) = os.listdir(tmp_path / "train")
+    values = {}
+    for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "train" / train_file)):
+        for value in event.summary.value:
+            values[value.tag] = (tf.make_ndarray(value.tensor).item(),
+                                 value.metadata.plugin_data.plugin_name)
+    assert values == {"epoch_loss": (1.5, "scalars")}
+
+
+def test_flags_round_trip_config():
+    from absl import flags
+
+    from tfvideo.training import train_main  # noqa: F401  (defines the flags)
+
+    flag_values = flags.FLAGS
+    flag_values(["train", "--model=tsn_tiny", "--epochs=3", "--lr_steps=2,4",
+                 "--model_options=dropout=0.5,shift_div=4", "--noflip", "--dataset=list"])
+    try:
+        config = flag_lib.config_from_flags(TrainConfig, flag_values)
+    finally:
+        flag_values.unparse_flags()
+    assert config.model == "tsn_tiny" and config.epochs == 3 and config.lr_steps == (2.0, 4.0)
+    assert config.model_options == {"dropout": 0.5, "shift_div": 4}
+    assert config.flip is False and config.data.dataset == "list"

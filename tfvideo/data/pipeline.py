@@ -1,0 +1,397 @@
+"""``tf.data`` builders: file list -> sample indices -> decode -> augment.
+
+The pipeline follows DMVR's order (sample indices before decoding):
+
+1. a dataset of ``(path, label, video_index)`` from a :class:`VideoDataset`,
+   sharded by ``input_context`` (one shard per input pipeline), shuffled in
+   training;
+2. ``tf.numpy_function`` around PyAV: it samples indices once the frame count
+   is known and decodes only those frames (``num_parallel_calls=AUTOTUNE``;
+   PyAV releases the GIL while FFmpeg decodes, so parallel calls scale with
+   cores). A video that fails is skipped and recorded in an :class:`ErrorLog`
+   (``on_error="skip"``) or stops the pipeline (``"raise"``);
+3. clip-consistent augmentation in TF ops; batch; prefetch (AUTOTUNE).
+
+Distribution: use :func:`distribute_train_dataset` (it calls
+``strategy.distribute_datasets_from_function``; each input pipeline reads
+``input_context.shard`` of the *file list*, so no worker decodes a video that
+another one uses). With ``strategy.experimental_distribute_dataset`` instead,
+TensorFlow's auto-sharding falls back to DATA sharding for this in-memory
+file list: correct, but every worker decodes every video and keeps 1/N; the
+builders set the policy to DATA explicitly so that choice is visible.
+
+The same pipeline runs on a ``tf.data`` service (dispatcher + workers) with
+:func:`distribute_on_service`.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfvideo.data import augment as aug
+from tfvideo.data.annotations import VideoDataset
+from tfvideo.data.decode import decode_video
+from tfvideo.data.errors import ErrorLog, VideoDecodeError, check_on_error
+from tfvideo.data.sampling import get_sampler
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _as_sampler(sampler):
+    if sampler is None:
+        raise ValueError("sampler is required, e.g. SegmentSampler(8) or "
+                         "DenseSampler(16, 4)")
+    return get_sampler(sampler)
+
+
+def file_dataset(dataset, input_context=None, shuffle=False, seed=None):
+    """``tf.data.Dataset`` of ``(path, label, video_index)`` (string, int32,
+    int32), sharded with ``input_context`` (``num_input_pipelines``,
+    ``input_pipeline_id``) before any shuffling or decoding."""
+    if not isinstance(dataset, VideoDataset):
+        raise TypeError(f"dataset must be a VideoDataset, got "
+                        f"{type(dataset).__name__}")
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {dataset.name!r} has no samples")
+    paths = tf.constant(dataset.paths, tf.string)
+    labels = tf.constant(dataset.labels, tf.int32)
+    ids = tf.range(len(dataset), dtype=tf.int32)
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels, ids))
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(input_context.num_input_pipelines,
+                      input_context.input_pipeline_id)
+    if shuffle:
+        ds = ds.shuffle(len(dataset), seed=seed,
+                        reshuffle_each_iteration=True)
+    return ds
+
+
+def _make_loader(sampler, training, num_clips, on_error, error_log):
+    """Python function ``(path, seed) -> (frames, ok)`` for
+    ``tf.numpy_function``. Frames are ``[num_clips * T, H, W, 3]``."""
+    clip_frames = sampler.clip_frames
+
+    def load(path, seed):
+        path = path.decode("utf-8") if isinstance(path, bytes) else str(path)
+        rng = np.random.default_rng(int(seed) & 0x7FFFFFFFFFFFFFFF)
+
+        def indices(num_frames):
+            if training:
+                return sampler(num_frames, training=True, rng=rng)
+            return np.concatenate([
+                sampler(num_frames, False, None, c, num_clips)
+                for c in range(num_clips)])
+
+        try:
+            frames = decode_video(path, indices)
+            error_log.record_success()
+            return frames, True
+        except Exception as err:  # pylint: disable=broad-except
+            if on_error == "raise":
+                raise
+            message = (err.cause if isinstance(err, VideoDecodeError)
+                       else f"{type(err).__name__}: {err}")
+            error_log.record(path, message)
+            t = (clip_frames or 1) * num_clips
+            return np.zeros((t, 1, 1, 3), np.uint8), False
+
+    return load
+
+
+def _decode_map(sampler, training, num_clips, on_error, error_log):
+    load = _make_loader(sampler, training, num_clips, on_error, error_log)
+    t = None if sampler.clip_frames is None else sampler.clip_frames * num_clips
+
+    def fn(path, label, video_index, seed):
+        frames, ok = tf.numpy_function(load, [path, seed],
+                                       [tf.uint8, tf.bool], stateful=True,
+                                       name="decode_video")
+        frames.set_shape([t, None, None, 3])
+        ok.set_shape([])
+        return frames, label, video_index, seed, ok
+
+    return fn
+
+
+def _finish(clip, output_dtype):
+    if output_dtype == "uint8":
+        return tf.cast(tf.round(tf.clip_by_value(clip, 0, 255)), tf.uint8)
+    return tf.cast(clip, output_dtype)
+
+
+def _options(deterministic, shard_policy):
+    options = tf.data.Options()
+    if deterministic is not None:
+        options.deterministic = deterministic
+    options.experimental_distribute.auto_shard_policy = shard_policy
+    return options
+
+
+def _seeded(ds, seed):
+    rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((ds, rand)).map(
+        lambda e, r: (e[0], e[1], e[2], r))
+
+
+def _stateless_seed(r):
+    r = tf.cast(r, tf.int64)
+    return tf.cast(tf.stack([r % 2147483647, (r // 2147483647) % 2147483647]),
+                   tf.int32)
+
+
+def build_train_dataset(dataset, sampler, batch_size, crop_size=224,
+                        short_side=256, crop="multi_scale", flip=True,
+                        flip_labels=True, scales=aug.MULTI_SCALE_SCALES,
+                        jitter=(256, 320), on_error="skip", error_log=None,
+                        input_context=None, seed=None, repeat=False,
+                        drop_remainder=True, output_dtype="float32",
+                        num_parallel_calls=AUTOTUNE, deterministic=None,
+                        prefetch=AUTOTUNE):
+    """Training ``tf.data.Dataset`` of ``(clips, labels)``.
+
+    Args:
+        dataset: a :class:`VideoDataset`.
+        sampler: ``SegmentSampler``/``DenseSampler`` or a config for
+            ``get_sampler`` (random offsets/starts are used).
+        batch_size: per-pipeline batch size (under ``distribute_train_dataset``
+            the per-replica size).
+        crop_size, short_side, crop, scales, jitter: see
+            :func:`tfvideo.data.augment.train_transform`.
+        flip: random horizontal flip (same for the whole clip).
+        flip_labels: map the label through ``dataset.label_flip_map`` when a
+            clip is flipped (SSv2 left/right classes).
+        on_error: ``"skip"`` (count in ``error_log`` and go on) or
+            ``"raise"``.
+        error_log: an :class:`ErrorLog` receiving skipped videos (one is made
+            if None); also reachable as ``returned_dataset.error_log``.
+        input_context: ``tf.distribute.InputContext``; the file list is
+            sharded by it.
+        seed: makes sampling and augmentation reproducible.
+        repeat: repeat forever (then give Keras ``steps_per_epoch``).
+        output_dtype: ``"float32"`` (values in [0, 255]) or ``"uint8"``.
+
+    Returns:
+        the dataset: clips ``[batch, T, crop_size, crop_size, 3]``, labels
+        ``[batch]`` int32, with the error log attached as ``.error_log``
+        (an attribute of this Python object only: keep your own reference
+        when you transform the dataset further).
+    """
+    check_on_error(on_error)
+    sampler = _as_sampler(sampler)
+    if sampler.clip_frames is None and batch_size != 1:
+        raise ValueError("a sampler without a fixed clip length needs "
+                         "batch_size=1")
+    error_log = error_log if error_log is not None else ErrorLog("train")
+    flip_table = dataset.flip_table() if (flip and flip_labels and
+                                          dataset.label_flip_map) else None
+    ds = file_dataset(dataset, input_context, shuffle=True, seed=seed)
+    if repeat:
+        ds = ds.repeat()
+    ds = _seeded(ds, seed)
+    ds = ds.map(_decode_map(sampler, True, 1, on_error, error_log),
+                num_parallel_calls=num_parallel_calls)
+    ds = ds.filter(lambda frames, label, vid, r, ok: ok)
+
+    def transform(frames, label, vid, r, ok):
+        clip, label = aug.train_transform(
+            frames, label, size=crop_size, short_side=short_side, crop=crop,
+            flip=flip, flip_table=flip_table, scales=scales, jitter=jitter,
+            seed=_stateless_seed(r))
+        return _finish(clip, output_dtype), label
+
+    ds = ds.map(transform, num_parallel_calls=num_parallel_calls)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.prefetch(prefetch)
+    ds = ds.with_options(_options(deterministic,
+                                  tf.data.experimental.AutoShardPolicy.DATA))
+    ds.error_log = error_log
+    return ds
+
+
+def build_eval_dataset(dataset, sampler, batch_size, num_clips=1, num_crops=1,
+                       crop_size=224, short_side=256, on_error="skip",
+                       error_log=None, input_context=None,
+                       output_dtype="float32", num_parallel_calls=AUTOTUNE,
+                       prefetch=AUTOTUNE):
+    """Multi-view evaluation dataset.
+
+    Each video gives ``num_clips`` temporal clips (sampler in evaluation mode,
+    clip ``c`` of ``num_clips``) x ``num_crops`` spatial crops (1 = centre,
+    3 = three crops along the long side), decoded in ONE pass per video. Views
+    are flattened and batched; every element carries its ``video_index`` so
+    predictions can be averaged per video with :func:`aggregate_views`.
+
+    Returns:
+        a dataset of dicts ``{"clip": [b, T, S, S, 3], "label": [b],
+        "video_index": [b], "view_index": [b]}`` (dicts, so Keras never takes
+        ``video_index`` for a sample weight; use :func:`as_keras_inputs` for
+        ``model.evaluate``).
+    """
+    check_on_error(on_error)
+    sampler = _as_sampler(sampler)
+    if num_crops not in (1, 3):
+        raise ValueError(f"num_crops must be 1 or 3, got {num_crops!r}")
+    if int(num_clips) < 1:
+        raise ValueError(f"num_clips must be >= 1, got {num_clips!r}")
+    if sampler.clip_frames is None and (num_clips != 1 or batch_size != 1):
+        raise ValueError("a sampler without a fixed clip length needs "
+                         "num_clips=1 and batch_size=1")
+    error_log = error_log if error_log is not None else ErrorLog("eval")
+    views = num_clips * num_crops
+    ds = file_dataset(dataset, input_context, shuffle=False)
+    ds = ds.map(lambda p, l, v: (p, l, v, tf.constant(0, tf.int64)))
+    ds = ds.map(_decode_map(sampler, False, num_clips, on_error, error_log),
+                num_parallel_calls=num_parallel_calls,
+                deterministic=True)
+    ds = ds.filter(lambda frames, label, vid, r, ok: ok)
+
+    def transform(frames, label, vid, r, ok):
+        shape = tf.shape(frames)
+        clips = tf.reshape(frames, tf.concat([[num_clips, -1], shape[1:]], 0))
+        crops = tf.map_fn(
+            lambda c: aug.eval_transform(c, crop_size, short_side, num_crops),
+            clips, fn_output_signature=tf.TensorSpec(
+                [num_crops, sampler.clip_frames, crop_size, crop_size, 3],
+                tf.float32))
+        crops = tf.reshape(crops, tf.concat(
+            [[views], tf.shape(crops)[2:]], 0))
+        crops = _finish(crops, output_dtype)
+        return {"clip": crops,
+                "label": tf.fill([views], label),
+                "video_index": tf.fill([views], vid),
+                "view_index": tf.range(views, dtype=tf.int32)}
+
+    ds = ds.map(transform, num_parallel_calls=num_parallel_calls,
+                deterministic=True)
+    ds = ds.unbatch().batch(batch_size)
+    ds = ds.prefetch(prefetch)
+    ds = ds.with_options(_options(None,
+                                  tf.data.experimental.AutoShardPolicy.DATA))
+    ds.error_log = error_log
+    return ds
+
+
+def as_keras_inputs(eval_dataset):
+    """Maps an evaluation dataset's dicts to ``(clip, label)`` for
+    ``model.evaluate`` (one score per view, not per video)."""
+    return eval_dataset.map(lambda d: (d["clip"], d["label"]))
+
+
+def aggregate_views(predictions, video_indices, labels=None, softmax=False):
+    """Averages per-view predictions per video.
+
+    Args:
+        predictions: ``[num_views_total, num_classes]`` logits or scores.
+        video_indices: ``[num_views_total]`` video index of each row.
+        labels: optional ``[num_views_total]`` labels (must agree per video).
+        softmax: average probabilities instead of raw values.
+
+    Returns:
+        ``(video_ids, averaged [num_videos, num_classes])`` and, with
+        ``labels``, a third item: the per-video labels.
+
+    >>> ids, avg = aggregate_views([[1., 0.], [3., 2.], [0., 1.]], [4, 4, 7])
+    >>> ids.tolist(), avg.tolist()
+    ([4, 7], [[2.0, 1.0], [0.0, 1.0]])
+    """
+    p = np.asarray(predictions, np.float64)
+    v = np.asarray(video_indices).reshape(-1)
+    if p.shape[0] != v.shape[0]:
+        raise ValueError(f"predictions has {p.shape[0]} rows but "
+                         f"video_indices has {v.shape[0]}")
+    if softmax:
+        e = np.exp(p - p.max(axis=-1, keepdims=True))
+        p = e / e.sum(axis=-1, keepdims=True)
+    ids, inverse = np.unique(v, return_inverse=True)
+    sums = np.zeros((len(ids),) + p.shape[1:])
+    np.add.at(sums, inverse, p)
+    counts = np.bincount(inverse, minlength=len(ids)).reshape(
+        (-1,) + (1,) * (p.ndim - 1))
+    avg = sums / counts
+    if labels is None:
+        return ids, avg
+    lab = np.asarray(labels).reshape(-1)
+    per_video = np.full(len(ids), -1, lab.dtype)
+    per_video[inverse] = lab
+    if np.any(per_video[inverse] != lab):
+        raise ValueError("labels differ between views of the same video")
+    return ids, avg, per_video
+
+
+def predict_multi_view(model, eval_dataset, softmax=True):
+    """Runs ``model`` over an evaluation dataset and averages views.
+
+    Returns:
+        dict with ``video_index``, ``scores`` ``[num_videos, C]``, ``labels``,
+        ``top1`` (accuracy over videos with a label >= 0).
+    """
+    preds, vids, labels = [], [], []
+    for batch in eval_dataset:
+        out = model(batch["clip"], training=False)
+        preds.append(np.asarray(out))
+        vids.append(batch["video_index"].numpy())
+        labels.append(batch["label"].numpy())
+    if not preds:
+        raise ValueError("the evaluation dataset produced no views")
+    ids, scores, lab = aggregate_views(np.concatenate(preds),
+                                       np.concatenate(vids),
+                                       np.concatenate(labels), softmax=softmax)
+    known = lab >= 0
+    top1 = float(np.mean(scores[known].argmax(-1) == lab[known])) \
+        if known.any() else float("nan")
+    return {"video_index": ids, "scores": scores, "labels": lab, "top1": top1}
+
+
+def distribute_train_dataset(strategy, dataset, sampler, global_batch_size,
+                             **kwargs):
+    """``strategy.distribute_datasets_from_function`` around
+    :func:`build_train_dataset`: each input pipeline reads its own shard of
+    the file list and batches ``global_batch_size / num_replicas``."""
+
+    def fn(input_context):
+        per_replica = input_context.get_per_replica_batch_size(
+            global_batch_size)
+        return build_train_dataset(dataset, sampler, per_replica,
+                                   input_context=input_context, **kwargs)
+
+    return strategy.distribute_datasets_from_function(fn)
+
+
+def distribute_eval_dataset(strategy, dataset, sampler, global_batch_size,
+                            **kwargs):
+    """Like :func:`distribute_train_dataset` for :func:`build_eval_dataset`."""
+
+    def fn(input_context):
+        per_replica = input_context.get_per_replica_batch_size(
+            global_batch_size)
+        return build_eval_dataset(dataset, sampler, per_replica,
+                                  input_context=input_context, **kwargs)
+
+    return strategy.distribute_datasets_from_function(fn)
+
+
+def distribute_on_service(dataset, service_address,
+                          processing_mode="distributed_epoch", job_name=None,
+                          compression="AUTO"):
+    """Runs ``dataset`` on a ``tf.data`` service (dispatcher + workers).
+
+    Use when one machine's CPUs cannot decode fast enough: start a
+    ``tf.data.experimental.service.DispatchServer`` and several
+    ``WorkerServer``s (each worker must be a Python process that has imported
+    ``tfvideo``, since decoding is a ``tf.numpy_function``; in practice run the
+    workers with the same Python environment as the trainer), then read the
+    pipeline through the service.
+
+    Args:
+        dataset: any ``tf.data.Dataset`` (e.g. from :func:`build_train_dataset`).
+        service_address: ``"grpc://host:port"`` of the dispatcher.
+        processing_mode: ``"distributed_epoch"`` (each element once, split
+            across workers) or ``"parallel_epochs"`` (every worker runs the
+            whole dataset).
+        job_name: share one job between several consumers.
+    """
+    if processing_mode not in ("distributed_epoch", "parallel_epochs"):
+        raise ValueError(f"processing_mode must be 'distributed_epoch' or "
+                         f"'parallel_epochs', got {processing_mode!r}")
+    return dataset.apply(tf.data.experimental.service.distribute(
+        processing_mode=processing_mode, service=service_address,
+        job_name=job_name, compression=compression))

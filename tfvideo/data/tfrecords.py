@@ -1,0 +1,565 @@
+"""Sharded SequenceExample TFRecords: one JPEG per frame, read back with TF ops only.
+
+Layout of one record (keys as in TF Model Garden and DMVR, so shards interoperate):
+
+| where | key | type |
+|---|---|---|
+| context | `clip/label/index` | int64 (-1 when unlabelled) |
+| context | `clip/label/text` | bytes, the class name |
+| context | `clip/data_path` | bytes, the source video |
+| context | `video/id` | bytes, the file name without extension |
+| context | `clip/num_frames` | int64, frames stored |
+| context | `clip/frame_rate` | float, frames per second of the stored frames |
+| context | `image/height`, `image/width` | int64 |
+| feature list | `image/encoded` | bytes, one JPEG per frame |
+
+`write_tfrecords` writes `<prefix>-00000-of-000NN.tfrecord` shards and `classes.json` (class
+names and label flip map) next to them. `tfrecord_dataset` samples the frame indices first (TF
+ops, from the length of the `image/encoded` list), gathers only those JPEG strings and decodes
+them with `tf.io.decode_jpeg`: no Python runs per element.
+
+Example:
+
+```python
+from tfvideo.data import annotations, tfrecords
+ds = annotations.read_ssv2(labels, "train.json", "videos/", extension=".mp4")
+tfrecords.write_tfrecords(ds, "/tmp/records", num_shards=4, prefix="train")
+train = tfrecords.tfrecord_dataset("/tmp/records/train-*", num_frames=8, training=True,
+                                   batch_size=8, crop_size=112, short_side=128)
+```
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfvideo.data import augment
+from tfvideo.data import sampling as sampling_lib
+from tfvideo.data.decode import VideoDecodeError, decode_video, video_info
+from tfvideo.data.errors import check_on_error
+
+CLASSES_FILE = "classes.json"
+
+LABEL_INDEX = "clip/label/index"
+LABEL_TEXT = "clip/label/text"
+DATA_PATH = "clip/data_path"
+VIDEO_ID = "video/id"
+NUM_FRAMES = "clip/num_frames"
+FRAME_RATE = "clip/frame_rate"
+HEIGHT = "image/height"
+WIDTH = "image/width"
+IMAGE_ENCODED = "image/encoded"
+
+SAMPLINGS = ("segment", "dense", "all")
+_SAMPLING_ALIASES = {"segments": "segment", "tsn": "segment", "uniform": "segment"}
+
+
+# --------------------------------------------------------------------------------------- writing
+
+
+def _bytes(values):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+
+def _int64(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def _float(values):
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+
+def make_sequence_example(encoded_frames, label=-1, label_text="", data_path="", video_id="",
+                          frame_rate=0.0, height=0, width=0):
+    """A `tf.train.SequenceExample` holding one encoded image per frame.
+
+    Args:
+        encoded_frames: list of JPEG (or PNG) bytes, one per frame.
+        label: class index (-1 when unlabelled).
+        label_text: class name.
+        data_path: path of the source video.
+        video_id: identifier of the video.
+        frame_rate: frames per second of the stored frames.
+        height, width: frame size.
+
+    Example:
+
+    >>> jpeg = tf.io.encode_jpeg(tf.zeros([4, 4, 3], tf.uint8)).numpy()
+    >>> ex = make_sequence_example([jpeg, jpeg], label=3, label_text="cat")
+    >>> ex.context.feature["clip/num_frames"].int64_list.value[0]
+    2
+    """
+    def text(value):
+        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+    context = tf.train.Features(feature={
+        LABEL_INDEX: _int64([int(label)]),
+        LABEL_TEXT: _bytes([text(label_text)]),
+        DATA_PATH: _bytes([text(data_path)]),
+        VIDEO_ID: _bytes([text(video_id)]),
+        NUM_FRAMES: _int64([len(encoded_frames)]),
+        FRAME_RATE: _float([float(frame_rate)]),
+        HEIGHT: _int64([int(height)]),
+        WIDTH: _int64([int(width)]),
+    })
+    frames = tf.train.FeatureList(feature=[_bytes([bytes(f)]) for f in encoded_frames])
+    return tf.train.SequenceExample(
+        context=context, feature_lists=tf.train.FeatureLists(feature_list={IMAGE_ENCODED: frames}))
+
+
+_ENCODERS = {}
+
+
+def _frame_encoder(quality):
+    """A traced function (one per JPEG quality, an op attribute) that optionally resizes
+    (short side, aspect kept) and then JPEG-encodes every frame."""
+    if quality not in _ENCODERS:
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8),
+                                      tf.TensorSpec([], tf.int32)])
+        def encode(frames, short_side):
+            short = tf.minimum(tf.shape(frames)[1], tf.shape(frames)[2])
+            frames = tf.cond(
+                tf.logical_and(short_side > 0, short != short_side),
+                lambda: tf.cast(tf.round(augment.resize_short_side(frames, short_side)),
+                                tf.uint8),
+                lambda: frames)
+            jpegs = tf.map_fn(lambda f: tf.io.encode_jpeg(f, quality=quality), frames,
+                              fn_output_signature=tf.TensorSpec([], tf.string))
+            return jpegs, tf.shape(frames)[1:3]
+
+        _ENCODERS[quality] = encode
+    return _ENCODERS[quality]
+
+
+def encode_video(path, jpeg_quality=90, resize_short_side=None, max_frames=None, fps=None):
+    """Decodes a video and returns `(jpeg_bytes_list, frame_rate, height, width)`.
+
+    Args:
+        path: video file.
+        jpeg_quality: JPEG quality, 1-100.
+        resize_short_side: resize so the shorter side has this many pixels (aspect kept);
+            `None` keeps the decoded size.
+        max_frames: keep at most this many frames, evenly spaced (after `fps`).
+        fps: resample to this frame rate (nearest frames); `None` keeps the source rate.
+
+    Raises:
+        VideoDecodeError: the file cannot be decoded.
+    """
+    info = video_info(path)
+    rate = info.fps or 0.0
+    indices = np.arange(info.num_frames)
+    if fps and rate > 0 and abs(fps - rate) > 1e-3:
+        count = max(int(np.floor(info.num_frames * fps / rate)), 1)
+        indices = np.minimum(np.floor(np.arange(count) * rate / fps).astype(np.int64),
+                             info.num_frames - 1)
+        rate = float(fps)
+    if max_frames is not None and len(indices) > max_frames:
+        keep = sampling_lib.all_indices(len(indices), int(max_frames))
+        rate = rate * len(keep) / len(indices)
+        indices = indices[keep]
+    frames = decode_video(path, indices if len(indices) < info.num_frames else None)
+    encoded, (height, width) = _frame_encoder(int(jpeg_quality))(
+        frames, tf.constant(int(resize_short_side or 0), tf.int32))
+    return [bytes(x) for x in encoded.numpy()], rate, int(height), int(width)
+
+
+def shard_paths(output_dir, prefix, num_shards):
+    """`<output_dir>/<prefix>-00000-of-000NN.tfrecord` for every shard."""
+    return [os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
+            for i in range(num_shards)]
+
+
+def write_classes(output_dir, class_names, label_flip_map=None):
+    """Writes `classes.json` (`{"class_names": [...], "label_flip_map": [...] or null}`)."""
+    table = None
+    if label_flip_map:
+        table = list(range(len(class_names)))
+        items = (label_flip_map.items() if isinstance(label_flip_map, dict)
+                 else enumerate(label_flip_map))
+        for k, v in items:
+            table[int(k)] = int(v)
+    path = os.path.join(output_dir, CLASSES_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"class_names": list(class_names), "label_flip_map": table}, f, indent=1)
+        f.write("\n")
+    return path
+
+
+def read_classes(path):
+    """Reads `classes.json` (a file, or the folder holding it) -> `(class_names, flip_table)`;
+    `flip_table` is a list or `None`."""
+    if os.path.isdir(path):
+        path = os.path.join(path, CLASSES_FILE)
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if isinstance(data, list):  # a bare list of names
+        return [str(c) for c in data], None
+    return [str(c) for c in data["class_names"]], data.get("label_flip_map")
+
+
+def write_tfrecords(dataset, output_dir, num_shards=8, prefix="train", jpeg_quality=90,
+                    resize_short_side=None, max_frames=None, fps=None, shuffle=True, seed=0,
+                    on_error="skip", progress=True):
+    """Converts an annotation dataset into sharded SequenceExample TFRecords.
+
+    Args:
+        dataset: a `tfvideo.data.annotations.VideoDataset` (`samples` of `(path, label)`,
+            `class_names`, `label_flip_map`).
+        output_dir: folder for the shards and `classes.json` (created).
+        num_shards: number of shard files; sample `i` (after shuffling) goes to shard
+            `i % num_shards`.
+        prefix: shard file name prefix (e.g. `"train"`, `"validation"`).
+        jpeg_quality: JPEG quality, 1-100.
+        resize_short_side: resize frames so the short side has this size (`None`: keep).
+        max_frames: keep at most this many frames per video, evenly spaced.
+        fps: resample every video to this frame rate (`None`: keep).
+        shuffle: shuffle the order of the samples (with `seed`) before sharding, so every shard
+            mixes classes.
+        seed: shuffling seed.
+        on_error: `"skip"` (count and report bad videos) or `"raise"`.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        dict: `shards` (paths), `num_written`, `num_skipped`, `skipped` (list of
+        `(path, cause)`), `classes_json`.
+    """
+    check_on_error(on_error)
+    if int(num_shards) < 1:
+        raise ValueError(f"`num_shards` must be >= 1, got {num_shards}.")
+    if not 1 <= int(jpeg_quality) <= 100:
+        raise ValueError(f"`jpeg_quality` must be in [1, 100], got {jpeg_quality}.")
+    if not hasattr(dataset, "samples") or not hasattr(dataset, "class_names"):
+        raise ValueError("`dataset` must have `samples` and `class_names` (a VideoDataset), "
+                         f"got {type(dataset).__name__}.")
+    samples = list(dataset.samples)
+    names = list(dataset.class_names)
+    order = np.arange(len(samples))
+    if shuffle:
+        order = np.random.default_rng(seed).permutation(len(samples))
+    os.makedirs(output_dir, exist_ok=True)
+    paths = shard_paths(output_dir, prefix, int(num_shards))
+    classes_json = write_classes(output_dir, names, getattr(dataset, "label_flip_map", None))
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(samples), desc=f"tfrecords {prefix}", unit="video")
+    skipped = []
+    written = 0
+    writers = [tf.io.TFRecordWriter(p) for p in paths]
+    try:
+        for position, i in enumerate(order):
+            path, label = samples[i]
+            try:
+                frames, rate, height, width = encode_video(
+                    path, jpeg_quality, resize_short_side, max_frames, fps)
+            except VideoDecodeError as err:
+                if on_error == "raise":
+                    raise
+                skipped.append((str(path), err.cause))
+            else:
+                example = make_sequence_example(
+                    frames, label, names[label] if label >= 0 else "", path,
+                    os.path.splitext(os.path.basename(path))[0], rate, height, width)
+                writers[position % len(writers)].write(example.SerializeToString())
+                written += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(skipped=len(skipped))
+    finally:
+        for w in writers:
+            w.close()
+        if bar is not None:
+            bar.close()
+    return {"shards": paths, "num_written": written, "num_skipped": len(skipped),
+            "skipped": skipped, "classes_json": classes_json}
+
+
+# --------------------------------------------------------------------------------------- reading
+
+
+def parse_sequence_example(serialized):
+    """Parses one serialized SequenceExample.
+
+    Returns a dict with the context keys (missing ones get defaults: label -1, empty text,
+    0 sizes) and `image/encoded`, a string tensor `[num_frames]`.
+    """
+    context = {
+        LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        LABEL_TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        DATA_PATH: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        VIDEO_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        NUM_FRAMES: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        FRAME_RATE: tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
+        HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+        WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+    }
+    sequence = {IMAGE_ENCODED: tf.io.FixedLenSequenceFeature([], tf.string)}
+    ctx, seq = tf.io.parse_single_sequence_example(serialized, context, sequence)
+    out = dict(ctx)
+    out[IMAGE_ENCODED] = seq[IMAGE_ENCODED]
+    return out
+
+
+def _check_sampling(sampling):
+    if hasattr(sampling, "get_config"):  # a data-core Sampler
+        sampling = sampling.get_config()
+    if isinstance(sampling, dict):
+        if sampling.get("kind") not in SAMPLINGS:
+            raise ValueError(f"Unknown sampling config {sampling!r}.")
+        return dict(sampling)
+    kind = _SAMPLING_ALIASES.get(sampling, sampling)
+    if kind not in SAMPLINGS:
+        raise ValueError(f"`sampling` must be one of {SAMPLINGS} (or 'segments'), got "
+                         f"{sampling!r}.")
+    return {"kind": kind}
+
+
+def segment_indices(num_frames, num_segments, training=False, seed=None, clip_index=0,
+                    num_clips=1):
+    """TF-op version of `tfvideo.data.sampling.segment_indices` (same values in evaluation).
+
+    Args:
+        num_frames: scalar int tensor, frames in the video.
+        num_segments: Python int.
+        training: random frame per segment (stateless with `seed`, a `[2]` int tensor).
+        clip_index, num_clips: evaluation clip `c` of `n` takes fraction `(c + 0.5) / n`.
+
+    Returns:
+        int32 tensor `[num_segments]`.
+    """
+    n = tf.cast(num_frames, tf.int32)
+    k = int(num_segments)
+    nf, kf = tf.cast(n, tf.float64), float(k)
+    positions = tf.range(k, dtype=tf.float64)
+    length = nf / kf
+    starts = positions * length
+    if training:
+        offsets = tf.random.stateless_uniform([k], augment._seed(seed), dtype=tf.float64) * length
+    else:
+        offsets = tf.fill([k], length * (clip_index + 0.5) / num_clips)
+    idx = tf.cast(tf.floor(starts + offsets), tf.int32)
+    ends = tf.cast(tf.floor(starts + length), tf.int32) - 1
+    idx = tf.clip_by_value(tf.minimum(idx, ends), 0, tf.maximum(n - 1, 0))
+    short = tf.range(k, dtype=tf.int32) * n // k  # fewer frames than segments: repeat in order
+    return tf.where(n < k, short, idx)
+
+
+def dense_indices(num_frames, clip_length, interval=1, training=False, seed=None, clip_index=0,
+                  num_clips=1):
+    """TF-op version of `tfvideo.data.sampling.dense_indices` (short videos loop)."""
+    n = tf.cast(num_frames, tf.int32)
+    span = (int(clip_length) - 1) * int(interval) + 1
+    max_start = tf.maximum(n - span, 0)
+    if training:
+        start = tf.random.stateless_uniform([], augment._seed(seed), 0, max_start + 1,
+                                            dtype=tf.int32)
+    else:
+        start = tf.cast(tf.floor(tf.cast(max_start, tf.float64) * (clip_index + 0.5) / num_clips
+                                 + 0.5), tf.int32)
+    idx = start + tf.range(int(clip_length), dtype=tf.int32) * int(interval)
+    return tf.math.floormod(idx, tf.maximum(n, 1))
+
+
+def sample_indices(num_frames, sampling="segment", clip_frames=8, interval=1, training=False,
+                   seed=None, clip_index=0, num_clips=1):
+    """Frame indices (int32) for one clip, in TF ops. `sampling`: "segment", "dense", "all"."""
+    config = _check_sampling(sampling)
+    kind = config["kind"]
+    if kind == "segment":
+        return segment_indices(num_frames, config.get("num_segments", clip_frames), training,
+                               seed, clip_index, num_clips)
+    if kind == "dense":
+        return dense_indices(num_frames, config.get("clip_length", clip_frames),
+                             config.get("interval", interval), training, seed, clip_index,
+                             num_clips)
+    return tf.range(tf.cast(num_frames, tf.int32))
+
+
+def decode_frames(encoded, indices=None):
+    """Gathers `encoded[indices]` (JPEG strings) and decodes only those: uint8 `[T, H, W, 3]`."""
+    if indices is not None:
+        encoded = tf.gather(encoded, indices)
+    return tf.map_fn(lambda s: tf.io.decode_jpeg(s, channels=3), encoded,
+                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+                     parallel_iterations=16)
+
+
+def _finish(clip, output_dtype):
+    if output_dtype == "uint8":
+        if clip.dtype == tf.uint8:
+            return clip
+        return tf.cast(tf.round(tf.clip_by_value(tf.cast(clip, tf.float32), 0.0, 255.0)),
+                       tf.uint8)
+    return tf.cast(clip, output_dtype)
+
+
+def _resolve_flip_table(label_flip_map, first_file):
+    if isinstance(label_flip_map, str):
+        if label_flip_map != "auto":
+            raise ValueError(f"`label_flip_map` must be 'auto', None, a list or a dict, got "
+                             f"{label_flip_map!r}.")
+        path = os.path.join(os.path.dirname(first_file), CLASSES_FILE)
+        return read_classes(path)[1] if os.path.exists(path) else None
+    if label_flip_map is None:
+        return None
+    if isinstance(label_flip_map, dict):
+        size = max(max(map(int, label_flip_map)), max(map(int, label_flip_map.values()))) + 1
+        table = list(range(size))
+        for k, v in label_flip_map.items():
+            table[int(k)] = int(v)
+        return table
+    return [int(v) for v in label_flip_map]
+
+
+def _eval_crops(clip, crop_size, short_side, num_crops):
+    """`[num_crops, T, S, S, 3]` evaluation crops; skips the resize when it is the identity."""
+    if crop_size is None:
+        return clip[None]
+    if short_side is not None:
+        short = tf.minimum(tf.shape(clip)[1], tf.shape(clip)[2])
+        clip = tf.cond(short == int(short_side), lambda: tf.cast(clip, tf.float32),
+                       lambda: augment.resize_short_side(clip, short_side))
+    return augment.multi_crop(clip, crop_size, num_crops)
+
+
+def _element_seed(r):
+    r = tf.cast(r, tf.int64)
+    return tf.cast(tf.stack([r % 2147483647, (r // 2147483647) % 2147483647]), tf.int32)
+
+
+def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=False,
+                     batch_size=None, interval=1, crop_size=224, short_side=256,
+                     crop="multi_scale", flip=True, label_flip_map="auto",
+                     scales=augment.MULTI_SCALE_SCALES, jitter=(256, 320), num_clips=1,
+                     num_crops=1, shuffle_buffer=256, repeat=False, seed=None,
+                     drop_remainder=None, output_dtype="uint8", return_metadata=False,
+                     input_context=None, num_parallel_calls=tf.data.AUTOTUNE):
+    """A `tf.data.Dataset` of clips read from SequenceExample TFRecords.
+
+    Per element: parse -> sample indices (TF ops, from the number of stored frames) ->
+    `tf.gather` the JPEG strings -> `tf.io.decode_jpeg` only those -> crop/flip with the same
+    TF-op transforms as the PyAV pipeline (`tfvideo.data.augment`). No Python runs per element.
+
+    Args:
+        file_pattern: glob of the shards, or a list of globs/files.
+        num_frames: frames per clip (segments for "segment", clip length for "dense").
+        sampling: "segment" (TSN; "segments" also accepted), "dense" (`interval` apart),
+            "all" (every stored frame; variable length, so `batch_size=None` unless all
+            videos have the same length), or a `tfvideo.data.sampling` sampler / config.
+        training: random sampling, crop and flip; shuffles files and records.
+        batch_size: batch the output (`None`: unbatched).
+        interval: frame interval of dense sampling.
+        crop_size: output size; `None` returns the sampled frames at their stored size.
+        short_side: short-side resize before cropping (training "multi_scale"/"center" and
+            evaluation); skipped when the stored frames already have it.
+        crop: training crop, as in `augment.train_transform`: "multi_scale",
+            "random_resized", "jitter" or "center".
+        flip: random horizontal flips in training.
+        label_flip_map: label after a flip (list or dict), `None`, or "auto": the map in
+            `classes.json` next to the shards.
+        scales, jitter: of the "multi_scale" and "jitter" crops.
+        num_clips, num_crops: evaluation views (clips evenly spaced in time; 1 or 3 crops). With
+            more than one view the elements are dicts `{"clip", "label", "video_index",
+            "view_index"}`, one view per row, as `pipeline.build_eval_dataset` gives
+            (`pipeline.predict_multi_view` averages them).
+        shuffle_buffer: record shuffle buffer in training.
+        repeat: repeat forever.
+        seed: seed of the shuffling and of the per-element sampling and augmentation; with a
+            seed, training is deterministic (same clips in the same order), without one the
+            pipeline lets elements arrive out of order for speed.
+        drop_remainder: default `training`.
+        output_dtype: "uint8" (default) or a float dtype (values in [0, 255]).
+        return_metadata: single-view only: also return a dict (`video_id`, `data_path`,
+            `num_frames`).
+        input_context: `tf.distribute.InputContext`: each input pipeline reads its share of
+            the shard files.
+
+    Returns:
+        A dataset of `(clip [T, H, W, 3], int32 label)`, batched when `batch_size` is set.
+
+    Example:
+
+    >>> ds = tfrecord_dataset("/tmp/records/train-*", num_frames=8, training=True,
+    ...                       batch_size=4, crop_size=112, short_side=128)  # doctest: +SKIP
+    """
+    config = _check_sampling(sampling)
+    if int(num_frames) < 1:
+        raise ValueError(f"`num_frames` must be >= 1, got {num_frames}.")
+    if crop not in augment.TRAIN_CROPS:
+        raise ValueError(f"`crop` must be one of {augment.TRAIN_CROPS}, got {crop!r}.")
+    if num_crops not in (1, 3):
+        raise ValueError(f"`num_crops` must be 1 or 3, got {num_crops}.")
+    if int(num_clips) < 1:
+        raise ValueError(f"`num_clips` must be >= 1, got {num_clips}.")
+    patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else file_pattern
+    files = sorted(f for p in patterns for f in tf.io.gfile.glob(os.fspath(p)))
+    if not files:
+        raise ValueError(f"`file_pattern` {file_pattern!r} matches no file.")
+    flip_table = _resolve_flip_table(label_flip_map, files[0]) if flip else None
+    views = 1 if training else int(num_clips) * int(num_crops)
+    if views > 1 and (crop_size is None or config["kind"] == "all"):
+        raise ValueError("Several evaluation views need `crop_size` and a fixed-length sampling.")
+    if views > 1 and return_metadata:
+        raise ValueError("`return_metadata` works with a single view only.")
+    drop_remainder = training if drop_remainder is None else drop_remainder
+    deterministic = not training or seed is not None  # a seeded pipeline is reproducible
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                       num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    ds = ds.enumerate()
+    if training and shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    # One stateless seed per element, so a seeded pipeline is reproducible.
+    rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip((ds, rand))
+
+    def clip_for(encoded, count, clip_index, training_seed=None):
+        indices = sample_indices(count, config, num_frames, interval, training, training_seed,
+                                 clip_index, int(num_clips))
+        return decode_frames(encoded, indices)
+
+    def load(element, r):
+        position, serialized = element
+        parsed = parse_sequence_example(serialized)
+        encoded = parsed[IMAGE_ENCODED]
+        count = tf.shape(encoded)[0]
+        label = tf.cast(parsed[LABEL_INDEX], tf.int32)
+        s_sample, s_aug = augment._split(_element_seed(r), 2)
+        if views > 1:
+            crops = [_eval_crops(clip_for(encoded, count, c), crop_size, short_side, num_crops)
+                     for c in range(int(num_clips))]
+            return {"clip": _finish(tf.concat(crops, axis=0), output_dtype),
+                    "label": tf.fill([views], label),
+                    "video_index": tf.fill([views], tf.cast(position, tf.int32)),
+                    "view_index": tf.range(views, dtype=tf.int32)}
+        clip = clip_for(encoded, count, 0, s_sample)
+        if crop_size is not None:
+            if training:
+                clip, label = augment.train_transform(
+                    clip, label, crop_size, short_side, crop, flip, flip_table, scales, jitter,
+                    seed=s_aug)
+            else:
+                clip = _eval_crops(clip, crop_size, short_side, 1)[0]
+        clip = _finish(clip, output_dtype)
+        if return_metadata:
+            return clip, label, {"video_id": parsed[VIDEO_ID], "data_path": parsed[DATA_PATH],
+                                 "num_frames": count}
+        return clip, label
+
+    ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    if views > 1:
+        ds = ds.unbatch()
+    if batch_size:
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder,
+                      num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,86 @@
+"""`tfvideo export` / `scripts/export.py`: a trained model to TF Serving's SavedModel layout or to
+TFLite.
+
+    tfvideo export --model runs/tsm_tiny --output_dir saved_models
+    tfvideo export --model runs/tsm_tiny/model.keras --format tflite --quantize int8 \\
+        --calibration_data data/synthetic
+"""
+
+import os
+import sys
+
+from absl import app, logging
+
+from tfvideo.export._flags import FLAGS, define
+
+define("string", "model", None, "A .keras file or a training output directory.")
+define("string", "output_dir", "saved_models",
+       "SavedModel: the parent of <name>/<version>/. TFLite: where <name>_<quantize>.tflite goes "
+       "unless --output is given.")
+define("string", "name", None, "Served model name (default: the model's registry name).")
+define("integer", "version", None, "SavedModel version (default: one more than the newest).")
+define("enum", "format", "saved_model", "Export format.",
+       enum_values=["saved_model", "savedmodel", "tflite"])
+define("enum", "quantize", "none", "TFLite quantization.",
+       enum_values=["none", "float16", "dynamic", "int8"])
+define("string", "output", None, "TFLite: the output .tflite path.")
+define("string", "class_names", None,
+       "A classes .json or labels .txt (default: the one stored with the model).")
+define("integer", "top_k", 5, "How many labels the serving signatures return.")
+define("integer", "short_side", None,
+       "Evaluation short side before the centre crop (default: the model's).")
+define("bool", "warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
+define("string", "calibration_data", None,
+       "int8: training data to calibrate on (a dataset directory, dataset JSON, TFRecord glob or "
+       "a directory of videos); default: the dataset recorded in the training directory.")
+define("integer", "num_calibration_clips", 100, "int8: how many clips calibrate.")
+
+
+def run(model, output_dir="saved_models", name=None, version=None, format="saved_model",
+        quantize="none", output=None, class_names=None, top_k=5, short_side=None, warmup=True,
+        calibration_data=None, num_calibration_clips=100) -> str:
+    """Does one export (what the flags describe) and returns the written path."""
+    from tfvideo.export import source as source_lib
+
+    names = source_lib.read_class_names(class_names) if class_names else None
+    keras_model, metadata = source_lib.load_source(model, class_names=names, model_name=name,
+                                                   top_k=top_k, short_side=short_side)
+    if format in ("saved_model", "savedmodel"):
+        from tfvideo.export.saved_model import export_saved_model
+        return export_saved_model(keras_model, output_dir, name=name or metadata.model_name,
+                                  version=version, metadata=metadata, warmup_requests=warmup)
+    from tfvideo.export.tflite import export_tflite
+
+    clips = None
+    if quantize == "int8":
+        from tfvideo.export.calibration import representative_clips
+        data = calibration_data or source_lib.training_dataset(model)
+        if data is None:
+            raise ValueError("--quantize int8 needs --calibration_data (the training data to "
+                             "calibrate on); none is recorded with the model")
+        clips = representative_clips(data, metadata, num_calibration_clips)
+    path = output or os.path.join(output_dir, f"{name or metadata.model_name}_{quantize}.tflite")
+    return export_tflite(keras_model, path, quantize=quantize, representative_clips=clips,
+                         num_calibration_clips=num_calibration_clips, metadata=metadata)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.model:
+        raise app.UsageError("--model is required (a .keras file or a training directory)")
+    try:
+        path = run(FLAGS.model, FLAGS.output_dir, FLAGS.name, FLAGS.version, FLAGS.format,
+                   FLAGS.quantize, FLAGS.output, FLAGS.class_names, FLAGS.top_k,
+                   FLAGS.short_side, FLAGS.warmup, FLAGS.calibration_data,
+                   FLAGS.num_calibration_clips)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    logging.info("exported %s", path)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

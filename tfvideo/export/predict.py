@@ -1,0 +1,198 @@
+"""Classifying video files with an exported model: SavedModel, `.keras` or `.tflite`.
+
+`load_predictor(path)` opens any of the three with the `ExportMetadata` recorded beside or inside
+it; `classify_files` decodes each file with the model's evaluation sampling and crop and returns
+the top-k labels, or a one-line error for a file that cannot be read (the others are still
+classified).
+
+Example:
+    >>> from tfvideo.export.predict import classify_files, load_predictor
+    >>> predictor = load_predictor("saved_models/tsm_tiny_synthetic")  # doctest: +SKIP
+    >>> classify_files(["clip.mp4"], predictor, top_k=2)  # doctest: +SKIP
+    [{'path': 'clip.mp4', 'predictions': [{'label': 'moving right', 'index': 3,
+      'probability': 0.91}, ...]}]
+"""
+
+import os
+
+import numpy as np
+
+from tfvideo.export.metadata import METADATA_FILENAME, ExportMetadata
+from tfvideo.export.saved_model import existing_versions
+
+
+def _softmax(logits):
+    logits = np.asarray(logits, np.float64)
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class Predictor:
+    """Base class: `metadata` and `logits(clips)` for float32 clips `[B, T, h, w, 3]`."""
+
+    kind = None
+
+    def __init__(self, path, metadata):
+        self.path = path
+        self.metadata = metadata
+
+    def logits(self, clips) -> np.ndarray:
+        raise NotImplementedError
+
+    def probabilities(self, clips) -> np.ndarray:
+        return _softmax(self.logits(clips))
+
+
+class SavedModelPredictor(Predictor):
+    """Runs the `serving_default` signature (uint8 frames of the model's input size)."""
+
+    kind = "saved_model"
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        with open(os.path.join(path, "assets", METADATA_FILENAME), encoding="utf-8") as f:
+            super().__init__(path, ExportMetadata.from_json(f.read()))
+        self._tf = tf
+        self._loaded = tf.saved_model.load(path)
+        self._serve = self._loaded.signatures["serving_default"]
+
+    def logits(self, clips):
+        frames = np.clip(np.round(np.asarray(clips)), 0, 255).astype(np.uint8)
+        return self._serve(frames=self._tf.constant(frames))["logits"].numpy()
+
+
+class KerasPredictor(Predictor):
+    """Runs a `.keras` model (metadata from the files beside it or from the model)."""
+
+    kind = "keras"
+
+    def __init__(self, path, model=None, metadata=None):
+        from tfvideo.export.source import load_source
+
+        if model is None:
+            model, metadata = load_source(path)
+        super().__init__(path, metadata)
+        self.model = model
+
+    def logits(self, clips):
+        return np.asarray(self.model.predict_on_batch(np.asarray(clips, np.float32)))
+
+
+class TFLitePredictor(Predictor):
+    """Runs a `.tflite` model with LiteRT, one clip at a time."""
+
+    kind = "tflite"
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        from tfvideo.export.tflite import read_tflite_metadata
+
+        super().__init__(path, read_tflite_metadata(path))
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self._runner = self.interpreter.get_signature_runner()
+
+    def logits(self, clips):
+        out = [self._runner(frames=np.asarray(c, np.float32)[np.newaxis])["logits"][0]
+               for c in clips]
+        return np.stack(out)
+
+
+def resolve_saved_model_dir(path):
+    """A SavedModel directory: `path` itself, or its newest numbered version (TF Serving's base
+    directory `saved_models/<name>`)."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = existing_versions(path)
+    for version in reversed(versions):
+        candidate = os.path.join(path, str(version))
+        if os.path.exists(os.path.join(candidate, "saved_model.pb")):
+            return candidate
+    return None
+
+
+def default_model_path():
+    """The model committed under `saved_models/` (current directory first, then the checkout
+    holding this package), or None."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for root in (os.getcwd(), package_root):
+        base = os.path.join(root, "saved_models")
+        if not os.path.isdir(base):
+            continue
+        for name in sorted(os.listdir(base)):
+            if resolve_saved_model_dir(os.path.join(base, name)):
+                return os.path.join(base, name)
+    return None
+
+
+def load_predictor(path) -> Predictor:
+    """A predictor for a SavedModel directory (or TF Serving base directory), `.keras` file,
+    training output directory or `.tflite` file."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such model file or directory")
+    if path.endswith(".tflite"):
+        return TFLitePredictor(path)
+    if path.endswith(".keras"):
+        return KerasPredictor(path)
+    if os.path.isdir(path):
+        saved = resolve_saved_model_dir(path)
+        if saved:
+            return SavedModelPredictor(saved)
+        return KerasPredictor(path)  # a training output directory with a .keras file
+    raise ValueError(f"{path}: expected a SavedModel directory, a .keras or a .tflite file")
+
+
+def load_clip(path, metadata) -> np.ndarray:
+    """Decodes the evaluation clip of a video file: float32 `[T, h, w, 3]` in [0, 255].
+
+    Frames are sampled by `metadata.sampling` (short videos repeat or loop frames), decoded
+    upright (rotation metadata applied), resized and centre-cropped as in evaluation.
+    """
+    from tfvideo.data import decode_video, get_sampler
+    from tfvideo.export.preprocessing import eval_crop
+
+    sampler = get_sampler(metadata.sampling)
+    frames = decode_video(path, indices=lambda n: sampler(n))
+    return eval_crop(frames, metadata.input_size, metadata.short_side).numpy()
+
+
+def _one_line(error):
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def classify_files(paths, predictor, top_k=None):
+    """Classifies each file; returns one dict per path, in order.
+
+    A result is `{"path", "predictions": [{"label", "index", "probability"}, ...]}` (best first),
+    or `{"path", "error"}` where the file could not be decoded or classified.
+    """
+    meta = predictor.metadata
+    k = max(1, min(int(top_k or meta.top_k), meta.num_classes))
+    results = []
+    for path in paths:
+        try:
+            clip = load_clip(path, meta)
+            probs = predictor.probabilities(clip[np.newaxis])[0]
+        except Exception as error:  # noqa: BLE001 - reported per file, the others go on
+            message = _one_line(error)
+            if os.fspath(path) not in message:
+                message = f"{path}: {message}"
+            results.append({"path": os.fspath(path), "error": message})
+            continue
+        order = np.argsort(-probs, kind="stable")[:k]
+        results.append({"path": os.fspath(path), "predictions": [
+            {"label": meta.class_names[i], "index": int(i), "probability": float(probs[i])}
+            for i in order]})
+    return results
+
+
+def format_result(result) -> str:
+    """Human-readable lines of one `classify_files` result."""
+    if "error" in result:
+        return f"error: {result['error']}"
+    lines = [result["path"]]
+    lines += [f"  {p['probability']:.4f}  {p['label']}" for p in result["predictions"]]
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""The serving signatures of an exported video classifier: one per input type.
+
+`ServingModule` wraps a Keras model (TensorFlow backend) in a `tf.Module` with four
+`tf.function`s, saved as SavedModel signatures:
+
+- `serving_default`: uint8 frames `[batch, T, H, W, 3]` (input `frames`). Frames of the model's
+  input size pass unchanged; others are resized (short side to `short_side`) and centre-cropped.
+- `encoded_frames`: encoded images `[batch, T]` (input `encoded_frames`, strings; b64 over REST),
+  decoded, resized and cropped in the graph.
+- `tf_example`: serialized SequenceExamples `[batch]` (input `examples`) in tfvideo's TFRecord
+  format (`image/encoded` feature list); the evaluation sampling picks the frames.
+- `metadata`: no input; returns the `ExportMetadata` JSON (`metadata`).
+
+The classifying signatures return `logits`, `probabilities` (float32 `[batch, classes]`),
+`top_k_indices` (int32 `[batch, k]`) and `top_k_labels` (string `[batch, k]`). Class names live in
+the asset `labels.txt`, read by a lookup table; the metadata JSON is the asset
+`tfvideo_metadata.json`.
+
+Example:
+    >>> import keras, tensorflow as tf
+    >>> from tfvideo.export import ExportMetadata, ServingModule
+    >>> inputs = keras.Input((4, 32, 32, 3))
+    >>> logits = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling3D()(inputs))
+    >>> meta = ExportMetadata("toy", ["a", "b", "c"], num_frames=4, input_size=32, top_k=2)
+    >>> module = ServingModule(keras.Model(inputs, logits), meta, assets_dir="/tmp/toy_assets")
+    >>> out = module.serving_default(tf.zeros((1, 4, 48, 64, 3), tf.uint8))
+    >>> sorted(out), out["top_k_labels"].shape
+    (['logits', 'probabilities', 'top_k_indices', 'top_k_labels'], TensorShape([1, 2]))
+"""
+
+import os
+
+import tensorflow as tf
+
+from tfvideo.export import preprocessing
+from tfvideo.export.metadata import LABELS_FILENAME, METADATA_FILENAME, write_text_atomic
+
+SIGNATURE_INPUTS = {
+    "serving_default": "frames",
+    "encoded_frames": "encoded_frames",
+    "tf_example": "examples",
+}
+CLASSIFY_OUTPUTS = ("logits", "probabilities", "top_k_indices", "top_k_labels")
+
+
+class ServingModule(tf.Module):
+    """A `tf.Module` serving a Keras video classifier with one signature per input type.
+
+    Args:
+        model: a Keras model (TensorFlow backend) mapping float `[B, T, h, w, 3]` clips in
+            [0, 255] to logits `[B, num_classes]`.
+        metadata: the model's `ExportMetadata` (frames, input size, sampling, class names, k).
+        assets_dir: a directory where the label and metadata files are written; the SavedModel
+            copies them into its `assets/`.
+    """
+
+    def __init__(self, model, metadata, assets_dir):
+        super().__init__(name="tfvideo_serving")
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError("SavedModel export needs the TensorFlow backend "
+                             f"(KERAS_BACKEND=tensorflow), not {keras.backend.backend()!r}")
+        output_classes = model.output_shape[-1] if hasattr(model, "output_shape") else None
+        if output_classes is not None and output_classes != metadata.num_classes:
+            raise ValueError(f"the model outputs {output_classes} logits but metadata names "
+                             f"{metadata.num_classes} classes")
+        self._model = model
+        self._meta = metadata
+        # Track the Keras variables explicitly so that tf.saved_model.save stores them.
+        self.model_variables = list(model.variables)
+        labels_path = os.path.join(assets_dir, LABELS_FILENAME)
+        meta_path = os.path.join(assets_dir, METADATA_FILENAME)
+        write_text_atomic(labels_path, "\n".join(metadata.class_names) + "\n")
+        metadata.write(meta_path)
+        self.labels_asset = tf.saved_model.Asset(labels_path)
+        self.metadata_asset = tf.saved_model.Asset(meta_path)
+        self.labels_table = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.labels_asset, key_dtype=tf.int64,
+                key_index=tf.lookup.TextFileIndex.LINE_NUMBER, value_dtype=tf.string,
+                value_index=tf.lookup.TextFileIndex.WHOLE_LINE),
+            default_value="")
+        t = metadata.num_frames
+        self.serving_default = tf.function(self._serve_frames, input_signature=[
+            tf.TensorSpec([None, t, None, None, 3], tf.uint8, name="frames")])
+        self.encoded_frames = tf.function(self._serve_encoded, input_signature=[
+            tf.TensorSpec([None, t], tf.string, name="encoded_frames")])
+        self.tf_example = tf.function(self._serve_examples, input_signature=[
+            tf.TensorSpec([None], tf.string, name="examples")])
+        self.metadata = tf.function(self._serve_metadata, input_signature=[])
+
+    @property
+    def export_metadata(self):
+        return self._meta
+
+    def signatures(self) -> dict:
+        """Concrete functions keyed by signature name, for `tf.saved_model.save`."""
+        return {
+            "serving_default": self.serving_default.get_concrete_function(),
+            "encoded_frames": self.encoded_frames.get_concrete_function(),
+            "tf_example": self.tf_example.get_concrete_function(),
+            "metadata": self.metadata.get_concrete_function(),
+        }
+
+    def _classify(self, clips):
+        """float32 clips `[B, T, h, w, 3]` -> the output dictionary."""
+        logits = tf.cast(self._model(clips, training=False), tf.float32)
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        _, top_k_indices = tf.math.top_k(probabilities, k=self._meta.top_k)
+        labels = self.labels_table.lookup(tf.cast(top_k_indices, tf.int64))
+        return {"logits": logits, "probabilities": probabilities,
+                "top_k_indices": tf.cast(top_k_indices, tf.int32), "top_k_labels": labels}
+
+    def _clips_from_frames(self, frames):
+        meta = self._meta
+        shape = tf.shape(frames)
+        flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], axis=0))
+        flat = tf.ensure_shape(flat, [None, None, None, 3])
+        frames = preprocessing.fit_frames(flat, meta.input_size, meta.short_side)
+        return tf.reshape(frames, [-1, meta.num_frames, *meta.input_size, 3])
+
+    def _serve_frames(self, frames):
+        return self._classify(self._clips_from_frames(frames))
+
+    def _serve_encoded(self, encoded_frames):
+        meta = self._meta
+        frames = preprocessing.decode_frames(tf.reshape(encoded_frames, [-1]), meta.input_size,
+                                             meta.short_side)
+        return self._classify(tf.reshape(frames, [-1, meta.num_frames, *meta.input_size, 3]))
+
+    def _serve_examples(self, examples):
+        meta = self._meta
+        clips = tf.map_fn(
+            lambda s: preprocessing.parse_sequence_example(s, meta), examples,
+            fn_output_signature=tf.TensorSpec([meta.num_frames, *meta.input_size, 3],
+                                              tf.float32))
+        return self._classify(clips)
+
+    def _serve_metadata(self):
+        return {"metadata": tf.io.read_file(self.metadata_asset)}

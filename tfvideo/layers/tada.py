@@ -1,0 +1,412 @@
+"""TAdaConv layers (Huang et al., ICLR 2022): temporally adaptive 2D convolution."""
+
+import keras
+from keras import ops
+
+from tfvideo.layers._common import TemporalLayer
+from tfvideo.layers._common import check_choice
+from tfvideo.layers._common import check_divisible
+from tfvideo.layers._common import check_odd
+from tfvideo.layers._common import check_positive_int
+from tfvideo.layers._common import clone_initializer
+from tfvideo.layers._common import conv_output_length
+from tfvideo.layers._common import from_time_view
+from tfvideo.layers._common import int_pair
+from tfvideo.layers._common import temporal_avg_pool3
+from tfvideo.layers._common import to_time_view
+
+CALIBRATIONS = ("cin", "cout")
+
+
+def _msra_fill():
+    """c2_msra_fill: kaiming-normal, fan-out (TAdaConv's conv init)."""
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
+@keras.saving.register_keras_serializable(package="tfvideo")
+class RouteFunc(TemporalLayer):
+    """TAdaConv's calibration-weight generator (`RouteFuncMLP`).
+
+    On input `[batch * num_frames, H, W, C]` (the *input* of the TAdaConv):
+
+        v_t   = mean_{H,W}(x_t)                 per-frame descriptor  [B, T, C]
+        g     = mean_{T,H,W}(x)                 global context        [B, 1, C]
+        h     = relu(BN(conv_a(v + dense_g(g))))   conv_a: temporal k0, C -> C/r
+        alpha = conv_b(h) + 1                   conv_b: temporal k1, C/r -> C_out
+
+    `g` (attribute `g`, a Dense with bias) is added to every frame; `conv_a`
+    (attribute `a`, a Conv1D over time with bias) and `conv_b` (attribute `b`,
+    Conv1D, no bias, zero-initialised) pad time with zeros. So alpha is exactly
+    1 at init. With `bias_calibration` a second zero-initialised conv
+    (`b_bias`) gives `beta = conv_b_bias(h) + 1` (TAdaConvNeXt v1).
+
+    Args:
+        num_frames: frames per clip, folded into the batch.
+        reduction: channel reduction `r` of the hidden layer (default 4); the
+            input channels must be divisible by it.
+        kernel_sizes: odd temporal kernel sizes `(k0, k1)` of `a` and `b`.
+        bias_calibration: also return `beta`.
+        epsilon, momentum: BN settings (PyTorch momentum 0.1 = Keras 0.9).
+        output_channels: channels of alpha/beta (default: input channels).
+
+    Returns:
+        alpha `[batch * num_frames, C_out]`, or `(alpha, beta)` with
+        `bias_calibration=True`.
+
+    Example:
+    >>> import keras
+    >>> from tfvideo.layers import RouteFunc
+    >>> x = keras.random.normal((2 * 8, 7, 7, 64))
+    >>> tuple(RouteFunc(num_frames=8)(x).shape)
+    (16, 64)
+    """
+
+    def __init__(
+        self,
+        num_frames,
+        reduction=4,
+        kernel_sizes=(3, 3),
+        bias_calibration=False,
+        epsilon=1e-5,
+        momentum=0.9,
+        output_channels=None,
+        **kwargs,
+    ):
+        super().__init__(num_frames, **kwargs)
+        self.reduction = check_positive_int("reduction", reduction)
+        self.kernel_sizes = int_pair("kernel_sizes", kernel_sizes)
+        for k in self.kernel_sizes:
+            check_odd("kernel_sizes", k)
+        self.bias_calibration = bool(bias_calibration)
+        self.epsilon = epsilon
+        self.momentum = momentum
+        if output_channels is not None:
+            check_positive_int("output_channels", output_channels)
+        self.output_channels = output_channels
+        self.g = self.a = self.bn = self.b = self.b_bias = None
+
+    def build(self, input_shape):
+        self._check_input_shape(input_shape)
+        channels = input_shape[-1]
+        hidden = check_divisible(
+            "RouteFunc: input channels", channels, "reduction", self.reduction
+        )
+        out = self.output_channels or channels
+        k0, k1 = self.kernel_sizes
+        self.g = keras.layers.Dense(
+            channels, kernel_initializer=_msra_fill(), **self.sublayer_kwargs("g")
+        )
+        self.a = keras.layers.Conv1D(
+            hidden,
+            k0,
+            padding="same",
+            kernel_initializer=_msra_fill(),
+            **self.sublayer_kwargs("a"),
+        )
+        self.bn = keras.layers.BatchNormalization(
+            epsilon=self.epsilon, momentum=self.momentum, **self.sublayer_kwargs("bn")
+        )
+
+        def zero_conv(name):
+            return keras.layers.Conv1D(
+                out,
+                k1,
+                padding="same",
+                use_bias=False,
+                kernel_initializer="zeros",
+                **self.sublayer_kwargs(name),
+            )
+
+        self.b = zero_conv("b")
+        if self.bias_calibration:
+            self.b_bias = zero_conv("b_bias")
+        self.g.build((None, 1, channels))
+        self.a.build((None, self.num_frames, channels))
+        self.bn.build((None, self.num_frames, hidden))
+        for conv in (self.b, self.b_bias):
+            if conv is not None:
+                conv.build((None, self.num_frames, hidden))
+
+    def call(self, inputs, training=None):
+        self._check_input_shape(inputs.shape)
+        v = ops.mean(to_time_view(inputs, self.num_frames), axis=2)
+        g = ops.mean(v, axis=1, keepdims=True)
+        h = ops.relu(self.bn(self.a(v + self.g(g)), training=training))
+        alpha = ops.reshape(self.b(h) + 1.0, (-1, self.b.filters))
+        if not self.bias_calibration:
+            return alpha
+        beta = ops.reshape(self.b_bias(h) + 1.0, (-1, self.b.filters))
+        return alpha, beta
+
+    def compute_output_shape(self, input_shape):
+        out = (input_shape[0], self.output_channels or input_shape[-1])
+        return (out, out) if self.bias_calibration else out
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "reduction": self.reduction,
+                "kernel_sizes": self.kernel_sizes,
+                "bias_calibration": self.bias_calibration,
+                "epsilon": self.epsilon,
+                "momentum": self.momentum,
+                "output_channels": self.output_channels,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfvideo")
+class TAdaConv2D(TemporalLayer):
+    """Temporally adaptive 2D convolution (TAdaConv).
+
+    Each frame `t` of each clip `b` is convolved with the base kernel calibrated
+    by `alpha[b, t]` from a `RouteFunc` (attribute `route`) that sees the
+    unpadded input. Both modes are computed exactly, by linearity, with one
+    shared convolution (no per-sample kernels):
+
+    - `calibration="cin"`: `W_bt[..., i, o] = alpha_bt[i] * W[..., i, o]`, i.e.
+      `y = conv2d(x * alpha[:, None, None, :])` (+ bias). Exact with zero
+      padding (a padded zero stays zero). `groups` must be 1.
+    - `calibration="cout"`: `W_bt[..., o] = alpha_bt[o] * W[..., o]`, i.e.
+      `y = conv2d(x) * alpha + bias * beta` (beta = 1 unless
+      `bias_calibration`, as in TAdaConvNeXt v1).
+
+    alpha (and beta) are exactly 1 at init, so the layer then equals a plain
+    `Conv2D` with the same `kernel`/`bias`.
+
+    Args:
+        filters: output channels.
+        kernel_size: int or `(kh, kw)`.
+        num_frames: frames per clip, folded into the batch.
+        strides: int or pair.
+        padding: `"same"`, `"valid"` or an int `p`: PyTorch-style symmetric
+            zero padding by `p` pixels, then VALID.
+        groups: 1, or `filters == in_channels == groups` for a depthwise conv
+            (only with `calibration="cout"`; `kernel` then has the depthwise
+            layout `(kh, kw, C, 1)`).
+        calibration: `"cin"` (TAda2D) or `"cout"` (TAdaConvNeXt).
+        use_bias: add a bias (`bias`, shape `(filters,)`).
+        bias_calibration: calibrate the bias with the route's beta ("cout" and
+            `use_bias` only).
+        route_reduction, route_kernel_sizes: `RouteFunc` settings.
+        route_epsilon, route_momentum: the route's BN settings.
+        kernel_initializer, bias_initializer: initializers of the base weights.
+
+    Example:
+    >>> import keras
+    >>> from tfvideo.layers import TAdaConv2D
+    >>> x = keras.random.normal((2 * 8, 14, 14, 64))
+    >>> tuple(TAdaConv2D(64, 3, num_frames=8)(x).shape)
+    (16, 14, 14, 64)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        num_frames,
+        strides=1,
+        padding="same",
+        groups=1,
+        calibration="cin",
+        use_bias=False,
+        bias_calibration=False,
+        route_reduction=4,
+        route_kernel_sizes=(3, 3),
+        route_epsilon=1e-5,
+        route_momentum=0.9,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(num_frames, **kwargs)
+        self.filters = check_positive_int("filters", filters)
+        self.kernel_size = int_pair("kernel_size", kernel_size)
+        self.strides = int_pair("strides", strides)
+        if isinstance(padding, bool) or not (
+            padding in ("same", "valid") or (isinstance(padding, int) and padding >= 0)
+        ):
+            raise ValueError(
+                "`padding` must be 'same', 'valid' or a non-negative int (PyTorch "
+                f"symmetric padding), got {padding!r}."
+            )
+        self.padding = padding
+        self.groups = check_positive_int("groups", groups)
+        self.calibration = check_choice("calibration", calibration, CALIBRATIONS)
+        if groups > 1 and calibration == "cin":
+            raise ValueError(
+                "`groups` > 1 needs calibration='cout': 'cin' calibrates the input "
+                "channels of a full kernel and is only defined for groups=1."
+            )
+        if groups > 1 and groups != filters:
+            raise ValueError(
+                f"Only depthwise grouping is supported: `groups` ({groups}) must "
+                f"equal `filters` ({filters}) and the input channels."
+            )
+        self.use_bias = bool(use_bias)
+        self.bias_calibration = bool(bias_calibration)
+        if bias_calibration and not (use_bias and calibration == "cout"):
+            raise ValueError(
+                "`bias_calibration=True` needs `use_bias=True` and "
+                "calibration='cout'."
+            )
+        self.route_reduction = route_reduction
+        self.route_kernel_sizes = tuple(route_kernel_sizes)
+        self.route_epsilon = route_epsilon
+        self.route_momentum = route_momentum
+        if kernel_initializer is None:
+            kernel_initializer = _msra_fill()
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.route = RouteFunc(
+            num_frames,
+            reduction=route_reduction,
+            kernel_sizes=route_kernel_sizes,
+            bias_calibration=bias_calibration,
+            epsilon=route_epsilon,
+            momentum=route_momentum,
+            output_channels=filters if calibration == "cout" else None,
+            **self.sublayer_kwargs("route"),
+        )
+
+    def build(self, input_shape):
+        self._check_input_shape(input_shape)
+        in_channels = input_shape[-1]
+        if self.groups > 1 and in_channels != self.groups:
+            raise ValueError(
+                f"TAdaConv2D: depthwise `groups` ({self.groups}) must equal the "
+                f"input channels ({in_channels})."
+            )
+        kh, kw = self.kernel_size
+        shape = (kh, kw, in_channels, 1 if self.groups > 1 else self.filters)
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=shape,
+            initializer=clone_initializer(self.kernel_initializer),
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.filters,), initializer=self.bias_initializer
+            )
+        self.route.build(input_shape)
+
+    def call(self, inputs, training=None):
+        self._check_input_shape(inputs.shape)
+        route = self.route(inputs, training=training)
+        alpha, beta = route if self.bias_calibration else (route, None)
+        x = inputs
+        if self.calibration == "cin":
+            x = x * ops.reshape(alpha, (-1, 1, 1, inputs.shape[-1]))
+        padding = self.padding
+        if isinstance(padding, int):
+            if padding:
+                p = padding
+                x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+            padding = "valid"
+        conv = ops.depthwise_conv if self.groups > 1 else ops.conv
+        y = conv(x, self.kernel, strides=self.strides, padding=padding)
+        if self.calibration == "cout":
+            y = y * ops.reshape(alpha, (-1, 1, 1, self.filters))
+        if self.use_bias:
+            bias = self.bias
+            if beta is not None:
+                bias = ops.reshape(beta * bias, (-1, 1, 1, self.filters))
+            y = y + bias
+        return y
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        return (
+            n,
+            conv_output_length(h, kh, sh, self.padding),
+            conv_output_length(w, kw, sw, self.padding),
+            self.filters,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "groups": self.groups,
+                "calibration": self.calibration,
+                "use_bias": self.use_bias,
+                "bias_calibration": self.bias_calibration,
+                "route_reduction": self.route_reduction,
+                "route_kernel_sizes": self.route_kernel_sizes,
+                "route_epsilon": self.route_epsilon,
+                "route_momentum": self.route_momentum,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfvideo")
+class TAdaAggregation(TemporalLayer):
+    """TAda2D's temporal feature aggregation: `BN(y) + BN_0(AvgPool_t3(y))`.
+
+    `AvgPool_t3` is PyTorch's `AvgPool3d((3, 1, 1), stride 1, padding (1, 0, 0))`
+    with `count_include_pad=True`: `(y[t-1] + y[t] + y[t+1]) / 3` with zero
+    frames outside the clip (the end frames are divided by 3 too). `BN_0`
+    (attribute `avgpool_bn`) starts with `gamma = beta = 0`, so the branch is
+    exactly zero at init and the layer equals `bn` (attribute `bn`). No ReLU:
+    the block applies it.
+
+    Args:
+        num_frames: frames per clip, folded into the batch.
+        epsilon, momentum: BN settings (PyTorch momentum 0.1 = Keras 0.9).
+
+    Example:
+    >>> import keras
+    >>> from tfvideo.layers import TAdaAggregation
+    >>> x = keras.random.normal((2 * 8, 7, 7, 64))
+    >>> tuple(TAdaAggregation(num_frames=8)(x).shape)
+    (16, 7, 7, 64)
+    """
+
+    def __init__(self, num_frames, epsilon=1e-5, momentum=0.9, **kwargs):
+        super().__init__(num_frames, **kwargs)
+        self.epsilon = epsilon
+        self.momentum = momentum
+        bn = {"epsilon": epsilon, "momentum": momentum}
+        self.bn = keras.layers.BatchNormalization(**bn, **self.sublayer_kwargs("bn"))
+        self.avgpool_bn = keras.layers.BatchNormalization(
+            gamma_initializer="zeros",
+            beta_initializer="zeros",
+            **bn,
+            **self.sublayer_kwargs("avgpool_bn"),
+        )
+
+    def build(self, input_shape):
+        self._check_input_shape(input_shape)
+        self.bn.build(input_shape)
+        self.avgpool_bn.build(input_shape)
+
+    def call(self, inputs, training=None):
+        self._check_input_shape(inputs.shape)
+        x = to_time_view(inputs, self.num_frames)
+        y = self.bn(x, training=training) + self.avgpool_bn(
+            temporal_avg_pool3(x), training=training
+        )
+        return from_time_view(y, inputs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"epsilon": self.epsilon, "momentum": self.momentum})
+        return config

@@ -1,0 +1,567 @@
+"""I3D, I2D, S3D, S3D-G and their top-/bottom-heavy variants (Xie et al., ECCV 2018).
+
+All of them are one Inception-v1 network inflated to video (`s3d_network`); the named
+configurations differ in which blocks convolve over time, whether those convolutions are
+full 3D or separable (1xkxk spatial then kx1x1 temporal), whether the feature gating of
+S3D-G is on, and which reference implementation the details follow:
+
+- `flavour="slim"`, `padding="same"`: TF-slim `s3dg.py` (the paper authors' code). The
+  temporal half of a separable conv has a bias, no batch norm, and starts as the identity.
+- `flavour="torchvision"`, `padding="torch"`: torchvision `S3D`. Batch norm after both
+  halves and PyTorch's symmetric padding, so torchvision's Kinetics-400 weights can load.
+
+Every 3D max/avg pool runs as a spatial 2D pool on `[B*T, H, W, C]` followed by a temporal
+pool on `[B, T, H*W, C]` (max and mean are separable), so the models convert to TFLite with
+builtin ops only. Full 3D convolutions (I3D) use `Conv3D` (TFLite CONV_3D); 1x1x1
+convolutions run as 1x1 `Conv2D` on a `[B, T*H, W, C]` view.
+
+Example:
+    >>> import numpy as np, tfvideo
+    >>> model = tfvideo.models.create("s3d_tiny", num_classes=5)
+    >>> model(np.zeros((1, 8, 64, 64, 3), "float32")).shape
+    TensorShape([1, 5])
+"""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from tfvideo.layers.s3d import SeparableConv3D, SpatioTemporalGating
+from tfvideo.models import common
+from tfvideo.models.registry import register
+
+serializable = keras.saving.register_keras_serializable(package="tfvideo")
+
+FAMILY = "s3d"
+
+# Inception-v1 layout. Pools: (kernel (t, h, w), strides (t, h, w)). Inception blocks:
+# (Branch_0 1x1, Branch_1 1x1, Branch_1 3x3, Branch_2 1x1, Branch_2 3x3, Branch_3 1x1).
+_LAYOUT = (
+    ("Conv2d_1a_7x7", "stem", 64),
+    ("MaxPool_2a_3x3", "pool", ((1, 3, 3), (1, 2, 2))),
+    ("Conv2d_2b_1x1", "pointwise", 64),
+    ("Conv2d_2c_3x3", "conv", 192),
+    ("MaxPool_3a_3x3", "pool", ((1, 3, 3), (1, 2, 2))),
+    ("Mixed_3b", "inception", (64, 96, 128, 16, 32, 32)),
+    ("Mixed_3c", "inception", (128, 128, 192, 32, 96, 64)),
+    ("MaxPool_4a_3x3", "pool", ((3, 3, 3), (2, 2, 2))),
+    ("Mixed_4b", "inception", (192, 96, 208, 16, 48, 64)),
+    ("Mixed_4c", "inception", (160, 112, 224, 24, 64, 64)),
+    ("Mixed_4d", "inception", (128, 128, 256, 24, 64, 64)),
+    ("Mixed_4e", "inception", (112, 144, 288, 32, 64, 64)),
+    ("Mixed_4f", "inception", (256, 160, 320, 32, 128, 128)),
+    ("MaxPool_5a_2x2", "pool", ((2, 2, 2), (2, 2, 2))),
+    ("Mixed_5b", "inception", (256, 160, 320, 32, 128, 128)),
+    ("Mixed_5c", "inception", (384, 192, 384, 48, 128, 128)),
+)
+
+# Blocks whose 3x3 convolutions may be temporal (kt = 3) and that may be gated.
+BLOCKS = tuple(name for name, kind, _ in _LAYOUT if kind in ("conv", "inception"))
+
+FLAVOURS = ("slim", "torchvision")
+PADDINGS = ("same", "torch")
+BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.999  # TF-slim decay 0.999 = PyTorch momentum 0.001
+
+
+def _lowest(dtype):
+    """Most negative finite value of a float dtype: the max-pool padding value."""
+    return {"float16": -65504.0, "bfloat16": -3.38e38}.get(
+        keras.backend.standardize_dtype(dtype), -3.4028235e38)
+
+
+def _triple(name, value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,) * 3
+    value = tuple(value)
+    if len(value) != 3 or any(not isinstance(v, int) or v < 0 for v in value):
+        raise ValueError(f"`{name}` must be an int or 3 non-negative ints (t, h, w), got {value!r}")
+    return value
+
+
+def _pooled_size(size, kernel, stride, padding):
+    if padding == "same":
+        return -(-size // stride)
+    pad = 0 if padding == "valid" else padding
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+@serializable
+class SeparablePooling3D(layers.Layer):
+    """3D max or average pooling computed as a spatial 2D pool, then a temporal pool.
+
+    Max and mean over a `kt x kh x kw` box factor into a pool over `kh x kw` per frame and a
+    pool over `kt` per position, so this equals `MaxPool3D`/`AveragePool3D` while lowering to
+    TFLite MAX_POOL_2D/AVERAGE_POOL_2D (3D pools need Flex ops).
+
+    Args:
+        pool_size: int or `(t, h, w)` window.
+        strides: int or `(t, h, w)`; defaults to `pool_size`.
+        padding: `"same"` (TensorFlow: padding ignored), `"valid"`, or an int / `(t, h, w)`
+            of PyTorch-style symmetric padding: `-inf` for max pooling, zeros that count in
+            the average for average pooling (`count_include_pad=True`), output sizes rounded
+            down (`ceil_mode=False`).
+        pool_type: `"max"` or `"avg"`.
+
+    Example:
+        >>> import numpy as np
+        >>> pool = SeparablePooling3D((3, 3, 3), strides=2, padding=1)
+        >>> pool(np.zeros((1, 8, 56, 56, 4), "float32")).shape
+        TensorShape([1, 4, 28, 28, 4])
+    """
+
+    def __init__(self, pool_size=(1, 3, 3), strides=None, padding="same", pool_type="max",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = _triple("pool_size", pool_size)
+        if min(self.pool_size) < 1:
+            raise ValueError(f"`pool_size` must be positive, got {self.pool_size}")
+        self.strides = self.pool_size if strides is None else _triple("strides", strides)
+        if min(self.strides) < 1:
+            raise ValueError(f"`strides` must be positive, got {self.strides}")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"`padding` must be 'same', 'valid' or explicit sizes, got "
+                                 f"{padding!r}")
+            self.padding = padding
+        else:
+            self.padding = _triple("padding", padding)
+            if any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
+                raise ValueError(f"`padding` {self.padding} must be at most half of "
+                                 f"`pool_size` {self.pool_size} (as in PyTorch)")
+        if pool_type not in ("max", "avg"):
+            raise ValueError(f"`pool_type` must be 'max' or 'avg', got {pool_type!r}")
+        self.pool_type = pool_type
+
+    def _axis_padding(self, axis):
+        return self.padding if isinstance(self.padding, str) else self.padding[axis]
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 5:
+            raise ValueError(f"SeparablePooling3D expects [batch, frames, height, width, "
+                             f"channels], got shape {tuple(input_shape)}")
+        sizes = []
+        for axis in range(3):
+            size = input_shape[axis + 1]
+            if size is None:
+                raise ValueError(f"SeparablePooling3D needs static frames/height/width, got "
+                                 f"shape {tuple(input_shape)}")
+            out = _pooled_size(size, self.pool_size[axis], self.strides[axis],
+                               self._axis_padding(axis))
+            if out < 1:
+                raise ValueError(f"SeparablePooling3D: pool_size {self.pool_size} does not fit "
+                                 f"the input {tuple(input_shape[1:4])}")
+            sizes.append(out)
+        return (input_shape[0], *sizes, input_shape[4])
+
+    def _pool(self, x, window, strides, pads):
+        """Pools a 4D tensor over axes 1 and 2 with `pads = (pad_1, pad_2)` when explicit."""
+        if isinstance(self.padding, str):
+            mode = self.padding
+        else:
+            mode = "valid"
+            if any(pads):
+                fill = _lowest(x.dtype) if self.pool_type == "max" else 0.0
+                x = ops.pad(x, [[0, 0], [pads[0]] * 2, [pads[1]] * 2, [0, 0]],
+                            constant_values=fill)
+        fn = ops.max_pool if self.pool_type == "max" else ops.average_pool
+        return fn(x, window, strides=strides, padding=mode)
+
+    def call(self, inputs):
+        self.compute_output_shape(inputs.shape)  # checks rank, static sizes, fit
+        _, t, h, w, c = inputs.shape
+        (kt, kh, kw), (st, sh, sw) = self.pool_size, self.strides
+        pad = (0, 0, 0) if isinstance(self.padding, str) else self.padding
+        x = inputs
+        if (kh, kw, sh, sw) != (1, 1, 1, 1):
+            y = self._pool(ops.reshape(x, (-1, h, w, c)), (kh, kw), (sh, sw), pad[1:])
+            h, w = y.shape[1], y.shape[2]
+            x = ops.reshape(y, (-1, t, h, w, c))
+        if (kt, st) != (1, 1):
+            y = self._pool(ops.reshape(x, (-1, t, h * w, c)), (kt, 1), (st, 1), (pad[0], 0))
+            x = ops.reshape(y, (-1, y.shape[1], h, w, c))
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding, "pool_type": self.pool_type}
+
+
+# ---------------------------------------------------------------------------
+# Network construction (functional).
+# ---------------------------------------------------------------------------
+class _Config:
+    """Resolved options shared by every unit of one network."""
+
+    def __init__(self, *, flavour, padding, separable, depth_multiplier, min_depth):
+        self.flavour = flavour
+        self.padding = padding
+        self.separable = separable
+        self.depth_multiplier = depth_multiplier
+        self.min_depth = min_depth
+
+    def depth(self, channels):
+        return max(int(channels * self.depth_multiplier), self.min_depth)
+
+    def conv_init(self):
+        if self.flavour == "slim":  # TF-slim initialises every conv with trunc_normal(0.01)
+            return keras.initializers.TruncatedNormal(stddev=0.01)
+        # PyTorch's default conv init, kaiming_uniform(a=sqrt(5)).
+        return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def _bn_relu(x, cfg, name):
+    # slim's batch_norm has no scale (gamma) by default; torchvision's BatchNorm3d has one.
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
+                                  scale=cfg.flavour != "slim", name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _pointwise(x, filters, cfg, name, use_bias=False, bn_relu=True, dtype=None):
+    """1x1x1 conv (+ BN + ReLU) as a 1x1 Conv2D on the `[B, T*H, W, C]` view."""
+    _, t, h, w, _ = x.shape
+    x = layers.Reshape((t * h, w, x.shape[-1]), name=f"{name}_flat")(x)
+    x = layers.Conv2D(filters, 1, use_bias=use_bias, kernel_initializer=cfg.conv_init(),
+                      name=name, dtype=dtype)(x)
+    if bn_relu:
+        x = _bn_relu(x, cfg, name)
+    return layers.Reshape((t, h, w, filters), name=f"{name}_unflat", dtype=dtype)(x)
+
+
+def _spatial(x, filters, kernel, strides, cfg, name):
+    """1xkxk conv + BN + ReLU per frame (a 2D conv on the frame-folded view)."""
+    frames = x.shape[1]
+    x = common.FoldFrames(name=f"{name}_fold")(x)
+    if cfg.padding == "torch":
+        x = common.torch_padded_conv2d(x, filters, kernel, strides=strides, name=name,
+                                       kernel_initializer=cfg.conv_init())
+    else:
+        x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+                          kernel_initializer=cfg.conv_init(), name=name)(x)
+    x = _bn_relu(x, cfg, name)
+    return common.UnfoldFrames(frames, name=f"{name}_unfold")(x)
+
+
+def _spatiotemporal(x, filters, kernel, strides, cfg, name, separable=None):
+    """A `[kt, k, k]` conv + BN + ReLU with strides `(st, s)`: 2D when kt == 1, else
+    separable (`SeparableConv3D`) or full (`Conv3D`)."""
+    (kt, k), (st, s) = kernel, strides
+    separable = cfg.separable if separable is None else separable
+    if kt == 1:
+        if st > 1:  # a 1-frame kernel with temporal stride just drops frames
+            x = SeparablePooling3D(1, strides=(st, 1, 1), padding="valid",
+                                   name=f"{name}_subsample")(x)
+        return _spatial(x, filters, k, s, cfg, name)
+    if separable:
+        return SeparableConv3D(filters, kernel_size=(kt, k), strides=(st, s),
+                               flavour=cfg.flavour, padding=cfg.padding, epsilon=BN_EPSILON,
+                               momentum=BN_MOMENTUM, name=name)(x)
+    if cfg.padding == "torch":
+        x = layers.ZeroPadding3D((kt // 2, k // 2, k // 2), name=f"{name}_pad")(x)
+    x = layers.Conv3D(filters, (kt, k, k), strides=(st, s, s),
+                      padding="valid" if cfg.padding == "torch" else "same", use_bias=False,
+                      kernel_initializer=cfg.conv_init(), name=name)(x)
+    return _bn_relu(x, cfg, name)
+
+
+def _max_pool(x, kernel, strides, cfg, name):
+    padding = tuple((k - 1) // 2 for k in kernel) if cfg.padding == "torch" else "same"
+    return SeparablePooling3D(kernel, strides=strides, padding=padding, name=name)(x)
+
+
+def _inception(x, widths, kt, gated, cfg, name):
+    """Inception-v1 block; with gating, each branch output is gated before the concat."""
+    b0, b1a, b1b, b2a, b2b, b3 = (cfg.depth(w) for w in widths)
+
+    def gate(y, branch):
+        return SpatioTemporalGating(name=f"{name}_{branch}_gating")(y) if gated else y
+
+    branch_0 = gate(_pointwise(x, b0, cfg, f"{name}_b0_0a"), "b0")
+    branch_1 = _spatiotemporal(_pointwise(x, b1a, cfg, f"{name}_b1_0a"), b1b, (kt, 3), (1, 1),
+                               cfg, f"{name}_b1_0b")
+    branch_2 = _spatiotemporal(_pointwise(x, b2a, cfg, f"{name}_b2_0a"), b2b, (kt, 3), (1, 1),
+                               cfg, f"{name}_b2_0b")
+    branch_3 = _max_pool(x, (3, 3, 3), (1, 1, 1), cfg, f"{name}_b3_pool")
+    branch_3 = _pointwise(branch_3, b3, cfg, f"{name}_b3_0b")
+    branches = [branch_0, gate(branch_1, "b1"), gate(branch_2, "b2"), gate(branch_3, "b3")]
+    return layers.Concatenate(axis=-1, name=f"{name}_concat")(branches)
+
+
+def _logits(x, num_classes, dropout, cfg):
+    """AvgPool [2, 7, 7] stride 1 VALID (shrunk to the feature map, like slim's
+    `reduced_kernel_size_3d`), dropout, 1x1x1 conv with bias, mean over (T, H, W)."""
+    window = tuple(min(size, k) for size, k in zip(x.shape[1:4], (2, 7, 7)))
+    x = SeparablePooling3D(window, strides=1, padding="valid", pool_type="avg",
+                           name="logits_avgpool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="logits_dropout")(x)
+    x = _pointwise(x, num_classes, cfg, "logits_conv", use_bias=True, bn_relu=False,
+                   dtype="float32")
+    return layers.GlobalAveragePooling3D(name="logits", dtype="float32")(x)
+
+
+def _block_index(option, value):
+    if value is None:
+        return None
+    if value not in BLOCKS:
+        raise ValueError(f"`{option}` must be None or one of {list(BLOCKS)}, got {value!r}")
+    return BLOCKS.index(value)
+
+
+def s3d_network(num_classes=400, num_frames=64, input_size=224, *,
+                first_temporal_kernel_size=7, first_conv_separable=True,
+                separable=True, flavour="slim", padding="same",
+                temporal_conv_startat="Conv2d_2c_3x3", temporal_conv_endat=None,
+                gating_startat="Conv2d_2c_3x3", depth_multiplier=1.0, min_depth=16,
+                dropout=0.2, mean=common.INCEPTION[0], std=common.INCEPTION[1], name="s3dg"):
+    """Builds an Inception-v1 video network: I3D, I2D, S3D, S3D-G or a heavy variant.
+
+    Args:
+        num_classes: number of logits.
+        num_frames: T of the `[batch, T, H, W, 3]` input clips (values in [0, 255]).
+        input_size: H = W, or an `(H, W)` pair.
+        first_temporal_kernel_size: kt of `Conv2d_1a_7x7` (1, 3, 5 or 7); stride 2 in T, H, W.
+        first_conv_separable: `Conv2d_1a_7x7` as 1x7x7 then kt x1x1 (torchvision, and the
+            paper's FLOPs) rather than one full kt x7x7 conv (TF-slim).
+        separable: temporal 3x3x3 convs of the blocks as 1x3x3 + 3x1x1 (S3D) or full (I3D).
+        flavour: "slim" (temporal half: bias, no BN, identity init) or "torchvision"
+            (temporal half: BN, no bias).
+        padding: "same" (TensorFlow/slim) or "torch" (PyTorch's symmetric padding).
+        temporal_conv_startat: first block (`BLOCKS`) whose 3x3 convs have kt = 3; earlier
+            blocks are 2D (top-heavy models). None: no temporal block at all (I2D).
+        temporal_conv_endat: last block with kt = 3; later blocks are 2D (bottom-heavy).
+        gating_startat: first block with S3D-G self-gating (None: no gating).
+        depth_multiplier: channel multiplier; `min_depth` is the floor on every width.
+        dropout: dropout rate before the logits conv.
+        mean, std: per-channel normalisation of [0, 1] pixels, applied inside the model.
+        name: model name.
+
+    Returns:
+        A functional `keras.Model` mapping `[batch, num_frames, H, W, 3]` to logits
+        `[batch, num_classes]` (float32).
+    """
+    if first_temporal_kernel_size not in (1, 3, 5, 7):
+        raise ValueError(f"`first_temporal_kernel_size` must be 1, 3, 5 or 7, got "
+                         f"{first_temporal_kernel_size!r}")
+    if flavour not in FLAVOURS:
+        raise ValueError(f"`flavour` must be one of {FLAVOURS}, got {flavour!r}")
+    if padding not in PADDINGS:
+        raise ValueError(f"`padding` must be one of {PADDINGS}, got {padding!r}")
+    if not depth_multiplier > 0:
+        raise ValueError(f"`depth_multiplier` must be > 0, got {depth_multiplier!r}")
+    if not isinstance(min_depth, int) or min_depth < 1:
+        raise ValueError(f"`min_depth` must be a positive int, got {min_depth!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"`num_classes` must be a positive int, got {num_classes!r}")
+    if not isinstance(num_frames, int) or num_frames < 1:
+        raise ValueError(f"`num_frames` must be a positive int, got {num_frames!r}")
+    start = _block_index("temporal_conv_startat", temporal_conv_startat)
+    end = _block_index("temporal_conv_endat", temporal_conv_endat)
+    gate_start = _block_index("gating_startat", gating_startat)
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"`temporal_conv_endat` ({temporal_conv_endat}) comes before "
+                         f"`temporal_conv_startat` ({temporal_conv_startat})")
+    if end is not None and start is None:
+        start = 0
+
+    cfg = _Config(flavour=flavour, padding=padding, separable=separable,
+                  depth_multiplier=depth_multiplier, min_depth=min_depth)
+    clips = common.clip_input(num_frames, input_size)
+    x = common.Normalize(mean, std, name="normalize")(clips)
+    for block_name, kind, spec in _LAYOUT:
+        lname = block_name.lower()
+        if kind == "stem":
+            x = _spatiotemporal(x, cfg.depth(spec), (first_temporal_kernel_size, 7), (2, 2), cfg,
+                                lname, separable=first_conv_separable)
+        elif kind == "pool":
+            x = _max_pool(x, *spec, cfg, lname)
+        elif kind == "pointwise":
+            x = _pointwise(x, cfg.depth(spec), cfg, lname)
+        else:
+            index = BLOCKS.index(block_name)
+            temporal = start is not None and index >= start and (end is None or index <= end)
+            kt = 3 if temporal else 1
+            gated = gate_start is not None and index >= gate_start
+            if kind == "conv":
+                x = _spatiotemporal(x, cfg.depth(spec), (kt, 3), (1, 1), cfg, lname)
+                if gated:
+                    x = SpatioTemporalGating(name=f"{lname}_gating")(x)
+            else:
+                x = _inception(x, spec, kt, gated, cfg, lname)
+    logits = _logits(x, num_classes, dropout, cfg)
+    return keras.Model(clips, logits, name=name)
+
+
+# ---------------------------------------------------------------------------
+# Named configurations.
+# ---------------------------------------------------------------------------
+_PAPER = dict(family=FAMILY, sampling="dense", mean=common.INCEPTION[0], std=common.INCEPTION[1])
+_TORCHVISION = dict(family=FAMILY, sampling="dense", mean=common.KINETICS_S3D[0],
+                    std=common.KINETICS_S3D[1])
+
+
+@register("s3d", num_frames=16, **_TORCHVISION)
+def s3d(num_classes, num_frames, input_size, **options):
+    """S3D exactly as torchvision's `s3d` (8,320,048 parameters with 400 classes): separable
+    7x7x7 first conv, BN + ReLU after both halves of every separable conv, no gating,
+    PyTorch padding, torchvision's Kinetics mean/std."""
+    options = {"flavour": "torchvision", "padding": "torch", "gating_startat": None,
+               "first_temporal_kernel_size": 7, "first_conv_separable": True,
+               "name": "s3d", **options}
+    return s3d_network(num_classes, num_frames, input_size, **options)
+
+
+@register("s3dg", num_frames=64, layout="paper", **_PAPER)
+def s3dg(num_classes, num_frames, input_size, layout="paper", **options):
+    """S3D-G: S3D with self-gating on every branch from `Conv2d_2c_3x3`, slim-style temporal
+    halves, [-1, 1] inputs.
+
+    `layout="paper"` (default) uses a separable 7x7x7 first conv, which the paper's FLOPs
+    imply (71.9 GMACs at 64x224x224); `layout="slim"` the TF-slim default, a full 3x7x7 first
+    conv (64.2 GMACs).
+    """
+    layouts = {"paper": dict(first_temporal_kernel_size=7, first_conv_separable=True),
+               "slim": dict(first_temporal_kernel_size=3, first_conv_separable=False)}
+    if layout not in layouts:
+        raise ValueError(f"`layout` must be one of {list(layouts)}, got {layout!r}")
+    options = {**layouts[layout], "name": "s3dg", **options}
+    return s3d_network(num_classes, num_frames, input_size, **options)
+
+
+@register("i3d", num_frames=64, **_PAPER)
+def i3d(num_classes, num_frames, input_size, **options):
+    """I3D as TF-slim `i3d`: full 7x7x7 first conv, full 3x3x3 convs, no gating."""
+    options = {"first_temporal_kernel_size": 7, "first_conv_separable": False,
+               "separable": False, "gating_startat": None, "name": "i3d", **options}
+    return s3d_network(num_classes, num_frames, input_size, **options)
+
+
+@register("i2d", num_frames=64, **_PAPER)
+def i2d(num_classes, num_frames, input_size, **options):
+    """I2D: every conv 2D (the first conv keeps its temporal stride 2, as in slim)."""
+    options = {"first_temporal_kernel_size": 1, "temporal_conv_startat": None,
+               "gating_startat": None, "name": "i2d", **options}
+    return s3d_network(num_classes, num_frames, input_size, **options)
+
+
+def _heavy(name, **preset):
+    def builder(num_classes, num_frames, input_size, **options):
+        return s3d_network(num_classes, num_frames, input_size,
+                           **{**preset, "name": name, **options})
+    builder.__name__ = name
+    return builder
+
+
+# Top-heavy: 2D bottom (first conv 1x7x7 included), separable 3D from Mixed_4b on.
+s3d_top_heavy = register("s3d_top_heavy", num_frames=64, **_PAPER)(_heavy(
+    "s3d_top_heavy", first_temporal_kernel_size=1, temporal_conv_startat="Mixed_4b",
+    gating_startat=None))
+# Bottom-heavy: separable 3D up to Mixed_3c (first conv separable 7x7x7), 2D from Mixed_4b.
+s3d_bottom_heavy = register("s3d_bottom_heavy", num_frames=64, **_PAPER)(_heavy(
+    "s3d_bottom_heavy", temporal_conv_endat="Mixed_3c", gating_startat=None))
+
+
+@register("s3d_tiny", num_frames=8, input_size=64, **_TORCHVISION)
+def s3d_tiny(num_classes, num_frames, input_size, **options):
+    """`s3d` at 1/8 width (min 8 channels) and 8x64x64 clips, for CPU demos and tests."""
+    options = {"depth_multiplier": 0.125, "min_depth": 8, "name": "s3d_tiny", **options}
+    return s3d(num_classes, num_frames, input_size, **options)
+
+
+# Fast-S3D: top-heavy S3D-G. 2D convs (first conv 1x7x7, temporal stride 2 kept) up to
+# Mixed_3c, separable 3D from Mixed_4b on, gating from Conv2d_2c_3x3 as in S3D-G.
+fast_s3d = register("fast_s3d", num_frames=64, **_PAPER)(_heavy(
+    "fast_s3d", first_temporal_kernel_size=1, temporal_conv_startat="Mixed_4b"))
+
+
+# ---------------------------------------------------------------------------
+# torchvision weights.
+# ---------------------------------------------------------------------------
+def _numpy(value):
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype="float32")
+
+
+def _torch_kernel(weight, keras_shape):
+    """A PyTorch Conv3d weight `[O, I, kt, kh, kw]` as a Keras Conv2D kernel `keras_shape`:
+    `(kh, kw, I, O)` when kt == 1, `(kt, 1, I, O)` when kh == kw == 1."""
+    out_ch, in_ch, kt, kh, kw = weight.shape
+    if kt == 1:
+        kernel = weight[:, :, 0].transpose(2, 3, 1, 0)
+    elif kh == kw == 1:
+        kernel = weight[:, :, :, 0, 0].transpose(2, 1, 0)[:, None]
+    else:
+        raise ValueError(f"a torchvision S3D conv weight has shape {weight.shape}; expected "
+                         "a 1xkxk or kx1x1 kernel")
+    if kernel.shape != tuple(keras_shape):
+        raise ValueError(f"torchvision weight of shape {weight.shape} does not fit the Keras "
+                         f"kernel {tuple(keras_shape)} (is the model `s3d` at full width?)")
+    return kernel
+
+
+def load_torchvision_weights(model, state_dict):
+    """Loads a torchvision `S3D` state dict (e.g. `S3D_Weights.KINETICS400_V1`) into `s3d`.
+
+    Args:
+        model: a model built by `create("s3d", num_classes=...)` (torchvision layout, full
+            width, any input size).
+        state_dict: mapping of torchvision parameter names to arrays (numpy arrays or torch
+            tensors), as `torchvision.models.video.s3d().state_dict()`.
+
+    Raises:
+        ValueError: a parameter is missing, unused, or of the wrong shape, or the model is
+            not in the torchvision layout.
+    """
+    weights = {k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
+    used = set()
+
+    def take(key):
+        if key not in weights:
+            raise ValueError(f"state_dict has no {key!r}")
+        used.add(key)
+        return _numpy(weights[key])
+
+    def load_conv(prefix, conv, bias=False):
+        values = [_torch_kernel(take(f"{prefix}.weight"), conv.kernel.shape)]
+        if bias:
+            values.append(take(f"{prefix}.bias"))
+        conv.set_weights(values)
+
+    def load_bn(prefix, bn):
+        bn.set_weights([take(f"{prefix}.{n}")
+                        for n in ("weight", "bias", "running_mean", "running_var")])
+
+    def load_conv_bn(prefix, name):
+        load_conv(f"{prefix}.0", model.get_layer(name))
+        load_bn(f"{prefix}.1", model.get_layer(f"{name}_bn"))
+
+    def load_separable(prefix, name):
+        layer = model.get_layer(name)
+        if not isinstance(layer, SeparableConv3D) or layer.flavour != "torchvision":
+            raise ValueError(f"layer {name!r} is not a torchvision-flavour SeparableConv3D; "
+                             "build the model with create('s3d')")
+        load_conv(f"{prefix}.0.0", layer.spatial_conv)
+        load_bn(f"{prefix}.0.1", layer.spatial_bn)
+        load_conv(f"{prefix}.1.0", layer.temporal_conv)
+        load_bn(f"{prefix}.1.1", layer.temporal_bn)
+
+    for index, (block_name, kind, _) in enumerate(_LAYOUT):
+        prefix, name = f"features.{index}", block_name.lower()
+        if kind in ("stem", "conv"):
+            load_separable(prefix, name)
+        elif kind == "pointwise":
+            load_conv_bn(prefix, name)
+        elif kind == "inception":
+            load_conv_bn(f"{prefix}.branch0", f"{name}_b0_0a")
+            for branch in (1, 2):
+                load_conv_bn(f"{prefix}.branch{branch}.0", f"{name}_b{branch}_0a")
+                load_separable(f"{prefix}.branch{branch}.1", f"{name}_b{branch}_0b")
+            load_conv_bn(f"{prefix}.branch3.1", f"{name}_b3_0b")
+    load_conv("classifier.1", model.get_layer("logits_conv"), bias=True)
+    unused = sorted(set(weights) - used)
+    if unused:
+        raise ValueError(f"state_dict entries not used by the model: {unused[:5]}"
+                         f"{' ...' if len(unused) > 5 else ''}")

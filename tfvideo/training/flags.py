@@ -1,0 +1,178 @@
+"""absl flags generated from the job dataclasses, so the script, the `tfvideo` command and the
+Python API share names, defaults and types. A flag already defined (by the other job module in the
+same process) is reused."""
+
+import ast
+import dataclasses
+import json
+import typing
+
+from absl import flags
+
+HELP = {
+    # model
+    "model": "Registered model name (tfvideo.models.available()).",
+    "model_options": "Extra model builder options: JSON or comma-separated key=value "
+                     "(e.g. 'dropout=0.5,shift_div=4').",
+    "num_frames": "Frames per clip (0: the model's default).",
+    "input_size": "Square crop size in pixels (0: the model's default).",
+    "sampling": "Frame sampling: auto (model default), segments (TSN) or dense.",
+    "frame_interval": "Stride between frames for dense sampling.",
+    # data
+    "dataset": "Dataset format: synthetic (generated, cached), ssv2, kinetics, list, ucf101, "
+               "hmdb51, folder.",
+    "train_annotations": "Training annotations (file, or folder for ucf101/hmdb51/folder).",
+    "val_annotations": "Validation annotations (same kinds as --train_annotations).",
+    "video_root": "Folder holding the videos (prefix for relative paths).",
+    "labels": "Class names / labels file (SSv2 labels json, a names list, ...).",
+    "video_extension": "Video file extension for ssv2/kinetics ('' = format default).",
+    "split": "Official split number for ucf101/hmdb51.",
+    "data_root": "Where the synthetic dataset is generated (cached by parameters).",
+    "synthetic_classes": "Synthetic: number of classes (even, 2..12; time-reversed pairs).",
+    "synthetic_train_per_class": "Synthetic: training videos per class.",
+    "synthetic_val_per_class": "Synthetic: validation videos per class.",
+    "synthetic_frames": "Synthetic: frames per video.",
+    "synthetic_size": "Synthetic: frame size in pixels.",
+    "synthetic_seed": "Synthetic: generator seed.",
+    "max_train_videos": "Use at most this many training videos (0: all).",
+    "max_val_videos": "Use at most this many validation videos (0: all).",
+    "crop": "Training crop: multi_scale (TSN), random_resized, jitter, center.",
+    "short_side": "Short side before cropping (0: round(input_size * 8 / 7)).",
+    "flip": "Random horizontal flips (labels of left/right classes are swapped).",
+    "on_error": "Undecodable video: skip (counted, reported) or raise.",
+    # optimisation
+    "batch_size": "Clips per replica; global batch = batch_size x replicas.",
+    "epochs": "Training epochs.",
+    "steps_per_epoch": "Optimizer steps per epoch (0: train videos // global batch).",
+    "optimizer": "sgd (momentum, Nesterov, PyTorch-style L2) or adamw (decoupled decay).",
+    "base_lr": "Learning rate for a global batch of --lr_reference_batch (see --lr_scaling).",
+    "lr_scaling": "linear: lr = base_lr x global_batch / lr_reference_batch; sqrt; none.",
+    "lr_reference_batch": "Reference global batch of --base_lr.",
+    "schedule": "cosine (with warmup), step (x lr_factor at --lr_steps epochs) or constant.",
+    "warmup_epochs": "Linear warmup length in epochs (fractions allowed).",
+    "warmup_start_factor": "Warmup starts at this fraction of the peak learning rate.",
+    "final_lr_factor": "Cosine schedule ends at this fraction of the peak learning rate.",
+    "lr_steps": "Step schedule: epochs at which the rate is multiplied by --lr_factor.",
+    "lr_factor": "Step schedule multiplier.",
+    "weight_decay": "Weight decay (not applied to norm layers and biases).",
+    "momentum": "SGD momentum.",
+    "nesterov": "Nesterov momentum for SGD.",
+    "label_smoothing": "Label smoothing of the cross-entropy.",
+    "clipnorm": "Clip gradients to this global norm (0: off).",
+    "mixed_precision": "float32, mixed_float16 (GPU, loss scaling) or mixed_bfloat16.",
+    "jit_compile": "XLA: auto (on for GPUs, off on CPU), true, false. Forced off under "
+                   "MirroredStrategy on CPU devices.",
+    "num_cpu_devices": "Split the CPU into N logical devices and mirror over them (no GPU).",
+    # bookkeeping
+    "output_dir": "Run directory (default runs/<model>_<dataset>). Re-running the same command "
+                  "resumes an interrupted run from its backup.",
+    "backup_every": "Optimizer steps between step-level backups (and at every epoch end).",
+    "val_every": "Epochs between validations during training (0: none).",
+    "seed": "Random seed (weights, sampling, augmentation).",
+    "verbose": "Keras verbosity: -1 auto (bar on a terminal), 0, 1 (bar), 2 (line per epoch).",
+    # after training / evaluation
+    "evaluate": "Evaluate the final model on the validation set after training.",
+    "eval_num_clips": "Evaluation after training: temporal clips per video.",
+    "eval_num_crops": "Evaluation after training: spatial crops per clip (1 or 3).",
+    "view_aggregation": "How views are averaged: auto (the paper's way), logits or softmax.",
+    "eval_reverse_frames": "Also evaluate with frames reversed after training.",
+    "export": "Export a SavedModel (TF Serving layout) after training.",
+    "export_dir": "Base directory of exported SavedModels (<export_dir>/<name>/<version>).",
+    "export_name": "Served model name (default: the model name).",
+    "tflite": "Also write <export_dir>/<name>.tflite.",
+    # evaluate job
+    "model_path": "A .keras file or a training output directory.",
+    "eval_split": "Which split to evaluate: validation or train.",
+    "num_clips": "Temporal clips per video.",
+    "num_crops": "Spatial crops per clip: 1 (centre) or 3.",
+    "reverse_frames": "Evaluate with the frame order reversed (temporal-sensitivity test).",
+}
+
+
+def _flag_kind(field):
+    kind = field.type
+    if isinstance(kind, str):
+        kind = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict,
+                "tuple": tuple}.get(kind, kind)
+    origin = typing.get_origin(kind) or kind
+    return origin
+
+
+def define_dataclass_flags(cls, skip=()):
+    """Defines one absl flag per field of dataclass `cls` (nested dataclasses are flattened)."""
+    defaults = cls()
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        value = getattr(defaults, field.name)
+        if dataclasses.is_dataclass(value):
+            define_dataclass_flags(type(value), skip)
+            continue
+        if field.name in flags.FLAGS:
+            continue
+        text = HELP.get(field.name, field.name)
+        kind = _flag_kind(field)
+        if kind is bool:
+            flags.DEFINE_bool(field.name, value, text)
+        elif kind is int:
+            flags.DEFINE_integer(field.name, value, text)
+        elif kind is float:
+            flags.DEFINE_float(field.name, value, text)
+        elif kind in (tuple, list):
+            flags.DEFINE_list(field.name, [str(v) for v in value], text)
+        elif kind is dict:
+            flags.DEFINE_string(field.name, json.dumps(value) if value else "", text)
+        else:
+            flags.DEFINE_string(field.name, value, text)
+
+
+def parse_options(text):
+    """`'{"a": 1}'` or `'a=1,b=x'` -> dict (values parsed as Python literals when possible)."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        return json.loads(text)
+    options = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise ValueError(f"model option {item!r} must be key=value.")
+        key, raw = item.split("=", 1)
+        try:
+            options[key.strip()] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = raw.strip()
+    return options
+
+
+def config_from_flags(cls, flag_values=None):
+    """Builds a `cls` instance from parsed flags (inverse of `define_dataclass_flags`)."""
+    flag_values = flag_values or flags.FLAGS
+    kwargs = {}
+    defaults = cls()
+    for field in dataclasses.fields(cls):
+        value = getattr(defaults, field.name)
+        if dataclasses.is_dataclass(value):
+            kwargs[field.name] = config_from_flags(type(value), flag_values)
+            continue
+        if field.name not in flag_values:
+            continue
+        flag = flag_values[field.name].value
+        kind = _flag_kind(field)
+        if kind in (tuple, list):
+            flag = tuple(float(v) for v in flag)
+        elif kind is dict:
+            flag = parse_options(flag)
+        kwargs[field.name] = flag
+    return cls(**kwargs)
+
+
+def quiet_logging():
+    """absl logs INFO by default under `app.run`; keep the console to warnings unless
+    `--verbosity` was given."""
+    from absl import logging
+
+    if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)

@@ -1,0 +1,191 @@
+"""Choosing and configuring the `tf.distribute` strategy for training and evaluation.
+
+Rules (`select_strategy`):
+
+- `TF_CONFIG` set in the environment: `tf.distribute.MultiWorkerMirroredStrategy` (one process per
+  worker, each with its local GPUs or its CPU). The strategy must be created before any other op.
+- otherwise, one or more visible GPUs: `tf.distribute.MirroredStrategy` over all of them.
+- otherwise, `num_cpu_devices > 1`: the CPU is split into that many logical devices
+  (`tf.config.set_logical_device_configuration`, which must happen before TensorFlow initialises
+  its devices) and `MirroredStrategy` runs one replica on each. Useful to test data parallelism.
+- otherwise the default (single-device) strategy.
+
+Global batch = per-replica batch x `strategy.num_replicas_in_sync`.
+
+Example:
+
+>>> from tfvideo.training import strategy as strategy_lib
+>>> strategy = strategy_lib.select_strategy()
+>>> strategy.num_replicas_in_sync >= 1
+True
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def configure_cpu_devices(num_devices):
+    """Splits the (first) physical CPU into `num_devices` logical devices.
+
+    Must run before any TensorFlow op; when TensorFlow is already initialised with the same number
+    of logical CPUs this is a no-op, with a different number it raises `RuntimeError`.
+    """
+    num_devices = int(num_devices)
+    if num_devices < 1:
+        raise ValueError(f"`num_cpu_devices` must be >= 1, got {num_devices}.")
+    cpus = tf.config.list_physical_devices("CPU")
+    current = tf.config.get_logical_device_configuration(cpus[0])
+    if current is not None and len(current) == num_devices:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)])
+    except RuntimeError as error:
+        existing = len(tf.config.list_logical_devices("CPU"))
+        if existing == num_devices:
+            return
+        raise RuntimeError(
+            f"`num_cpu_devices={num_devices}` must be set before TensorFlow runs any op (it "
+            f"already has {existing} logical CPU device(s)). Call `select_strategy` first."
+        ) from error
+
+
+def tf_config():
+    """The parsed `TF_CONFIG` environment variable, or `None`."""
+    raw = os.environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return None
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from error
+    if not config.get("cluster"):
+        return None
+    return config
+
+
+def select_strategy(num_cpu_devices=0, use_gpus=True):
+    """Returns the strategy described in the module docstring.
+
+    Args:
+        num_cpu_devices: when no GPU is used and this is > 1, split the CPU into that many
+            logical devices and mirror over them.
+        use_gpus: mirror over the visible GPUs when there are any.
+    """
+    if tf_config() is not None:
+        _patch_keras_for_multi_worker()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_physical_devices("GPU") if use_gpus else []
+    if gpus:
+        return tf.distribute.MirroredStrategy()
+    if num_cpu_devices and int(num_cpu_devices) > 1:
+        configure_cpu_devices(num_cpu_devices)
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")][: int(num_cpu_devices)]
+        return tf.distribute.MirroredStrategy(
+            devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return tf.distribute.get_strategy()
+
+
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy=None):
+    """True on the process that writes checkpoints, logs and exports (worker 0 or the chief)."""
+    config = tf_config()
+    if config is None:
+        return True
+    task = config.get("task", {})
+    task_type, index = task.get("type"), int(task.get("index", 0))
+    if task_type == "chief":
+        return True
+    has_chief = "chief" in config.get("cluster", {})
+    return task_type == "worker" and index == 0 and not has_chief
+
+
+def worker_index():
+    config = tf_config()
+    return 0 if config is None else int(config.get("task", {}).get("index", 0))
+
+
+def uses_cpu_only(strategy):
+    """True when every replica of `strategy` runs on a CPU device."""
+    try:
+        devices = tuple(strategy.extended.worker_devices)
+    except (RuntimeError, AttributeError):  # the default strategy has no device list
+        devices = ()
+    if not devices:
+        return not tf.config.list_physical_devices("GPU")
+    return all("CPU" in d.upper().split("/")[-1] for d in devices)
+
+
+def resolve_jit_compile(jit_compile, strategy):
+    """`"auto"` -> True on GPUs, False on CPU (XLA's compile time does not pay off for the short
+    CPU jobs, and XLA fails under `MirroredStrategy` on logical CPUs); an explicit True under
+    mirrored CPU replicas is turned off with a warning."""
+    replicas = strategy.num_replicas_in_sync
+    mirrored_cpu = uses_cpu_only(strategy) and (replicas > 1 or is_multi_worker(strategy))
+    if isinstance(jit_compile, str):
+        value = jit_compile.strip().lower()
+        if value == "auto":
+            return not uses_cpu_only(strategy)
+        if value in ("true", "1", "yes"):
+            jit_compile = True
+        elif value in ("false", "0", "no"):
+            jit_compile = False
+        else:
+            raise ValueError(f"`jit_compile` must be auto, true or false, got {jit_compile!r}.")
+    if jit_compile and mirrored_cpu:
+        tf.get_logger().warning(
+            "jit_compile=True is not supported under MirroredStrategy on CPU devices; using "
+            "jit_compile=False.")
+        return False
+    return bool(jit_compile)
+
+
+_PATCHED = False
+
+
+def _patch_keras_for_multi_worker():
+    """Works around two Keras 3 (3.15) bugs that make `fit` fail under
+    `MultiWorkerMirroredStrategy` with the TensorFlow backend:
+
+    1. `_maybe_symbolic_build` reduces the first (per-replica) data batch with
+       `strategy.reduce`, which the collective strategy cannot do eagerly on a `PerReplica`;
+       building only needs the shapes, so the first local replica's batch is used.
+    2. `reduce_per_replica(..., "mean")` calls `strategy.reduce("MEAN", v, axis=0)` on scalar
+       metric values ("Invalid reduction dimension 0"); the mean across replicas is
+       `axis=None`.
+    """
+    global _PATCHED
+    if _PATCHED:
+        return
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original_reduce = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
+                strategy):
+            return tf.nest.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original_reduce(values, strategy, reduction)
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tf.nest.map_structure(
+                    lambda v: self.distribute_strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v, batch)
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    _PATCHED = True
