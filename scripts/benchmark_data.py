@@ -40,8 +40,8 @@ flags.DEFINE_integer("short_side", 256, "Short side before cropping (and of stor
 flags.DEFINE_integer("batch_size", 8, "Batch size of the tf.data readers.")
 flags.DEFINE_integer("serial_clips", 32, "Clips timed for the serial loop.")
 flags.DEFINE_integer("pipeline_clips", 96, "Clips timed for each tf.data reader.")
-flags.DEFINE_integer("warmup_batches", 2, "Batches read before timing.")
-flags.DEFINE_integer("repeats", 2, "Timed runs per reader (the best is kept).")
+flags.DEFINE_integer("warmup_batches", 2, "Batches read untimed before each timed run.")
+flags.DEFINE_integer("repeats", 3, "Timed rounds per reader (the best is kept).")
 flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of the TFRecord frames.")
 
 FLAGS = flags.FLAGS
@@ -60,24 +60,32 @@ def _videos():
     return dataset.subset(range(min(FLAGS.num_videos, len(dataset))))
 
 
-def _time_batches(ds, num_clips):
-    """Seconds to read `num_clips` clips after the warm-up batches (best of `repeats`)."""
-    best = float("inf")
+def _batch_timer(ds, num_clips):
+    """A function timing `num_clips` clips from a repeating dataset.
+
+    Each call starts a fresh iterator, reads `warmup_batches` untimed (start-up), then times
+    the steady state; the iterator is dropped afterwards so that no background prefetching
+    runs while another reader is being timed (and no batch prepared in advance is counted).
+    """
     batches = max(1, num_clips // FLAGS.batch_size)
-    for _ in range(FLAGS.repeats):
+
+    def run():
         it = iter(ds)
         for _ in range(FLAGS.warmup_batches):
             next(it)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(batches):
             clips = next(it)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         clips = clips[0] if isinstance(clips, tuple) else clips
         assert tuple(clips.shape[-4:]) == (FLAGS.clip_frames, FLAGS.crop_size, FLAGS.crop_size, 3)
-        best = min(best, time.perf_counter() - start)
-    return batches * FLAGS.batch_size, best
+        del it
+        return batches * FLAGS.batch_size, seconds, cpu
+
+    return run
 
 
-def bench_serial(dataset):
+def serial_reader(dataset):
     import numpy as np
     import tensorflow as tf
 
@@ -94,25 +102,29 @@ def bench_serial(dataset):
     rng = np.random.default_rng(0)
     lengths = {p: video_info(p).num_frames for p in dataset.paths}  # cached like a real loop
     paths = dataset.paths
+    counter = [0]
 
-    def one(i):
-        path = paths[i % len(paths)]
+    def one():
+        path = paths[counter[0] % len(paths)]
+        counter[0] += 1
         frames = decode_video(path, segment_indices(lengths[path], FLAGS.clip_frames, True, rng))
         return transform(frames).numpy()
 
-    for i in range(FLAGS.warmup_batches):
-        one(i)
-    best = float("inf")
-    for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
-        for i in range(FLAGS.serial_clips):
-            clip = one(i)
-        best = min(best, time.perf_counter() - start)
-    assert clip.shape == (FLAGS.clip_frames, FLAGS.crop_size, FLAGS.crop_size, 3)
-    return FLAGS.serial_clips, best
+    for _ in range(FLAGS.warmup_batches):
+        one()
+
+    def run():
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in range(FLAGS.serial_clips):
+            clip = one()
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        assert clip.shape == (FLAGS.clip_frames, FLAGS.crop_size, FLAGS.crop_size, 3)
+        return FLAGS.serial_clips, seconds, cpu
+
+    return run
 
 
-def bench_pyav(dataset):
+def pyav_reader(dataset):
     from tfvideo.data import pipeline
     from tfvideo.data.sampling import SegmentSampler
 
@@ -120,10 +132,10 @@ def bench_pyav(dataset):
         dataset, SegmentSampler(FLAGS.clip_frames), FLAGS.batch_size,
         crop_size=FLAGS.crop_size, short_side=FLAGS.short_side, crop="center", flip=False,
         repeat=True, output_dtype="uint8", seed=0)
-    return _time_batches(ds, FLAGS.pipeline_clips)
+    return _batch_timer(ds, FLAGS.pipeline_clips)
 
 
-def bench_tfrecord(dataset):
+def tfrecord_reader(dataset):
     from tfvideo.data import tfrecords
 
     folder = os.path.join(FLAGS.output_dir, f"tfrecords_q{FLAGS.jpeg_quality}_s{FLAGS.short_side}")
@@ -141,7 +153,7 @@ def bench_tfrecord(dataset):
         training=True, batch_size=FLAGS.batch_size, crop_size=FLAGS.crop_size,
         short_side=FLAGS.short_side, crop="center", flip=False, repeat=True, seed=0,
         shuffle_buffer=16)
-    return _time_batches(ds, FLAGS.pipeline_clips)
+    return _batch_timer(ds, FLAGS.pipeline_clips)
 
 
 def main(argv):
@@ -150,13 +162,24 @@ def main(argv):
     import tensorflow as tf
 
     dataset = _videos()
-    results = {}
-    for name, fn in (("serial", bench_serial), ("pyav_parallel", bench_pyav),
-                     ("tfrecord", bench_tfrecord)):
-        clips, seconds = fn(dataset)
-        results[name] = {"clips": clips, "seconds": round(seconds, 3),
-                         "clips_per_second": round(clips / seconds, 2)}
-        print(f"{name:14s} {clips / seconds:8.2f} clips/s ({clips} clips in {seconds:.2f} s)")
+    readers = {"serial": serial_reader(dataset), "pyav_parallel": pyav_reader(dataset),
+               "tfrecord": tfrecord_reader(dataset)}
+    # Rounds alternate between the readers so that load from other processes hits them alike;
+    # the best round of each is kept.
+    runs = {name: [] for name in readers}
+    cpu_ms = {name: [] for name in readers}
+    for _ in range(FLAGS.repeats):
+        for name, run in readers.items():
+            clips, seconds, cpu = run()
+            runs[name].append(clips / seconds)
+            cpu_ms[name].append(1000 * cpu / clips)
+            print(f"{name:14s} {clips / seconds:8.2f} clips/s ({clips} clips in {seconds:.2f} s, "
+                  f"{1000 * cpu / clips:.0f} CPU-ms/clip)")
+    # CPU time per clip (all threads of this process) does not depend on the load from other
+    # processes; with perfect scaling an idle machine reaches cores * 1000 / cpu_ms clips/s.
+    results = {name: {"clips_per_second": round(max(r), 2), "rounds": [round(x, 2) for x in r],
+                      "cpu_ms_per_clip": round(min(cpu_ms[name]), 1)}
+               for name, r in runs.items()}
     cps = {k: v["clips_per_second"] for k, v in results.items()}
     ratios = {"pyav_parallel_vs_serial": round(cps["pyav_parallel"] / cps["serial"], 2),
               "tfrecord_vs_pyav_parallel": round(cps["tfrecord"] / cps["pyav_parallel"], 2)}
@@ -185,11 +208,12 @@ def main(argv):
         f"at {FLAGS.fps} fps, GOP {FLAGS.keyframe_interval}; {os.cpu_count()} CPUs, "
         f"TF {tf.__version__}, load average at end {load and round(load[0], 1)}.",
         "",
-        "| reader | clips/s | relative |",
-        "|---|---:|---:|",
+        "| reader | clips/s | relative | CPU-ms per clip |",
+        "|---|---:|---:|---:|",
     ]
     for name in results:
-        lines.append(f"| {name} | {cps[name]:.1f} | {cps[name] / cps['serial']:.2f}x serial |")
+        lines.append(f"| {name} | {cps[name]:.1f} | {cps[name] / cps['serial']:.2f}x serial | "
+                     f"{results[name]['cpu_ms_per_clip']:.0f} |")
     lines += ["", f"PyAV parallel / serial: {ratios['pyav_parallel_vs_serial']}x (target 1.8x); "
               f"TFRecord / PyAV parallel: {ratios['tfrecord_vs_pyav_parallel']}x (target 3x)."]
     with open(os.path.join(FLAGS.output_dir, "benchmark_data.md"), "w") as f:

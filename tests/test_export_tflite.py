@@ -1,6 +1,7 @@
 """TFLite export: builtin ops only (Flex ops named), float32 parity with Keras through LiteRT,
 quantized variants, embedded metadata, int8 top-1 agreement on a trained model."""
 
+import json
 import os
 
 import keras
@@ -87,10 +88,46 @@ def test_int8_agrees_with_float_on_validation_clips(trained):
                          representative_clips=list(train_clips[:32]), class_names=CLASS_NAMES)
     ops = Interpreter(model_path=path)._get_ops_details()
     assert any(o["op_name"] == "CONV_2D" for o in ops)
-    clips, _ = synthetic_clips(60, seed=7)  # validation clips: other seed
-    float_top1 = litert_logits(os.path.join(root, "toy_none.tflite"), clips).argmax(-1) \
-        if os.path.exists(os.path.join(root, "toy_none.tflite")) \
-        else model.predict_on_batch(clips).argmax(-1)
+    clips, _ = synthetic_clips(100, seed=7)  # validation clips: another seed
+    float_top1 = model.predict_on_batch(clips).argmax(-1)
     int8_top1 = litert_logits(path, clips).argmax(-1)
     agreement = float(np.mean(float_top1 == int8_top1))
     assert agreement >= 0.95, agreement
+
+
+def test_export_main_int8_calibrates_on_a_video_directory(tmp_path):
+    from tests.data_fixtures import write_video
+    from tests.test_export_common import save_with_classes
+    from tfvideo.export.calibration import representative_clips
+    from tfvideo.export.export_main import run as export_run
+
+    videos = tmp_path / "videos"
+    for i in range(3):
+        (videos / f"class{i % 2}").mkdir(parents=True, exist_ok=True)
+        write_video(videos / f"class{i % 2}" / f"v{i}.mp4", num_frames=6 + i, width=48,
+                    height=40)
+    (videos / "class0" / "broken.mp4").write_bytes(b"not a video")
+    run_dir = str(tmp_path / "run")
+    save_with_classes(toy_model(), run_dir)
+    meta = read_tflite_metadata(export_tflite(run_dir, str(tmp_path / "f.tflite")))
+    clips = list(representative_clips(str(videos), meta, num_clips=10))
+    assert len(clips) == 3  # the broken file is skipped
+    assert all(c.shape == (NUM_FRAMES, SIZE, SIZE, 3) for c in clips)
+    with pytest.raises(ValueError, match="calibration_data"):
+        export_run(run_dir, format="tflite", quantize="int8", output_dir=str(tmp_path))
+    path = export_run(run_dir, format="tflite", quantize="int8", output_dir=str(tmp_path),
+                      calibration_data=str(videos), num_calibration_clips=3)
+    assert path == str(tmp_path / "toy_net_int8.tflite")
+    # without --calibration_data: the training set recorded by `tfvideo train`
+    folder = {"dataset": "folder", "train_annotations": str(videos),
+              "val_annotations": str(videos)}
+    with open(os.path.join(run_dir, "train_config.json"), "w") as f:
+        json.dump({"model": "toy_net", "data": folder}, f)
+    from tfvideo.export.source import training_dataset
+    assert len(training_dataset(run_dir).samples) == 4
+    path = export_run(run_dir, format="tflite", quantize="int8", output=str(tmp_path / "d.tflite"),
+                      num_calibration_clips=3)
+    meta = read_tflite_metadata(path)
+    assert meta.extra["tflite_quantization"] == "int8" and meta.class_names == CLASS_NAMES
+    details = Interpreter(model_path=path)._get_ops_details()
+    assert any(o["op_name"] == "QUANTIZE" for o in details)

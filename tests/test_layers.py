@@ -17,6 +17,9 @@ from keras import ops
 
 from tfvideo import layers as L
 
+# Keras' own convert_to_numpy on variables triggers a NumPy 2 deprecation note.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 BACKEND = keras.backend.backend()
 B, T, H, W, C = 2, 4, 5, 5, 16
 FOLDED = (B * T, H, W, C)
@@ -95,6 +98,10 @@ CASES = {
         lambda: L.SeparableConv3D(
             8, (3, 3), (1, 2), flavour="torchvision", padding="torch"
         ),
+        CLIP,
+    ),
+    "SeparableConv3D_tv_stem": (  # torchvision's first layer: 7x7x7, stride 2
+        lambda: L.SeparableConv3D(8, 7, 2, flavour="torchvision", padding="torch"),
         CLIP,
     ),
     "SeparableConv3D_2d": (lambda: L.SeparableConv3D(8, (1, 3), (2, 1)), CLIP),
@@ -212,7 +219,10 @@ def np_tadaconv(layer, x):
         elif p == "valid":
             pads = ((0, 0), (0, 0))
         else:
-            pads = tuple(same_pads(x.shape[i + 1], layer.kernel_size[i], layer.strides[i]) for i in range(2))
+            pads = tuple(
+                same_pads(x.shape[i + 1], layer.kernel_size[i], layer.strides[i])
+                for i in range(2)
+            )
         y = np_conv2d(x[n : n + 1], k_n, layer.strides, pads, depthwise)
         if layer.use_bias:
             y = y + ops.convert_to_numpy(layer.bias) * beta[n]
@@ -353,6 +363,7 @@ def test_route_weights_are_nonzero_in_numpy_check():
         ("TAdaAggregation", FOLDED),
         ("SeparableConv3D_slim", (B, 2, 3, 3, 8)),
         ("SeparableConv3D_torchvision", (B, T, 3, 3, 8)),
+        ("SeparableConv3D_tv_stem", (B, 2, 3, 3, 8)),
         ("SeparableConv3D_2d", (B, 2, H, W, 8)),
         ("SpatioTemporalGating", CLIP),
     ],
@@ -554,7 +565,8 @@ def test_compiled_call_matches_eager(name):
         import tensorflow as tf
 
         # Unknown batch (and, for clips, unknown frame count) inside tf.function.
-        dims = [None] * (2 if x.ndim == 5 else 1) + list(x.shape[2 if x.ndim == 5 else 1 :])
+        unknown = 2 if x.ndim == 5 else 1
+        dims = [None] * unknown + list(x.shape[unknown:])
         fn = tf.function(
             lambda t: call(layer, t), input_signature=[tf.TensorSpec(dims, "float32")]
         )
@@ -593,12 +605,15 @@ def test_frames_not_matching_num_frames_raise(name):
         call(layer, randn((B * T + 1, H, W, C)))
 
 
+NOT_DIVISIBLE = "divisible by `reduction`"
+
+
 @pytest.mark.parametrize(
     "build, match",
     [
-        (lambda: L.RouteFunc(T, reduction=3)(randn(FOLDED)), "divisible by `reduction`"),
-        (lambda: L.MotionEnhancement(T, reduction=5)(randn(FOLDED)), "divisible by `reduction`"),
-        (lambda: L.TAdaConv2D(8, 3, T, route_reduction=6)(randn(FOLDED)), "divisible by `reduction`"),
+        (lambda: L.RouteFunc(T, reduction=3)(randn(FOLDED)), NOT_DIVISIBLE),
+        (lambda: L.MotionEnhancement(T, reduction=5)(randn(FOLDED)), NOT_DIVISIBLE),
+        (lambda: L.TAdaConv2D(8, 3, T, route_reduction=6)(randn(FOLDED)), NOT_DIVISIBLE),
         (lambda: L.TemporalInteraction(T, kernel_size=2), "`kernel_size` must be odd"),
         (lambda: L.RouteFunc(T, kernel_sizes=(3, 4)), "`kernel_sizes` must be odd"),
         (lambda: L.TAdaConv2D(8, 3, T, route_kernel_sizes=(2, 3)), "`kernel_sizes` must be odd"),

@@ -65,11 +65,11 @@ def test_r101_stage_depths_and_8x2_macs():
     # depth 101 is [4, 8, 18, 3]: big branches of 3 / 7 / 17 blocks, little 1 / 1 / 3.
     names = {layer.name for layer in r101.layers}
     for stage, big, little in ((1, 3, 1), (2, 7, 1), (3, 17, 3)):
-        assert f"layer{stage}.big.{big - 1}.conv3" in names
-        assert f"layer{stage}.big.{big}.conv3" not in names
-        assert f"layer{stage}.little.{little - 1}.conv3" in names
-        assert f"layer{stage}.little.{little}.conv3" not in names
-    assert "layer4.2.conv3" in names and "layer4.3.conv3" not in names
+        assert f"layer{stage}_big_{big - 1}_conv3" in names
+        assert f"layer{stage}_big_{big}_conv3" not in names
+        assert f"layer{stage}_little_{little - 1}_conv3" in names
+        assert f"layer{stage}_little_{little}_conv3" not in names
+    assert "layer4_2_conv3" in names and "layer4_3_conv3" not in names
     # MACs are linear in the frames: 8x2 is a third of the 24x2 table row.
     assert count_macs(r101) / 1e9 == pytest.approx(32.15, rel=0.02)
 
@@ -77,17 +77,17 @@ def test_r101_stage_depths_and_8x2_macs():
 def test_resolution_trace_at_224():
     model = tvm.create("blvnet_tam_r50")
     size = {name: model.get_layer(name).output.shape[1] for name in (
-        "bn1", "layer0.duplicate", "layer1.big.1.add", "layer1.little_e.1",
-        "layer1.duplicate", "layer2.big.2.add", "layer2.duplicate", "layer3.big.4.add",
-        "layer3.little_e.1", "layer3.duplicate", "layer4.2.relu")}
-    assert size == {"bn1": 112, "layer0.duplicate": 56, "layer1.big.1.add": 28,
-                    "layer1.little_e.1": 56, "layer1.duplicate": 28, "layer2.big.2.add": 14,
-                    "layer2.duplicate": 14, "layer3.big.4.add": 7, "layer3.little_e.1": 14,
-                    "layer3.duplicate": 14, "layer4.2.relu": 7}
+        "bn1", "layer0_duplicate", "layer1_big_1_add", "layer1_little_e_1",
+        "layer1_duplicate", "layer2_big_2_add", "layer2_duplicate", "layer3_big_4_add",
+        "layer3_little_e_1", "layer3_duplicate", "layer4_2_relu")}
+    assert size == {"bn1": 112, "layer0_duplicate": 56, "layer1_big_1_add": 28,
+                    "layer1_little_e_1": 56, "layer1_duplicate": 28, "layer2_big_2_add": 14,
+                    "layer2_duplicate": 14, "layer3_big_4_add": 7, "layer3_little_e_1": 14,
+                    "layer3_duplicate": 14, "layer4_2_relu": 7}
     # All 2T frames run through the big-little stages, T big frames through layer4.
-    assert model.get_layer("layer4.big_frames").offset == 1
-    assert model.get_layer("layer4.0.tam").num_frames == 8
-    assert model.get_layer("layer3.tam").num_frames == 16
+    assert model.get_layer("layer4_big_frames").offset == 1
+    assert model.get_layer("layer4_0_tam").num_frames == 8
+    assert model.get_layer("layer3_tam").num_frames == 16
 
 
 def test_frame_subsample_and_repeat_match_numpy():
@@ -102,7 +102,7 @@ def test_frame_subsample_and_repeat_match_numpy():
 
 def test_fused_maps_are_written_to_both_frames_of_each_pair():
     model = _tiny()
-    probe = keras.Model(model.input, [model.get_layer(f"layer{i}.duplicate").output
+    probe = keras.Model(model.input, [model.get_layer(f"layer{i}_duplicate").output
                                       for i in (0, 1, 2, 3)])
     for fused in probe(_clip()):
         fused = np.asarray(fused)
@@ -114,10 +114,10 @@ def test_big_branch_is_odd_frames_and_upsampling_is_nearest():
     model = _tiny()
     clip = _clip()
     probe = keras.Model(model.input, [model.get_layer("tam").output,
-                                      model.get_layer("layer0.big_frames").output,
-                                      model.get_layer("layer0.little_frames").output,
-                                      model.get_layer("layer1.upsample").input,
-                                      model.get_layer("layer1.upsample").output])
+                                      model.get_layer("layer0_big_frames").output,
+                                      model.get_layer("layer0_little_frames").output,
+                                      model.get_layer("layer1_upsample").input,
+                                      model.get_layer("layer1_upsample").output])
     tam, big, little, big_out, upsampled = (np.asarray(t) for t in probe(clip))
     np.testing.assert_array_equal(big, tam[1::2])
     np.testing.assert_array_equal(little, tam[0::2])
@@ -126,21 +126,21 @@ def test_big_branch_is_odd_frames_and_upsampling_is_nearest():
 
 def test_shortcut_quirk_projection_sees_tam_output():
     quirk = tvm.create("blvnet_tam_tiny")
-    block_tam = quirk.get_layer("layer4.0.tam")
-    pool_pad = quirk.get_layer("layer4.0.downsample.0.pad")
+    block_tam = quirk.get_layer("layer4_0_tam")
+    pool_pad = quirk.get_layer("layer4_0_downsample_0_pad")
     assert pool_pad.input is block_tam.output
     fixed = tvm.create("blvnet_tam_tiny", shortcut_after_tam=False)
-    assert fixed.get_layer("layer4.0.downsample.0.pad").input is \
-        fixed.get_layer("layer4.0.tam").input
+    assert fixed.get_layer("layer4_0_downsample_0_pad").input is \
+        fixed.get_layer("layer4_0_tam").input
     # Identity shortcuts (no projection) always take the block input, before TAM.
-    add_inputs = quirk.get_layer("layer4.1.add").input
-    assert add_inputs[1] is quirk.get_layer("layer4.1.tam").input
+    add_inputs = quirk.get_layer("layer4_1_add").input
+    assert add_inputs[1] is quirk.get_layer("layer4_1_tam").input
 
 
 def test_avg_pool_shortcut_counts_padding_like_pytorch():
     model = _tiny()
-    pad = model.get_layer("layer4.0.downsample.0.pad")
-    pool = model.get_layer("layer4.0.downsample.0")
+    pad = model.get_layer("layer4_0_downsample_0_pad")
+    pool = model.get_layer("layer4_0_downsample_0")
     x = np.random.default_rng(3).uniform(size=(1, 4, 4, 2)).astype("float32")
     got = np.asarray(pool(pad(x)))
     padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
@@ -162,7 +162,7 @@ def test_tam_makes_the_model_sensitive_to_frame_order():
     # With identity TAMs (curr = 1, prev = next = 0; inputs are post-ReLU) every frame is
     # processed on its own and the logits are averaged: pair order no longer matters.
     for layer in model.layers:
-        if "tam" in layer.name.split(".")[-1]:
+        if layer.name.split("_")[-1] == "tam":
             kernel = np.zeros(layer.kernel.shape, "float32")
             kernel[1] = 1.0
             layer.kernel.assign(kernel)

@@ -78,6 +78,15 @@ def test_stem_uses_pytorch_symmetric_padding():
     np.testing.assert_array_equal(stem[0, :, :, 0], image[0, ::2, ::2, 0])
 
 
+def test_temporal_every_places_the_shift_in_every_nth_block():
+    assert models.defaults("tsm_r101")["temporal_every"] == 2  # TSM reference, n_round = 2
+    assert models.defaults("tsm_r50").get("temporal_every", 1) == 1
+    model = models.create("tsm_tiny", num_classes=5, depth=(2, 2, 3, 1), temporal_every=2)
+    shifted = sorted(layer.name for layer in model.layers if layer.name.endswith("_shift"))
+    assert shifted == ["layer1_0_shift", "layer2_0_shift", "layer3_0_shift", "layer3_2_shift",
+                       "layer4_0_shift"]
+
+
 def test_invalid_options_raise():
     inputs = keras.Input((32, 32, 3))
     with pytest.raises(ValueError, match="depth"):

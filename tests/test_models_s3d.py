@@ -18,6 +18,17 @@ from tfvideo.models.s3d import BLOCKS, SeparablePooling3D, load_torchvision_weig
 from tfvideo.profile import count_macs
 
 
+_MODELS = {}
+
+
+def build(name, **options):
+    """`create(name, **options)`, built once per module (the tests only read these models)."""
+    key = (name, tuple(sorted(options.items())))
+    if key not in _MODELS:
+        _MODELS[key] = tfvideo.models.create(name, **options)
+    return _MODELS[key]
+
+
 def trainable_params(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
@@ -64,7 +75,7 @@ FULL_SIZE = [
                          ids=[f"{n}{'-' + '-'.join(o.values()) if o else ''}"
                               for n, o, _, _ in FULL_SIZE])
 def test_full_size_params_and_macs(name, options, params, gmacs):
-    model = tfvideo.models.create(name, num_classes=400, **options)
+    model = build(name, num_classes=400, **options)
     defaults = tfvideo.models.defaults(name)
     assert model.inputs[0].shape[1:] == (defaults["num_frames"], 224, 224, 3)
     if name == "s3d":
@@ -119,7 +130,7 @@ def block_conv(block):
     ("s3d_bottom_heavy", BLOCKS[:BLOCKS.index("Mixed_3c") + 1]),
 ])
 def test_variants_place_temporal_convs(name, temporal_blocks):
-    model = tfvideo.models.create(name, **TINY)
+    model = build(name, **TINY)
     for block in BLOCKS:
         assert temporal_kernel(model, block_conv(block)) == (3 if block in temporal_blocks else 1)
     full_3d = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv3D)]
@@ -129,7 +140,7 @@ def test_variants_place_temporal_convs(name, temporal_blocks):
 @pytest.mark.parametrize("name,gates", [("s3d", 0), ("i3d", 0), ("s3dg", 1 + 9 * 4),
                                         ("fast_s3d", 1 + 9 * 4)])
 def test_gating_per_branch(name, gates):
-    model = tfvideo.models.create(name, **TINY)
+    model = build(name, **TINY)
     gating = [layer for layer in model.layers if isinstance(layer, SpatioTemporalGating)]
     assert len(gating) == gates
     if gates:  # gated on each branch output, before the concat
@@ -138,30 +149,32 @@ def test_gating_per_branch(name, gates):
 
 
 def test_first_conv_layouts():
-    s3d = tfvideo.models.create("s3d", **TINY)
+    s3d = build("s3d", **TINY)
     stem = s3d.get_layer("conv2d_1a_7x7")
     assert isinstance(stem, SeparableConv3D)
     assert (stem.kernel_size, stem.strides, stem.flavour, stem.padding) == (
         (7, 7), (2, 2), "torchvision", "torch")
-    slim = tfvideo.models.create("s3dg", layout="slim", **TINY)
+    slim = build("s3dg", layout="slim", **TINY)
     assert slim.get_layer("conv2d_1a_7x7").kernel_size == (3, 7, 7)
     assert isinstance(slim.get_layer("conv2d_2c_3x3"), SeparableConv3D)
     assert slim.get_layer("conv2d_2c_3x3").flavour == "slim"
-    i3d = tfvideo.models.create("i3d", **TINY)
+    i3d = build("i3d", **TINY)
     assert i3d.get_layer("conv2d_1a_7x7").kernel_size == (7, 7, 7)
-    i2d = tfvideo.models.create("i2d", **TINY)
+    i2d = build("i2d", **TINY)
     # A 1x7x7 first conv keeps slim's temporal stride 2: 8 frames -> 4.
     assert i2d.get_layer("conv2d_1a_7x7_unfold").output.shape[1:] == (4, 32, 32, 8)
 
 
 def test_head_pool_shrinks_for_short_clips():
-    model = tfvideo.models.create("s3d_tiny")  # 8 frames: 1 temporal position at Mixed_5c
-    pool = model.get_layer("logits_avgpool")
+    # s3d_tiny: 8 frames at 64 px leave 1 x 2 x 2 positions after Mixed_5c.
+    model = build("s3d", **TINY)
     assert model.get_layer("mixed_5c_concat").output.shape[1:4] == (1, 2, 2)
-    assert pool.pool_size == (1, 2, 2)
-    long = tfvideo.models.create("s3d", **{**TINY, "num_frames": 32, "input_size": 224})
-    assert long.get_layer("logits_avgpool").pool_size == (2, 7, 7)
-    assert long.get_layer("logits_avgpool").output.shape[1:4] == (3, 1, 1)
+    assert model.get_layer("logits_avgpool").pool_size == (1, 2, 2)
+    # 16 x 224: torchvision's AvgPool3d((2, 7, 7)) unchanged, one position left.
+    full = build("s3d", num_classes=400)
+    assert full.get_layer("mixed_5c_concat").output.shape[1:4] == (2, 7, 7)
+    assert full.get_layer("logits_avgpool").pool_size == (2, 7, 7)
+    assert full.get_layer("logits_avgpool").output.shape[1:4] == (1, 1, 1)
 
 
 @pytest.mark.parametrize("options,argument", [
@@ -240,8 +253,14 @@ def test_pool_config_round_trip_and_errors():
 # ---------------------------------------------------------------------------
 # Behaviour.
 # ---------------------------------------------------------------------------
-def test_s3d_is_sensitive_to_frame_order():
-    model = randomize(tfvideo.models.create("s3d_tiny", num_classes=10))
+@pytest.fixture(scope="module")
+def tiny_s3d():
+    """s3d_tiny (10 classes) with random non-identity weights."""
+    return randomize(tfvideo.models.create("s3d_tiny", num_classes=10))
+
+
+def test_s3d_is_sensitive_to_frame_order(tiny_s3d):
+    model = tiny_s3d
     clip = random_clip(model)
     out = model(clip, training=False).numpy()
     reversed_out = model(clip[:, ::-1], training=False).numpy()
@@ -252,24 +271,24 @@ def test_s3d_is_sensitive_to_frame_order():
                                model(still[:, ::-1], training=False).numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["s3d_tiny", "fast_s3d"])
-def test_keras_round_trip_identical(name, tmp_path):
-    options = {} if name == "s3d_tiny" else TINY
-    model = randomize(tfvideo.models.create(name, **options))
+def test_keras_round_trip_identical(tiny_s3d, tmp_path):
+    model = tiny_s3d
     clip = random_clip(model, batch=2)
-    path = tmp_path / f"{name}.keras"
+    path = tmp_path / "s3d_tiny.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(loaded(clip, training=False).numpy(),
                                   model(clip, training=False).numpy())
 
 
-def test_tflite_builtins_only_matches_keras():
+def test_tflite_builtins_only_matches_keras(tiny_s3d):
     from ai_edge_litert.interpreter import Interpreter
 
-    model = randomize(tfvideo.models.create("s3d_tiny", num_classes=10))
+    model = tiny_s3d
     clip = random_clip(model)
     want = model(clip, training=False).numpy()
+    # from_keras_model freezes the weights; from_concrete_functions would keep Keras 3
+    # variables as READ_VARIABLE ops that LiteRT leaves uninitialised.
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = Interpreter(model_content=converter.convert())
@@ -279,6 +298,7 @@ def test_tflite_builtins_only_matches_keras():
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
     assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+    assert not ops & {"READ_VARIABLE", "VAR_HANDLE"}, ops  # frozen weights
     assert "CONV_3D" not in ops  # S3D runs on 2D convs only
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
 
@@ -334,7 +354,7 @@ def torchvision_reference(tmp_path_factory):
 
 def test_matches_torchvision_s3d(torchvision_reference):
     state_dict, clips, want = torchvision_reference
-    model = tfvideo.models.create("s3d", num_classes=10, num_frames=16, input_size=64)
+    model = build("s3d", num_classes=10, num_frames=16, input_size=64)
     load_torchvision_weights(model, state_dict)
     got = model(clips, training=False).numpy()
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
@@ -342,12 +362,12 @@ def test_matches_torchvision_s3d(torchvision_reference):
 
 def test_torchvision_loader_rejects_mismatches(torchvision_reference):
     state_dict, _, _ = torchvision_reference
-    model = tfvideo.models.create("s3d", num_classes=10, num_frames=16, input_size=64)
+    model = build("s3d", num_classes=10, num_frames=16, input_size=64)
     missing = {k: v for k, v in state_dict.items() if not k.startswith("features.8.branch2")}
     with pytest.raises(ValueError, match="features.8.branch2"):
         load_torchvision_weights(model, missing)
     with pytest.raises(ValueError, match="not used"):
         load_torchvision_weights(model, {**state_dict, "extra.weight": np.zeros(3)})
-    gated = tfvideo.models.create("s3dg", num_classes=10, num_frames=16, input_size=64)
-    with pytest.raises(ValueError):
+    gated = build("s3dg", **TINY)
+    with pytest.raises(ValueError, match="torchvision-flavour"):
         load_torchvision_weights(gated, state_dict)

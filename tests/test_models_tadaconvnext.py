@@ -34,8 +34,8 @@ def test_paper_params_and_macs():
     assert count_macs(model) / 1e9 == pytest.approx(46.9, rel=0.02)
     # 16 input frames -> 8 temporal positions after the (3, 4, 4) / (2, 4, 4) stem.
     assert model.get_layer("unfold_frames").num_frames == 8
-    assert model.get_layer("stages.2.8.dwconv").num_frames == 8
-    assert "stages.2.9.dwconv" not in {layer.name for layer in model.layers}
+    assert model.get_layer("stages_2_8_dwconv").num_frames == 8
+    assert "stages_2_9_dwconv" not in {layer.name for layer in model.layers}
 
 
 def test_registry_defaults():
@@ -47,16 +47,16 @@ def test_registry_defaults():
 
 def test_block_settings_follow_v1():
     model = tvm.create("tadaconvnext_tiny", drop_path_rate=0.1, depths=(1, 1, 2, 1))
-    conv = model.get_layer("stages.2.1.dwconv")
+    conv = model.get_layer("stages_2_1_dwconv")
     assert (conv.groups, conv.filters, conv.kernel_size, conv.padding) == (64, 64, (7, 7), 3)
     assert (conv.calibration, conv.use_bias, conv.bias_calibration) == ("cout", True, True)
     assert (conv.route_reduction, conv.route_kernel_sizes) == (4, (3, 3))
     # Stochastic depth grows linearly from 0 over the blocks; layer scale starts at 1e-6.
-    rates = [model.get_layer(f"stages.{s}.{i}.drop_path").rate
+    rates = [model.get_layer(f"stages_{s}_{i}_drop_path").rate
              for s, i in ((1, 0), (2, 0), (2, 1), (3, 0))]
     np.testing.assert_allclose(rates, [0.1 / 4, 0.2 / 4, 0.3 / 4, 0.1])
-    assert "stages.0.0.drop_path" not in {layer.name for layer in model.layers}
-    np.testing.assert_allclose(model.get_layer("stages.0.0.gamma").gamma, 1e-6)
+    assert "stages_0_0_drop_path" not in {layer.name for layer in model.layers}
+    np.testing.assert_allclose(model.get_layer("stages_0_0_gamma").gamma, 1e-6)
 
 
 def test_stem_is_the_reference_conv3d():

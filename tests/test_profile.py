@@ -45,3 +45,12 @@ def test_unknown_input_shape_is_a_clear_error():
     model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3)])
     with pytest.raises(ValueError, match="fixed input shape"):
         profile.count_macs(model)
+
+
+def test_params_exclude_batch_norm_running_statistics_even_when_frozen():
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 3, use_bias=False),
+                              keras.layers.BatchNormalization()])
+    model.trainable = False
+    # conv 3*3*3*2 = 54, BN gamma + beta = 4; the moving mean/variance (4) are not parameters.
+    assert profile.count_params(model) == 58
+    assert model.count_params() == 62

@@ -129,6 +129,14 @@ def count_macs(model, input_shape=None) -> int:
     return counter["macs"]
 
 
+_RUNNING_STATISTICS = ("moving_mean", "moving_variance")
+
+
 def count_params(model) -> int:
-    """Number of parameters (trainable and not), as `model.count_params()`."""
-    return int(model.count_params())
+    """Parameters as the papers and PyTorch count them.
+
+    `model.count_params()` also counts batch-norm moving statistics, which PyTorch keeps as
+    buffers, not parameters; they are left out here, whether or not layers are frozen.
+    """
+    return sum(_numel(w.shape) for w in model.weights
+               if not w.path.endswith(_RUNNING_STATISTICS))

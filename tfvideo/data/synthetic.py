@@ -41,7 +41,7 @@ import os
 
 import numpy as np
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 LABELS_FILE = "something-something-v2-labels.json"
 SPLIT_FILES = {
@@ -142,9 +142,11 @@ def _background(rng, height, width):
         texture += rng.uniform(0.5, 1.0) * np.sin(
             freq * (x * math.cos(angle) + y * math.sin(angle)) + rng.uniform(0, 2 * math.pi))
     texture = 0.5 + 0.5 * np.tanh(texture)  # in (0, 1)
-    colours = rng.uniform(30, 225, size=(2, 3)).astype(np.float32)
+    base = rng.uniform(40, 215, size=3)
+    colours = np.stack([base, np.clip(base + rng.normal(0, 40, size=3), 0, 255)])
     background = colours[0] + (colours[1] - colours[0]) * texture[..., None]
-    background += rng.normal(0, 8, size=(height, width, 3)).astype(np.float32)
+    background += rng.normal(0, 5, size=(height, width, 3))
+    background = background.astype(np.float32)
     return background
 
 
@@ -206,7 +208,7 @@ def _main_objects(kind, rng, s, aspect):
     """
     w, h = aspect
     num_frames = len(s)
-    radius = np.full(num_frames, rng.uniform(0.12, 0.16))
+    radius = np.full(num_frames, rng.uniform(0.14, 0.18))
     angle = np.full(num_frames, rng.uniform(0, 2 * math.pi))
     cx = np.full(num_frames, w / 2 + rng.uniform(-0.08, 0.08))
     cy = np.full(num_frames, h / 2 + rng.uniform(-0.08, 0.08))
@@ -272,12 +274,12 @@ def render_clip(label, rng, num_frames=16, size=(96, 96)):
     background = np.clip(np.rint(background), 0, 255).astype(np.uint8)
     frames = np.repeat(background[None], num_frames, axis=0)
     # Distractor: a smaller one-colour shape on a reversible random walk, drawn behind.
-    walk = _random_walk(rng, num_frames, 0.03) * [0.8 * width, 0.8 * height] + [
+    walk = _random_walk(rng, num_frames, 0.02) * [0.8 * width, 0.8 * height] + [
         0.1 * width, 0.1 * height]
     shape = SHAPE_NAMES[rng.integers(len(SHAPE_NAMES))]
     spin = rng.uniform(0, 2 * math.pi) + rng.normal(0, 0.05) * np.arange(num_frames)
     _draw(frames, shape, walk[:, 0], walk[:, 1],
-          np.full(num_frames, rng.uniform(0.05, 0.08) * unit), spin,
+          np.full(num_frames, rng.uniform(0.04, 0.06) * unit), spin,
           _contrasting_colour(rng, reference), two_tone=False)
     # Main object(s), two-tone so that turning is visible for every shape.
     shape = SHAPE_NAMES[rng.integers(len(SHAPE_NAMES))]

@@ -414,15 +414,40 @@ def _resolve_flip_table(label_flip_map, first_file):
     return [int(v) for v in label_flip_map]
 
 
+def _short_side_uint8(clip, short_side):
+    """Resizes uint8 frames to `short_side` (rounded back to uint8), or returns them untouched
+    when they already have it: frames stored at the training short side skip the resize, the
+    costliest op of the TF-side transform."""
+    if short_side is None:
+        return clip
+    short = tf.minimum(tf.shape(clip)[1], tf.shape(clip)[2])
+    return tf.cond(short == int(short_side), lambda: clip,
+                   lambda: _finish(augment.resize_short_side(clip, short_side), "uint8"))
+
+
 def _eval_crops(clip, crop_size, short_side, num_crops):
-    """`[num_crops, T, S, S, 3]` evaluation crops; skips the resize when it is the identity."""
+    """`[num_crops, T, S, S, 3]` evaluation crops (as `augment.eval_transform`)."""
     if crop_size is None:
         return clip[None]
-    if short_side is not None:
-        short = tf.minimum(tf.shape(clip)[1], tf.shape(clip)[2])
-        clip = tf.cond(short == int(short_side), lambda: tf.cast(clip, tf.float32),
-                       lambda: augment.resize_short_side(clip, short_side))
-    return augment.multi_crop(clip, crop_size, num_crops)
+    return augment.multi_crop(_short_side_uint8(clip, short_side), crop_size, num_crops)
+
+
+def _train_crops(clip, label, seed, crop_size, short_side, crop, flip, flip_table, scales,
+                 jitter):
+    """`augment.train_transform`, without the identity resize for "center" / "multi_scale"."""
+    if crop not in ("center", "multi_scale") or short_side is None:
+        return augment.train_transform(clip, label, crop_size, short_side, crop, flip,
+                                       flip_table, scales, jitter, seed=seed)
+    s_crop, s_flip, _ = augment._split(seed, 3)  # the same seed split as train_transform
+    clip = _short_side_uint8(clip, short_side)
+    if crop == "center":
+        out = augment.center_crop(clip, crop_size)
+    else:
+        out = augment.multi_scale_crop(clip, crop_size, scales=scales, seed=s_crop)
+    out = tf.ensure_shape(out, [None, crop_size, crop_size, None])
+    if flip:
+        out, label = augment.random_flip(out, label, flip_table, seed=s_flip)
+    return out, label
 
 
 def _element_seed(r):
@@ -545,9 +570,8 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
         clip = clip_for(encoded, count, 0, s_sample)
         if crop_size is not None:
             if training:
-                clip, label = augment.train_transform(
-                    clip, label, crop_size, short_side, crop, flip, flip_table, scales, jitter,
-                    seed=s_aug)
+                clip, label = _train_crops(clip, label, s_aug, crop_size, short_side, crop, flip,
+                                           flip_table, scales, jitter)
             else:
                 clip = _eval_crops(clip, crop_size, short_side, 1)[0]
         clip = _finish(clip, output_dtype)

@@ -43,8 +43,8 @@ def run(model, output_dir="saved_models", name=None, version=None, format="saved
     from tfvideo.export import source as source_lib
 
     names = source_lib.read_class_names(class_names) if class_names else None
-    keras_model, metadata = source_lib.load_source(model, class_names=names, model_name=name,
-                                                   top_k=top_k, short_side=short_side)
+    keras_model, metadata = source_lib.load_source(model, class_names=names, top_k=top_k,
+                                                   short_side=short_side)
     if format in ("saved_model", "savedmodel"):
         from tfvideo.export.saved_model import export_saved_model
         return export_saved_model(keras_model, output_dir, name=name or metadata.model_name,

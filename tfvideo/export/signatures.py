@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from tfvideo.export import preprocessing
 from tfvideo.export.metadata import LABELS_FILENAME, METADATA_FILENAME, write_text_atomic
+from tfvideo.export.source import require_tensorflow_backend
 
 SIGNATURE_INPUTS = {
     "serving_default": "frames",
@@ -41,6 +42,15 @@ SIGNATURE_INPUTS = {
     "tf_example": "examples",
 }
 CLASSIFY_OUTPUTS = ("logits", "probabilities", "top_k_indices", "top_k_labels")
+
+
+class _Holder:
+    """Keeps a Python reference out of TensorFlow's object tracking."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model):
+        self.model = model
 
 
 class ServingModule(tf.Module):
@@ -56,16 +66,14 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, metadata, assets_dir):
         super().__init__(name="tfvideo_serving")
-        import keras
-
-        if keras.backend.backend() != "tensorflow":
-            raise ValueError("SavedModel export needs the TensorFlow backend "
-                             f"(KERAS_BACKEND=tensorflow), not {keras.backend.backend()!r}")
+        require_tensorflow_backend("SavedModel export")
         output_classes = model.output_shape[-1] if hasattr(model, "output_shape") else None
         if output_classes is not None and output_classes != metadata.num_classes:
             raise ValueError(f"the model outputs {output_classes} logits but metadata names "
                              f"{metadata.num_classes} classes")
-        self._model = model
+        # A plain holder, so that tf.saved_model.save does not walk the Keras model (and its
+        # optimizer state): only the variables listed below are saved.
+        self._holder = _Holder(model)
         self._meta = metadata
         # Track the Keras variables explicitly so that tf.saved_model.save stores them.
         self.model_variables = list(model.variables)
@@ -105,7 +113,7 @@ class ServingModule(tf.Module):
 
     def _classify(self, clips):
         """float32 clips `[B, T, h, w, 3]` -> the output dictionary."""
-        logits = tf.cast(self._model(clips, training=False), tf.float32)
+        logits = tf.cast(self._holder.model(clips, training=False), tf.float32)
         probabilities = tf.nn.softmax(logits, axis=-1)
         _, top_k_indices = tf.math.top_k(probabilities, k=self._meta.top_k)
         labels = self.labels_table.lookup(tf.cast(top_k_indices, tf.int64))

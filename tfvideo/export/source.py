@@ -56,6 +56,15 @@ def _registry_defaults(model_name):
         return {}
 
 
+def require_tensorflow_backend(what):
+    """Raises a ValueError unless Keras runs on TensorFlow (SavedModel and TFLite need it)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"{what} needs the TensorFlow backend (KERAS_BACKEND=tensorflow), not "
+                         f"{keras.backend.backend()!r}")
+
+
 def metadata_for_model(model, class_names=None, model_name=None, **overrides) -> ExportMetadata:
     """Builds the `ExportMetadata` of a Keras clip classifier.
 
@@ -113,15 +122,20 @@ def load_keras_model(path: str):
 
 
 def stored_metadata(keras_path: str):
-    """The metadata dict and class names saved beside a `.keras` file (either may be None)."""
+    """The metadata dict and class names saved beside a `.keras` file, or one directory up (for
+    a run's `checkpoints/`); either may be None."""
     directory = os.path.dirname(os.path.abspath(keras_path))
-    meta_path = _find_beside(directory, (METADATA_FILENAME,))
-    meta = None
-    if meta_path:
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-    classes_path = _find_beside(directory, CLASSES_FILENAMES)
-    class_names = read_class_names(classes_path) if classes_path else None
+    meta, class_names = None, None
+    for candidate in (directory, os.path.dirname(directory)):
+        meta_path = _find_beside(candidate, (METADATA_FILENAME,))
+        classes_path = _find_beside(candidate, CLASSES_FILENAMES)
+        if meta_path or classes_path:
+            if meta_path:
+                with open(meta_path, encoding="utf-8") as f:
+                    meta = json.load(f)
+            if classes_path:
+                class_names = read_class_names(classes_path)
+            break
     return meta, class_names
 
 
@@ -160,19 +174,29 @@ def load_source(source, class_names=None, model_name=None, **overrides):
 
 
 def training_dataset(source):
-    """The training data recorded in a training output directory (or beside a `.keras` file):
-    a path for `tfvideo.export.calibration.representative_clips`, or None."""
+    """The training set recorded with a training run (its `train_config.json`, written by
+    `tfvideo train`), as a `tfvideo.data.VideoDataset`; None when nothing is recorded.
+
+    `source` is a training output directory or a `.keras` file inside one (or in its
+    `checkpoints/`)."""
     if not isinstance(source, (str, os.PathLike)):
         return None
-    directory = os.fspath(source)
+    directory = os.path.abspath(os.fspath(source))
     if not os.path.isdir(directory):
-        directory = os.path.dirname(os.path.abspath(directory))
-    meta, _ = stored_metadata(os.path.join(directory, "model.keras"))
-    data = (meta or {}).get("extra", {}).get("train_data")
-    if data:
-        return data
-    for name in ("train_dataset.json", "dataset_train.json"):
-        path = os.path.join(directory, name)
+        directory = os.path.dirname(directory)
+    for candidate in (directory, os.path.dirname(directory)):
+        path = os.path.join(candidate, "train_config.json")
         if os.path.exists(path):
-            return path
-    return None
+            break
+    else:
+        return None
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f).get("data")
+    if not data:
+        return None
+    from tfvideo.training import datasets
+
+    known = {f.name for f in dataclasses.fields(datasets.DataConfig)}
+    config = datasets.DataConfig(**{k: v for k, v in data.items() if k in known})
+    train, _ = datasets.load_datasets(config, need_train=True)
+    return train

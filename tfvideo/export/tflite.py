@@ -23,6 +23,7 @@ Example:
     4
 """
 
+import dataclasses
 import os
 import re
 import tempfile
@@ -32,7 +33,7 @@ import tensorflow as tf
 
 from tfvideo.export.metadata import ExportMetadata, write_text_atomic
 from tfvideo.export.preprocessing import eval_crop
-from tfvideo.export.source import load_source
+from tfvideo.export.source import load_source, require_tensorflow_backend
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 TFLITE_METADATA_NAME = "tfvideo_metadata"
@@ -95,6 +96,7 @@ def convert(model, metadata, quantize="none", representative_clips=None,
     """The `.tflite` flatbuffer (bytes, metadata not embedded) of a Keras clip classifier."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    require_tensorflow_backend("TFLite export")
     with tempfile.TemporaryDirectory(prefix="tfvideo-tflite-") as directory:
         converter = tf.lite.TFLiteConverter.from_saved_model(
             _saved_model_for_conversion(model, metadata, directory))
@@ -181,6 +183,7 @@ def export_tflite(source, output_path, quantize="none", representative_clips=Non
     else:
         model = load_source(source)[0] if isinstance(source, (str, os.PathLike)) else source
     flatbuffer = convert(model, metadata, quantize, representative_clips, num_calibration_clips)
-    metadata.extra = {**metadata.extra, "tflite_quantization": quantize}
+    metadata = dataclasses.replace(metadata, extra={**metadata.extra,
+                                                   "tflite_quantization": quantize})
     write_text_atomic(output_path, embed_metadata(flatbuffer, metadata))
     return output_path

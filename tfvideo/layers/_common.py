@@ -159,12 +159,14 @@ def temporal_depthwise_conv(x4, kernel, pad_before, pad_after):
 
 
 def temporal_avg_pool3(x4):
-    """PyTorch `AvgPool(3, stride 1, padding 1)` over axis 1, counting the padding.
-
-    `y[t] = (x[t-1] + x[t] + x[t+1]) / 3` with zero frames outside the clip, so
-    the first and last frames are divided by 3 too (`count_include_pad=True`).
+    """PyTorch `AvgPool(3, stride 1, padding 1)` over axis 1 of `[B, T, P, C]`,
+    counting the padding: `y[t] = (x[t-1] + x[t] + x[t+1]) / 3` with zero
+    frames outside the clip, so the end frames are divided by 3 too
+    (`count_include_pad=True`). Zero pad + VALID `(3, 1)` 2D average pool
+    (TFLite builtins; faster on CPU than a shifted sum).
     """
-    return (shift_time(x4, -1) + x4 + shift_time(x4, 1)) * (1.0 / 3.0)
+    x4 = ops.pad(x4, [[0, 0], [1, 1], [0, 0], [0, 0]])
+    return ops.average_pool(x4, (3, 1), strides=1, padding="valid")
 
 
 class TemporalLayer(keras.layers.Layer):

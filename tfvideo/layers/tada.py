@@ -253,7 +253,7 @@ class TAdaConv2D(TemporalLayer):
                 "calibration='cout'."
             )
         self.route_reduction = route_reduction
-        self.route_kernel_sizes = tuple(route_kernel_sizes)
+        self.route_kernel_sizes = int_pair("route_kernel_sizes", route_kernel_sizes)
         self.route_epsilon = route_epsilon
         self.route_momentum = route_momentum
         if kernel_initializer is None:

@@ -11,7 +11,10 @@ which runs on the T big frames only. A per-frame classifier is averaged over the
 
 The layout follows `IBM/bLVNet-TAM` (`core/models/blvnet_tam_backbone.py`) exactly, including its
 quirks, so official checkpoints map one to one: Keras layer names are the PyTorch module paths
-(`layer1.big.0.conv1`, `layer4.0.downsample.1`, `new_fc`, ...).
+with "." replaced by "_" (`layer1.big.0.conv1` -> `layer1_big_0_conv1`, `layer4_0_downsample_1`,
+`layer1_tam` holding `prev`/`curr`/`next` as kernel rows 0/1/2, `new_fc`). Conversion: conv
+`weight[o, i, kh, kw]` -> `kernel[kh, kw, i, o]`; BN weight/bias/running_mean/running_var ->
+gamma/beta/moving_mean/moving_variance.
 
 Example:
     >>> import numpy as np, tfvideo
@@ -125,7 +128,7 @@ def _conv_bn(x, filters, kernel_size, *, strides=1, relu=True, zero_init_bn=Fals
                                    kernel_initializer=_CONV_INIT)
     x = common.batch_norm(x, name=bn_name, epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM,
                           zero_init=zero_init_bn)
-    return layers.ReLU(name=f"{conv_name}.relu")(x) if relu else x
+    return layers.ReLU(name=f"{conv_name}_relu")(x) if relu else x
 
 
 def _shortcut(x, planes, strides, name):
@@ -135,12 +138,12 @@ def _shortcut(x, planes, strides, name):
     """
     index = 0
     if strides != 1:
-        x = layers.ZeroPadding2D(1, name=f"{name}.{index}.pad")(x)
-        x = layers.AveragePooling2D(3, strides=2, padding="valid", name=f"{name}.{index}")(x)
+        x = layers.ZeroPadding2D(1, name=f"{name}_{index}_pad")(x)
+        x = layers.AveragePooling2D(3, strides=2, padding="valid", name=f"{name}_{index}")(x)
         index += 1
     if x.shape[-1] != planes:
-        x = _conv_bn(x, planes, 1, relu=False, conv_name=f"{name}.{index}",
-                     bn_name=f"{name}.{index + 1}")
+        x = _conv_bn(x, planes, 1, relu=False, conv_name=f"{name}_{index}",
+                     bn_name=f"{name}_{index + 1}")
     return x
 
 
@@ -154,18 +157,18 @@ def _bottleneck(x, planes, *, strides=1, last_relu=True, tam_frames=None,
     """
     identity = x
     if tam_frames:
-        x = TemporalAggregation(tam_frames, name=f"{name}.tam")(x)
+        x = TemporalAggregation(tam_frames, name=f"{name}_tam")(x)
     width = planes // _EXPANSION
-    out = _conv_bn(x, width, 1, conv_name=f"{name}.conv1", bn_name=f"{name}.bn1")
-    out = _conv_bn(out, width, 3, strides=strides, conv_name=f"{name}.conv2",
-                   bn_name=f"{name}.bn2")
-    out = _conv_bn(out, planes, 1, relu=False, zero_init_bn=True, conv_name=f"{name}.conv3",
-                   bn_name=f"{name}.bn3")
+    out = _conv_bn(x, width, 1, conv_name=f"{name}_conv1", bn_name=f"{name}_bn1")
+    out = _conv_bn(out, width, 3, strides=strides, conv_name=f"{name}_conv2",
+                   bn_name=f"{name}_bn2")
+    out = _conv_bn(out, planes, 1, relu=False, zero_init_bn=True, conv_name=f"{name}_conv3",
+                   bn_name=f"{name}_bn3")
     if strides != 1 or x.shape[-1] != planes:
         identity = _shortcut(x if shortcut_after_tam else identity, planes, strides,
-                             name=f"{name}.downsample")
-    out = layers.Add(name=f"{name}.add")([out, identity])
-    return layers.ReLU(name=f"{name}.relu")(out) if last_relu else out
+                             name=f"{name}_downsample")
+    out = layers.Add(name=f"{name}_add")([out, identity])
+    return layers.ReLU(name=f"{name}_relu")(out) if last_relu else out
 
 
 def _res_layer(x, planes, blocks, *, strides=1, last_relu=True, name, **block_options):
@@ -174,7 +177,7 @@ def _res_layer(x, planes, blocks, *, strides=1, last_relu=True, name, **block_op
     for index in range(blocks):
         x = _bottleneck(x, planes, strides=strides if index == 0 else 1,
                         last_relu=last_relu if 0 < index == blocks - 1 else True,
-                        name=f"{name}.{index}", **block_options)
+                        name=f"{name}_{index}", **block_options)
     return x
 
 
@@ -184,40 +187,40 @@ def _merge_big_little(big, little, name):
     if little_size != (2 * big_size[0], 2 * big_size[1]):
         raise ValueError(f"{name}: little-branch maps {little_size} are not twice the big-branch "
                          f"maps {big_size}; use an input_size divisible by 32")
-    big = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}.upsample")(big)
-    merged = layers.Add(name=f"{name}.add")([big, little])
-    return layers.ReLU(name=f"{name}.relu")(merged)
+    big = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_upsample")(big)
+    merged = layers.Add(name=f"{name}_add")([big, little])
+    return layers.ReLU(name=f"{name}_relu")(merged)
 
 
 def _bl_stem(x, num_frames, width, alpha):
     """`conv1` 7x7/2 + TAM + the big-little `layer0` (`_forward_bL_layer0`)."""
     x = _conv_bn(x, width, 7, strides=2, conv_name="conv1", bn_name="bn1")
     x = TemporalAggregation(num_frames, name="tam")(x)
-    big = FrameSubsample(2, 1, name="layer0.big_frames")(x)
-    little = FrameSubsample(2, 0, name="layer0.little_frames")(x)
+    big = FrameSubsample(2, 1, name="layer0_big_frames")(x)
+    little = FrameSubsample(2, 0, name="layer0_little_frames")(x)
     big = _conv_bn(big, width, 3, strides=2, relu=False, conv_name="b_conv0", bn_name="bn_b0")
     little = _conv_bn(little, width // alpha, 3, conv_name="l_conv0", bn_name="bn_l0")
     little = _conv_bn(little, width // alpha, 3, strides=2, conv_name="l_conv1",
                       bn_name="bn_l1")
     little = _conv_bn(little, width, 1, relu=False, conv_name="l_conv2", bn_name="bn_l2")
-    x = layers.ReLU(name="layer0.relu")(layers.Add(name="layer0.add")([big, little]))
+    x = layers.ReLU(name="layer0_relu")(layers.Add(name="layer0_add")([big, little]))
     x = _conv_bn(x, width, 1, conv_name="bl_init", bn_name="bn_bl_init")
-    return FrameRepeat(2, name="layer0.duplicate")(x)
+    return FrameRepeat(2, name="layer0_duplicate")(x)
 
 
 def _bl_module(x, planes, blocks, *, num_frames, alpha, beta, strides, name):
     """`bLModule`: TAM, big branch (stride 2, blocks - 1), little branch, merge, fusion block."""
-    x = TemporalAggregation(num_frames, name=f"{name}.tam")(x)
-    big = FrameSubsample(2, 1, name=f"{name}.big_frames")(x)
-    little = FrameSubsample(2, 0, name=f"{name}.little_frames")(x)
-    big = _res_layer(big, planes, blocks - 1, strides=2, last_relu=False, name=f"{name}.big")
+    x = TemporalAggregation(num_frames, name=f"{name}_tam")(x)
+    big = FrameSubsample(2, 1, name=f"{name}_big_frames")(x)
+    little = FrameSubsample(2, 0, name=f"{name}_little_frames")(x)
+    big = _res_layer(big, planes, blocks - 1, strides=2, last_relu=False, name=f"{name}_big")
     little = _res_layer(little, planes // alpha, max(1, blocks // beta - 1),
-                        name=f"{name}.little")
-    little = _conv_bn(little, planes, 1, relu=False, conv_name=f"{name}.little_e.0",
-                      bn_name=f"{name}.little_e.1")
+                        name=f"{name}_little")
+    little = _conv_bn(little, planes, 1, relu=False, conv_name=f"{name}_little_e_0",
+                      bn_name=f"{name}_little_e_1")
     x = _merge_big_little(big, little, name=name)
-    x = _res_layer(x, planes, 1, strides=strides, name=f"{name}.fusion")
-    return FrameRepeat(2, name=f"{name}.duplicate")(x)
+    x = _res_layer(x, planes, 1, strides=strides, name=f"{name}_fusion")
+    return FrameRepeat(2, name=f"{name}_duplicate")(x)
 
 
 def build_blvnet_tam(num_classes=174, num_frames=16, input_size=224, *, depth=50,
@@ -262,7 +265,7 @@ def build_blvnet_tam(num_classes=174, num_frames=16, input_size=224, *, depth=50
     for stage, strides in enumerate((2, 2, 1)):
         x = _bl_module(x, outs[stage], stage_depths[stage], num_frames=num_frames, alpha=alpha,
                        beta=beta, strides=strides, name=f"layer{stage + 1}")
-    x = FrameSubsample(2, 1, name="layer4.big_frames")(x)
+    x = FrameSubsample(2, 1, name="layer4_big_frames")(x)
     x = _res_layer(x, outs[3], stage_depths[3], strides=2, tam_frames=num_frames // 2,
                    shortcut_after_tam=shortcut_after_tam, name="layer4")
     x = layers.GlobalAveragePooling2D(name="gappool")(x)

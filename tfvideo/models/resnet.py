@@ -22,7 +22,6 @@ Example:
     TensorShape([1, 5])
 """
 
-import os
 
 import keras
 import numpy as np
@@ -30,6 +29,7 @@ from keras import layers
 
 from tfvideo.models import common
 from tfvideo.models.registry import register
+from tfvideo.models.resnet_weights import load_2d_resnet_weights, resnet_state_dict  # noqa: F401
 
 # Blocks per stage and block type for each supported depth.
 DEPTHS = {
@@ -173,7 +173,7 @@ def tsn_head(features, num_classes, num_frames, dropout=0.5):
 
 def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None, mean_std=None,
                  depth=50, width=64, stem_pool=True, dropout=0.5, stride_on="3x3",
-                 shift_div=8, tei_reduction=8, tim_initializer="shift"):
+                 temporal_every=1, shift_div=8, tei_reduction=8, tim_initializer="shift"):
     """Builds a TSN-style frame-folded ResNet video classifier.
 
     Args:
@@ -186,24 +186,28 @@ def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None, me
         mean_std: (mean, std) of `Normalize`; ImageNet by default.
         depth, width, stem_pool, stride_on: backbone options (see `resnet_backbone`).
         dropout: dropout rate before the FC layer.
+        temporal_every: put the temporal module in blocks `0, n, 2n, ...` of each stage (TSM's
+            reference shifts every 2nd block of ResNet-101, every block of ResNet-50).
         shift_div: TSM shifts `2 / shift_div` of the channels.
         tei_reduction, tim_initializer: TEINet MEM reduction and TIM init.
     """
     if temporal not in (None, "tsm", "tei"):
         raise ValueError(f"temporal must be None, 'tsm' or 'tei', got {temporal!r}")
+    if not isinstance(temporal_every, int) or temporal_every < 1:
+        raise ValueError(f"temporal_every must be a positive int, got {temporal_every!r}")
     branch_fn = None
     if temporal is not None:
         from tfvideo import layers as video_layers
 
-        if temporal == "tsm":
-            def branch_fn(y, block):
+        def branch_fn(y, block):
+            if int(block.rsplit("_", 1)[1]) % temporal_every:  # block = layer{stage}_{index}
+                return y
+            if temporal == "tsm":
                 return video_layers.TemporalShift(num_frames, shift_div=shift_div,
                                                   name=f"{block}_shift")(y)
-        else:
-            def branch_fn(y, block):
-                return video_layers.TemporalEnhancementInteraction(
-                    num_frames, reduction=tei_reduction, tim_initializer=tim_initializer,
-                    name=f"{block}_tei")(y)
+            return video_layers.TemporalEnhancementInteraction(
+                num_frames, reduction=tei_reduction, tim_initializer=tim_initializer,
+                name=f"{block}_tei")(y)
     clips = common.clip_input(num_frames, input_size)
     x = common.Normalize(*(mean_std or common.IMAGENET), name="normalize")(clips)
     x = common.FoldFrames(name="fold")(x)
@@ -230,5 +234,7 @@ def _register(name, temporal, input_size=224, **config):
 
 for _prefix, _temporal in (("tsn", None), ("tsm", "tsm"), ("teinet", "tei")):
     _register(f"{_prefix}_r50", _temporal, depth=50)
-    _register(f"{_prefix}_r101", _temporal, depth=101)
+    # TSM's reference shifts every 2nd block of ResNet-101 (`n_round = 2`).
+    _register(f"{_prefix}_r101", _temporal, depth=101,
+              temporal_every=2 if _prefix == "tsm" else 1)
     _register(f"{_prefix}_tiny", _temporal, input_size=64, stem_pool=False, **TINY)

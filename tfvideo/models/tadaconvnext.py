@@ -11,7 +11,9 @@ LayerNorm, dropout 0.5 and a linear classifier.
 
 The layout follows `alibaba-mmai-research/Masked-Action-Recognition` (`models/base/convnext.py`,
 `TAdaConvNeXtBlock` in `models/module_zoo/branches/tada_convnext.py`); Keras layer names are the
-PyTorch module paths (`stages.2.5.dwconv`, `downsample_layers.1.0`, `norm`, `head.out`).
+PyTorch module paths with "." replaced by "_" (`stages_2_5_dwconv`, `downsample_layers_1_0`,
+`norm`, `head_out`); the route function `stages.i.j.dwconv_rf` is the `route` sublayer of
+`stages_i_j_dwconv` (`g`, `a`, `bn`, `b`, `b_bias`).
 
 The stem's 3D conv runs as 2D: the 3 frames of each temporal window are stacked on channels
 (`TemporalWindows`) and one 4x4/4 `Conv2D` with 9 input channels patchifies them. This is exactly
@@ -106,7 +108,7 @@ class LayerScale(layers.Layer):
         init_value: initial value of every entry of `gamma`.
 
     Example:
-        >>> LayerScale(1e-6)(keras.ops.ones((2, 4))).shape
+        >>> tuple(LayerScale(1e-6)(keras.ops.ones((2, 4))).shape)
         (2, 4)
     """
 
@@ -185,19 +187,19 @@ def _convnext_block(x, *, num_frames, drop_rate, layer_scale, adaptive, route_re
         y = TAdaConv2D(dim, 7, num_frames, padding=3, groups=dim, calibration="cout",
                        use_bias=True, bias_calibration=True, route_reduction=route_reduction,
                        route_kernel_sizes=route_kernel_sizes, kernel_initializer=_INIT,
-                       name=f"{name}.dwconv")(x)
+                       name=f"{name}_dwconv")(x)
     else:
         y = layers.DepthwiseConv2D(7, padding="same", depthwise_initializer=_INIT,
-                                   name=f"{name}.dwconv")(x)
-    y = _layer_norm(y, f"{name}.norm")
-    y = layers.Dense(4 * dim, kernel_initializer=_INIT, name=f"{name}.pwconv1")(y)
-    y = layers.Activation("gelu", name=f"{name}.act")(y)
-    y = layers.Dense(dim, kernel_initializer=_INIT, name=f"{name}.pwconv2")(y)
+                                   name=f"{name}_dwconv")(x)
+    y = _layer_norm(y, f"{name}_norm")
+    y = layers.Dense(4 * dim, kernel_initializer=_INIT, name=f"{name}_pwconv1")(y)
+    y = layers.Activation("gelu", name=f"{name}_act")(y)
+    y = layers.Dense(dim, kernel_initializer=_INIT, name=f"{name}_pwconv2")(y)
     if layer_scale:
-        y = LayerScale(layer_scale, name=f"{name}.gamma")(y)
+        y = LayerScale(layer_scale, name=f"{name}_gamma")(y)
     if drop_rate:
-        y = DropPath(drop_rate, num_frames, name=f"{name}.drop_path")(y)
-    return layers.Add(name=f"{name}.add")([x, y])
+        y = DropPath(drop_rate, num_frames, name=f"{name}_drop_path")(y)
+    return layers.Add(name=f"{name}_add")([x, y])
 
 
 def build_tadaconvnext(num_classes=400, num_frames=16, input_size=224, *,
@@ -239,29 +241,29 @@ def build_tadaconvnext(num_classes=400, num_frames=16, input_size=224, *,
     frames = x.shape[1]
     x = common.FoldFrames(name="fold_frames")(x)
     x = layers.Conv2D(dims[0], 4, strides=4, kernel_initializer=_INIT,
-                      name="downsample_layers.0.0")(x)
-    x = _layer_norm(x, "downsample_layers.0.1")
+                      name="downsample_layers_0_0")(x)
+    x = _layer_norm(x, "downsample_layers_0_1")
     total_blocks = sum(depths)
     block = 0
     for stage, (depth, dim) in enumerate(zip(depths, dims)):
         if stage:
-            x = _layer_norm(x, f"downsample_layers.{stage}.0")
+            x = _layer_norm(x, f"downsample_layers_{stage}_0")
             x = layers.Conv2D(dim, 2, strides=2, kernel_initializer=_INIT,
-                              name=f"downsample_layers.{stage}.1")(x)
+                              name=f"downsample_layers_{stage}_1")(x)
         for index in range(depth):
             rate = drop_path_rate * block / max(total_blocks - 1, 1)
             x = _convnext_block(x, num_frames=frames, drop_rate=rate, layer_scale=layer_scale,
                                 adaptive=adaptive, route_reduction=route_reduction,
                                 route_kernel_sizes=route_kernel_sizes,
-                                name=f"stages.{stage}.{index}")
+                                name=f"stages_{stage}_{index}")
             block += 1
     x = layers.GlobalAveragePooling2D(name="spatial_pool")(x)
     x = common.UnfoldFrames(frames, name="unfold_frames")(x)
     x = common.TemporalMean(name="temporal_pool")(x)
     x = _layer_norm(x, "norm")
     if dropout:
-        x = layers.Dropout(dropout, name="head.dropout")(x)
-    logits = layers.Dense(num_classes, kernel_initializer=_INIT, name="head.out",
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    logits = layers.Dense(num_classes, kernel_initializer=_INIT, name="head_out",
                           dtype="float32")(x)
     return keras.Model(clips, logits, name=name or "tadaconvnext")
 

@@ -250,11 +250,14 @@ def train(config, strategy=None):
             seed=config.seed + seed_offset, repeat=True)
         return _one_hot(ds, num_classes)
 
-    val_data = None
+    val_data, val_steps = None, None
     if config.val_every:
+        # Repeated with a fixed number of steps: Keras then neither warns that the input "ran
+        # out of data" nor needs the (unknown, because of skipped videos) cardinality.
         val_data = _one_hot(pipeline.as_keras_inputs(pipeline.build_eval_dataset(
             val_set, sampler, global_batch, crop_size=input_size, short_side=short_side,
-            on_error=config.on_error)), num_classes)
+            on_error=config.on_error)), num_classes).repeat()
+        val_steps = math.ceil(len(val_set) / global_batch)
 
     nonfinite = cb.StopOnNonFiniteLoss()
     callbacks = [nonfinite, backup, cb.LearningRateLogger(), DecodeErrorReport(
@@ -271,7 +274,8 @@ def train(config, strategy=None):
             cb.PlotHistory(csv_path, png_path, title=config.model),
         ]
     verbose = _verbose(config, chief)
-    fit_kwargs = dict(validation_data=val_data, validation_freq=max(config.val_every, 1),
+    fit_kwargs = dict(validation_data=val_data, validation_steps=val_steps,
+                      validation_freq=max(config.val_every, 1),
                       callbacks=callbacks, verbose=verbose)
     epoch = state["epoch"] if state else 0
     if state and state["batch"] > 0 and epoch < config.epochs:

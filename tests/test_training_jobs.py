@@ -1,0 +1,206 @@
+"""End-to-end tests of the training job (subprocesses): the default job's code path on a tiny
+synthetic set (train -> evaluate -> export), MirroredStrategy over 2 logical CPUs, resuming a
+killed run, MultiWorkerMirroredStrategy with two local workers, a non-finite loss.
+
+Tiny everything: 4 classes x 3 training videos, 4 frames of 32 px, tsm_tiny."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TRAIN = [sys.executable, str(REPO / "scripts" / "train.py")]
+TINY = ["--model=tsm_tiny", "--num_frames=4", "--input_size=32", "--batch_size=2",
+        "--dataset=synthetic", "--synthetic_classes=4", "--synthetic_train_per_class=3",
+        "--synthetic_val_per_class=2", "--synthetic_frames=8", "--synthetic_size=32",
+        "--base_lr=0.5", "--verbose=2"]
+
+
+def _env(**extra):
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
+               CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from tfvideo.data import synthetic
+
+    root = tmp_path_factory.mktemp("synthetic")
+    synthetic.make_dataset(str(root), num_classes=4, videos_per_class_train=3,
+                           videos_per_class_val=2, num_frames=8, size=32)
+    return str(root)
+
+
+def _train(args, timeout=240, **env):
+    result = subprocess.run(TRAIN + args, env=_env(**env), capture_output=True, text=True,
+                            timeout=timeout, cwd=REPO)
+    return result
+
+
+def _summary(output_dir):
+    return json.loads((pathlib.Path(output_dir) / "summary.json").read_text())
+
+
+def test_default_job_code_path_trains_evaluates_exports(tmp_path, data_root):
+    out, exports = tmp_path / "run", tmp_path / "saved_models"
+    result = _train(TINY + [f"--data_root={data_root}", f"--output_dir={out}",
+                            f"--export_dir={exports}", "--epochs=1", "--eval_num_clips=1"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = _summary(out)
+    assert summary["optimizer_steps"] == summary["expected_steps"] == 6  # 12 videos / batch 2
+    assert summary["resumed_from_step"] == 0
+    for name in ("model.keras", "history.csv", "training_curves.png", "classes.json",
+                 "tfvideo_metadata.json", "checkpoints/last.keras", "checkpoints/best.keras",
+                 "eval_report.json", "eval_per_class.txt", "eval_confusion_matrix.png",
+                 "eval_reversed_report.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "backup").exists()  # removed once the run has finished
+    assert os.listdir(out / "logs" / "train")
+    assert (exports / "tsm_tiny" / "1" / "saved_model.pb").is_file()
+    assert (exports / "tsm_tiny.tflite").stat().st_size > 0
+    assert summary["evaluation"]["normal"]["num_videos"] == 8
+    assert "Summary: tsm_tiny on synthetic" in result.stdout
+
+    # The evaluate job on the run directory: 2 clips x 3 crops, frames reversed.
+    from tfvideo.training.datasets import DataConfig
+    from tfvideo.training.evaluate_main import EvalConfig, evaluate
+
+    report = evaluate(EvalConfig(
+        model_path=str(out), num_clips=2, num_crops=3, reverse_frames=True,
+        data=DataConfig(data_root=data_root, synthetic_classes=4, synthetic_train_per_class=3,
+                        synthetic_val_per_class=2, synthetic_frames=8, synthetic_size=32)))
+    assert report["num_videos"] == 8 and report["views"]["num_clips"] == 2
+    assert report["reverse_frames"] is True
+    assert sum(map(sum, report["confusion_matrix"])) == 8
+    saved = json.loads(pathlib.Path(report["paths"]["json"]).read_text())
+    assert saved["top1"] == report["top1"]
+
+
+MIRRORED_SCRIPT = r"""
+import json, numpy as np
+from tfvideo.training import strategy as S
+strategy = S.select_strategy(num_cpu_devices=2)
+import keras, tensorflow as tf
+from tfvideo import models
+from tfvideo.training import optim
+with strategy.scope():
+    model = models.create("tsm_tiny", num_classes=4, num_frames=4, input_size=32)
+    model.compile(optim.build_optimizer("sgd", 0.02, model, weight_decay=1e-4),
+                  keras.losses.CategoricalCrossentropy(from_logits=True),
+                  jit_compile=S.resolve_jit_compile("auto", strategy))
+rng = np.random.default_rng(0)
+x = rng.uniform(0, 255, (8, 4, 32, 32, 3)).astype("float32")
+y = np.eye(4, dtype="float32")[np.arange(8) % 4]
+ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+history = model.fit(ds, epochs=6, steps_per_epoch=1, verbose=0)
+print("RESULT", json.dumps({
+    "replicas": strategy.num_replicas_in_sync, "type": type(strategy).__name__,
+    "jit_auto": S.resolve_jit_compile("auto", strategy),
+    "jit_forced": S.resolve_jit_compile("true", strategy),
+    "steps": int(model.optimizer.iterations.numpy()), "loss": history.history["loss"]}))
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus_loss_decreases():
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], env=_env(),
+                            capture_output=True, text=True, timeout=240, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT "))
+    info = json.loads(line[len("RESULT "):])
+    assert info["replicas"] == 2 and info["type"] == "MirroredStrategy"
+    assert info["jit_auto"] is False and info["jit_forced"] is False
+    assert info["steps"] == 6
+    assert info["loss"][-1] < info["loss"][0]
+
+
+def test_killed_run_resumes_with_the_same_number_of_steps(tmp_path, data_root):
+    out = tmp_path / "run"
+    # 12 videos / batch 2 = 6 steps per epoch, 3 epochs = 18 optimizer steps; backup every 2.
+    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=3",
+                   "--backup_every=2", "--evaluate=false", "--export=false", "--val_every=0"]
+    process = subprocess.Popen(TRAIN + args, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    killed_at = None
+    try:
+        for line in process.stdout:
+            if line.startswith("[backup] step"):
+                # "[backup] step S (epoch E, batch B)": kill inside the second epoch.
+                step = int(line.split()[2])
+                batch = int(line.rsplit("batch", 1)[1].strip(" )\n"))
+                if step > 6 and batch > 0:
+                    process.send_signal(signal.SIGKILL)
+                    killed_at = step
+                    break
+    finally:
+        process.stdout.close()
+        process.wait(timeout=60)
+    assert killed_at is not None, "no mid-epoch backup was reported"
+    assert process.returncode == -signal.SIGKILL
+    state = json.loads((out / "backup" / "training_metadata.json").read_text())
+    assert state["step"] >= killed_at and state["batch"] > 0
+
+    result = _train(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Resuming from the backup at optimizer step {state['step']}" in result.stdout
+    summary = _summary(out)
+    assert summary["resumed_from_step"] == state["step"]
+    assert summary["optimizer_steps"] == summary["expected_steps"] == 18
+    epochs = [row.split(",")[0] for row in (out / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == ["0", "1", "2"]
+    assert not (out / "backup").exists()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_mirrored_strategy_two_local_workers(tmp_path, data_root):
+    cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
+    out = tmp_path / "run"
+    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=1",
+                   "--evaluate=false", "--export=false", "--val_every=0"]
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        workers.append(subprocess.Popen(TRAIN + args, env=_env(TF_CONFIG=tf_config),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, cwd=REPO))
+    outputs = []
+    try:
+        for worker in workers:
+            outputs.append(worker.communicate(timeout=240)[0])
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output[-3000:]
+    summary = _summary(out)  # written by the chief (worker 0) only
+    assert summary["replicas"] == 2 and summary["global_batch"] == 4
+    assert summary["optimizer_steps"] == summary["expected_steps"] == 3  # 12 / (2 x 2)
+    assert "Summary:" in outputs[0] and "Summary:" not in outputs[1]
+
+
+def test_non_finite_loss_stops_and_names_the_step(tmp_path, data_root):
+    out = tmp_path / "run"
+    result = _train(TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=2",
+                            "--base_lr=1e38", "--lr_scaling=none", "--warmup_epochs=0",
+                            "--optimizer=sgd", "--momentum=0", "--backup_every=1",
+                            "--evaluate=false", "--export=false", "--val_every=0"])
+    assert result.returncode == 3, result.stderr[-3000:]
+    event = json.loads((out / "nonfinite.json").read_text())
+    assert f"Non-finite loss" in result.stderr
+    assert f"optimizer step {event['step']} " in result.stderr
+    state = json.loads((out / "backup" / "training_metadata.json").read_text())
+    assert state["step"] < event["step"]  # the last backup is from a finite step

@@ -1,0 +1,78 @@
+"""`tfvideo convert`: an official PyTorch checkpoint -> Keras weights for a tfvideo model.
+
+    tfvideo convert --arch tada2d_r50 --checkpoint tada2d_8x8.pyth --out tada2d_r50.weights.h5
+    tfvideo convert --arch s3d --checkpoint s3d-d76dad2f.pth --out s3d_k400.weights.h5
+    tfvideo convert --arch tsm_r50 --checkpoint resnet50-11ad3fa6.pth --out tsm_imagenet.weights.h5
+
+The model is built with `tfvideo.models.create(arch, num_classes=<classes in the checkpoint>)`
+(`--num_frames`, `--input_size`, `--model_options` change the build; weights do not depend on
+the frame count or input size), the checkpoint is loaded strictly (every tensor used, every
+weight written, shapes and BN epsilons checked), and the weights are saved: `.weights.h5`
+(load with `model.load_weights`) or `.keras` (the whole model). Load them later into
+`create(arch, num_classes=N, num_frames=T)` with the same N.
+"""
+
+import json
+import sys
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("arch", None, "Registered model name, e.g. tada2d_r50, s3d, blvnet_tam_r50.")
+flags.DEFINE_string("checkpoint", None, "PyTorch checkpoint (.pth/.pyth/.pth.tar) or .npz.")
+flags.DEFINE_string("out", None, "Output file: NAME.weights.h5 (weights) or NAME.keras (model).")
+flags.DEFINE_enum("source", None, ["torchvision_resnet", "tsm", "tada2d", "tadaconvnext",
+                                   "blvnet_tam", "torchvision_s3d"],
+                  "Checkpoint layout; detected from the key names when omitted.")
+flags.DEFINE_integer("num_classes", None, "Classes of the model; default: the checkpoint's.")
+flags.DEFINE_integer("num_frames", None, "Frames per clip of the built model (default: arch's).")
+flags.DEFINE_integer("input_size", None, "Frame size of the built model (default: arch's).")
+flags.DEFINE_string("model_options", None, "JSON dict of extra builder options.")
+flags.DEFINE_bool("include_head", None, "Load the classifier. Default: yes, unless "
+                  "--num_classes differs from the checkpoint's classes.")
+flags.DEFINE_bool("ema", False, "Use the EMA weights (model_ema_state) of a TAdaConv checkpoint.")
+flags.DEFINE_bool("allow_pickle", False, "torch.load(weights_only=False): trusted files only.")
+
+
+def convert(arch, checkpoint, out, *, source=None, num_classes=None, num_frames=None,
+            input_size=None, model_options=None, include_head=None, ema=False,
+            allow_pickle=False):
+    """Builds `arch`, loads `checkpoint` into it and saves it to `out`; returns (model, report)."""
+    from tfvideo import models
+    from tfvideo.convert import core
+
+    if not str(out).endswith((".weights.h5", ".keras")):
+        raise ValueError(f"--out must end with .weights.h5 or .keras, got {out!r}")
+    state = core.read_state_dict(checkpoint, ema=ema, allow_pickle=allow_pickle)
+    source = source or core.detect_source(state)
+    classes = core.checkpoint_num_classes(state, source)
+    if include_head is None:
+        include_head = classes is not None and num_classes in (None, classes)
+    if num_classes is None:
+        num_classes = classes if include_head and classes else models.defaults(arch)[
+            "num_classes"]
+    model = models.create(arch, num_classes=num_classes, num_frames=num_frames,
+                          input_size=input_size, **(model_options or {}))
+    report = core.load_torch_state_dict(model, state, source=source, include_head=include_head)
+    if str(out).endswith(".keras"):
+        model.save(out)
+    else:
+        model.save_weights(out)
+    return model, report
+
+
+def main(argv):
+    del argv
+    for name in ("arch", "checkpoint", "out"):
+        if not getattr(FLAGS, name):
+            print(f"tfvideo convert: --{name} is required", file=sys.stderr)
+            sys.exit(2)
+    options = json.loads(FLAGS.model_options) if FLAGS.model_options else {}
+    model, report = convert(
+        FLAGS.arch, FLAGS.checkpoint, FLAGS.out, source=FLAGS.source,
+        num_classes=FLAGS.num_classes, num_frames=FLAGS.num_frames, input_size=FLAGS.input_size,
+        model_options=options, include_head=FLAGS.include_head, ema=FLAGS.ema,
+        allow_pickle=FLAGS.allow_pickle)
+    print(report.summary())
+    print(f"wrote {FLAGS.out}: {model.name}, {model.count_params():,} parameters, "
+          f"{model.output_shape[-1]} classes")

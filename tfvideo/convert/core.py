@@ -1,0 +1,183 @@
+"""`load_torch_state_dict`: official PyTorch checkpoints -> tfvideo Keras models, exactly.
+
+Example:
+    >>> import numpy as np, tfvideo
+    >>> from tfvideo.convert import load_torch_state_dict
+    >>> model = tfvideo.models.create("tsn_r50", num_classes=1000, num_frames=2, input_size=64)
+    >>> from tfvideo.models.resnet_weights import resnet_state_dict
+    >>> state = resnet_state_dict(model)      # any torchvision-style ResNet-50 state dict
+    >>> load_torch_state_dict(model, state).source
+    'torchvision_resnet'
+"""
+
+import collections.abc
+import dataclasses
+import os
+
+from tfvideo.convert import _plan, torch_io
+from tfvideo.convert.blvnet import plan_blvnet
+from tfvideo.convert.resnet import plan_resnet
+from tfvideo.convert.s3d import plan_s3d
+from tfvideo.convert.tadaconvnext import plan_tadaconvnext
+from tfvideo.models import common
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A checkpoint layout: which model family takes it and how its inputs were normalised."""
+
+    name: str
+    family: str
+    mean_std: tuple | None  # None: the target model's own convention (a backbone start)
+    description: str
+
+
+SOURCES = {s.name: s for s in (
+    Source("torchvision_resnet", "resnet", None,
+           "torchvision ResNet-50/101 ImageNet weights (the 2D start of TSN/TSM/TEINet/TAda2D)"),
+    Source("tsm", "resnet", common.IMAGENET, "TSM release (mit-han-lab/temporal-shift-module)"),
+    Source("tada2d", "tada2d", common.TADA, "TAdaConv release: TAda2D (ResNet3D + TAda2DBlock)"),
+    Source("tadaconvnext", "tadaconvnext", common.TADA,
+           "TAdaConvNeXt v1 (Masked-Action-Recognition ConvNeXt + TAdaConvNeXtBlock)"),
+    Source("blvnet_tam", "blvnet", common.IMAGENET, "IBM/bLVNet-TAM release (bLVNet_TAM)"),
+    Source("torchvision_s3d", "s3d", common.KINETICS_S3D, "torchvision S3D (KINETICS400_V1)"),
+)}
+
+# Which sources a model family accepts (a TAda2D starts from ImageNet ResNet weights too).
+ACCEPTS = {
+    "resnet": ("torchvision_resnet", "tsm"),
+    "tada2d": ("tada2d", "torchvision_resnet"),
+    "tadaconvnext": ("tadaconvnext",),
+    "blvnet": ("blvnet_tam",),
+    "s3d": ("torchvision_s3d",),
+}
+
+PLANNERS = {
+    "torchvision_resnet": plan_resnet, "tsm": plan_resnet, "tada2d": plan_resnet,
+    "tadaconvnext": plan_tadaconvnext, "blvnet_tam": plan_blvnet, "torchvision_s3d": plan_s3d,
+}
+
+# Checkpoint entries that hold the classifier, per source (to count classes / skip the head).
+HEAD_WEIGHT = {
+    "torchvision_resnet": "fc.weight", "tsm": "new_fc.weight", "tada2d": "head.out.weight",
+    "tadaconvnext": "head.out.weight", "blvnet_tam": "new_fc.weight",
+    "torchvision_s3d": "classifier.1.weight",
+}
+
+
+def detect_source(state):
+    """The layout (`SOURCES` key) of a flat state dict, from its key names."""
+    keys = set(state)
+
+    def has(fragment):
+        return any(fragment in k for k in keys)
+
+    if has("dwconv_rf.") or has("backbone.downsample_layers."):
+        return "tadaconvnext"
+    if has("conv_branch.") and has("backbone.conv1.a."):
+        return "tada2d"
+    if has(".tam.prev.") or "baseline_model.b_conv0.weight" in keys:
+        return "blvnet_tam"
+    if "features.0.0.0.weight" in keys or "classifier.1.weight" in keys:
+        return "torchvision_s3d"
+    if any(k.startswith("base_model.") for k in keys):
+        return "tsm"
+    if "layer1.0.conv1.weight" in keys and "conv1.weight" in keys:
+        return "torchvision_resnet"
+    raise ValueError("cannot tell the checkpoint layout from its keys (first keys: "
+                     f"{sorted(keys)[:8]}); pass source= one of {sorted(SOURCES)}")
+
+
+def model_family(model):
+    """The tfvideo family of a built model (`ACCEPTS` key), from its layers."""
+    names = {layer.name for layer in model.layers}
+    if "downsample_layers_0_0" in names:
+        return "tadaconvnext"
+    if "b_conv0" in names:
+        return "blvnet"
+    if "conv2d_1a_7x7" in names:
+        return "s3d"
+    if "layer1_0_conv1" in names:
+        return "tada2d" if any(hasattr(layer, "route") for layer in model.layers) else "resnet"
+    raise ValueError(f"model {model.name!r} is not a tfvideo model with official PyTorch "
+                     f"weights (families: {sorted(ACCEPTS)})")
+
+
+def read_state_dict(state_dict, ema=False, allow_pickle=False):
+    """A flat `{key: float32 array}` dict from a path or a (possibly wrapped) mapping."""
+    if isinstance(state_dict, (str, os.PathLike)):
+        return torch_io.read_checkpoint(state_dict, ema=ema, allow_pickle=allow_pickle)
+    if not isinstance(state_dict, collections.abc.Mapping):
+        raise ValueError(f"state_dict must be a mapping or a checkpoint path, got "
+                         f"{type(state_dict).__name__}")
+    return torch_io.unwrap_state_dict(state_dict, ema=ema)
+
+
+def _check_normalization(model, source):
+    expected = SOURCES[source].mean_std
+    if expected is None:
+        return
+    try:
+        layer = model.get_layer("normalize")
+    except ValueError:
+        raise ValueError(f"model {model.name!r} has no 'normalize' layer; the {source!r} "
+                         f"weights expect inputs normalised with mean/std {expected}") from None
+    actual = (tuple(layer.mean), tuple(layer.std))
+    if any(abs(a - e) > 1e-6 for a, e in zip(actual[0] + actual[1], expected[0] + expected[1])):
+        raise ValueError(
+            f"model {model.name!r} normalises with mean/std {actual}, but the {source!r} weights "
+            f"were trained with {expected}; build the model with those (the registry defaults) "
+            "or pass check_normalization=False")
+
+
+def load_torch_state_dict(model, state_dict, *, source=None, include_head=True, ema=False,
+                          allow_pickle=False, check_normalization=True):
+    """Loads an official PyTorch checkpoint into a tfvideo model, for PyTorch-identical outputs.
+
+    Every checkpoint tensor must find its Keras weight with a fitting shape and every model weight
+    must be written, or one `ConversionError` lists all missing keys, unexpected keys, shape
+    mismatches, unwritten model weights and settings (BN/LN epsilon) that differ from the
+    release; the model is then left unchanged. The only weights a source may leave at their
+    initial values are those it does not define by design (the temporal modules when starting
+    from ImageNet ResNet weights, the classifier with `include_head=False`); the report lists them.
+
+    Args:
+        model: a tfvideo model (`tfvideo.models.create(...)`) of the source's family.
+        state_dict: a checkpoint path (`.pth`, `.pyth`, `.pth.tar`, `.npz`) or a mapping of names
+            to arrays / torch tensors. `{"model_state": ...}` / `{"state_dict": ...}` /
+            `{"model": ...}` wrappers and `module.` prefixes are removed.
+        source: the checkpoint layout (`SOURCES`); detected from the key names when None.
+        include_head: also load the classifier (its class count must match the model's).
+        ema: take the EMA weights (`model_ema_state`) of a TAdaConv-style checkpoint.
+        allow_pickle: allow `torch.load(weights_only=False)` for a trusted file.
+        check_normalization: require the model's input `Normalize` mean/std to be the ones the
+            source was trained with.
+
+    Returns:
+        A `ConversionReport`.
+
+    Raises:
+        ConversionError (a ValueError) or ValueError.
+    """
+    state = read_state_dict(state_dict, ema=ema, allow_pickle=allow_pickle)
+    source = source or detect_source(state)
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
+    family = model_family(model)
+    if source not in ACCEPTS[family]:
+        raise ValueError(f"a {source!r} checkpoint ({SOURCES[source].description}) does not load "
+                         f"into model {model.name!r} of family {family!r}, which takes "
+                         f"{list(ACCEPTS[family])}")
+    if check_normalization:
+        _check_normalization(model, source)
+    plan = _plan.WeightPlan(model, state, source)
+    PLANNERS[source](plan, model, include_head)
+    report = plan.finish()
+    plan.apply()
+    return report
+
+
+def checkpoint_num_classes(state, source):
+    """Number of classes of the checkpoint's classifier (None when it has none)."""
+    weight = state.get(HEAD_WEIGHT[source])
+    return None if weight is None else int(weight.shape[0])
