@@ -7,7 +7,19 @@ equations in papers.md (sections 3.2-3.5, 4.2-4.4), with the official checkpoint
 gets random weights *and* random BN statistics, and runs in eval mode on the same random clip.
 TAdaConv is computed here the direct way (one conv per frame with the calibrated kernel), not by
 the linearity trick the Keras layer uses.
+
+torchvision (its `torch._dynamo` import) segfaults when TensorFlow is already loaded, so the
+torchvision-based references run in a subprocess (this file run as a script) that saves their
+state dicts, the input clip and the expected logits.
 """
+
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+if __name__ == "__main__":  # the torchvision reference subprocess (see `torchvision_refs`)
+    import torchvision  # noqa: F401  -- torchvision must load before TensorFlow, or it crashes
 
 import numpy as np
 import pytest
@@ -15,6 +27,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="the parity tests need PyTorch (pip install torch)")
 nn = torch.nn
 F = torch.nn.functional
+
+import keras  # noqa: E402
 
 import tfvideo  # noqa: E402
 from tfvideo.convert import load_torch_state_dict  # noqa: E402
@@ -70,7 +84,7 @@ def as_video(x):  # [B, T, H, W, 3] -> [B, 3, T, H, W]
 
 
 def assert_parity(model, clip, reference):
-    keras_logits = np.asarray(model(clip, training=False))
+    keras_logits = keras.ops.convert_to_numpy(model(clip, training=False))
     assert keras_logits.shape == reference.shape
     diff = np.abs(keras_logits - reference).max()
     assert diff <= TOLERANCE, f"max |keras - torch| = {diff}"
@@ -78,19 +92,7 @@ def assert_parity(model, clip, reference):
 
 
 # ---------------------------------------------------------------------------------------------
-# torchvision references.
-
-def test_torchvision_resnet50_into_tsn_r50():
-    torchvision = pytest.importorskip("torchvision")
-    reference = randomize(torchvision.models.resnet50(num_classes=10))
-    model = tfvideo.models.create("tsn_r50", num_classes=10, num_frames=2, input_size=64)
-    report = load_torch_state_dict(model, reference.state_dict())
-    assert report.source == "torchvision_resnet" and not report.left_at_init
-    clip = random_clip(2, 64)
-    with torch.no_grad():
-        expected = reference(as_frames(normalized(clip, common.IMAGENET))).mean(0, keepdim=True)
-    assert_parity(model, clip, expected.numpy())
-
+# torchvision references, computed in a subprocess.
 
 class TemporalShiftRef(nn.Module):
     """TSM's residual shift wrapper around a block's conv1 (`.net`), from papers.md 2.1."""
@@ -128,38 +130,81 @@ class TSMRef(nn.Module):
         return logits.view(-1, self.num_frames, logits.shape[-1]).mean(1)
 
 
-def test_tsm_release_layout_through_the_cli_converter(tmp_path):
-    pytest.importorskip("torchvision")
-    reference = randomize(TSMRef(num_classes=6, num_frames=4))
-    checkpoint = tmp_path / "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment4.pth"
-    torch.save({"epoch": 50, "state_dict": {f"module.{k}": v for k, v in
-                                            reference.state_dict().items()}}, checkpoint)
+def write_torchvision_refs(out_dir):
+    """Runs in the subprocess: saves `<case>.npz` (state dict, clip, expected logits)."""
+    import torchvision
+
+    out_dir = pathlib.Path(out_dir)
+
+    def save(case, module, clip, logits):
+        state = {f"sd/{k}": v.numpy() for k, v in module.state_dict().items()}
+        np.savez(out_dir / f"{case}.npz", clip=clip, logits=logits.numpy(), **state)
+
+    with torch.no_grad():
+        resnet = randomize(torchvision.models.resnet50(num_classes=10))
+        clip = random_clip(2, 64)
+        save("resnet50", resnet, clip,
+             resnet(as_frames(normalized(clip, common.IMAGENET))).mean(0, keepdim=True))
+
+        tsm = randomize(TSMRef(num_classes=6, num_frames=4))
+        clip = random_clip(4, 64, seed=1)
+        save("tsm", tsm, clip, tsm(as_frames(normalized(clip, common.IMAGENET))))
+        torch.save({"epoch": 50, "state_dict": {f"module.{k}": v for k, v in
+                                                tsm.state_dict().items()}},
+                   out_dir / "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment4.pth")
+
+        s3d = randomize(torchvision.models.video.s3d(num_classes=7))
+        # torchvision's head pools (2, 7, 7), the 224 px map; at 96 px the map is 3 x 3 and the
+        # Keras head shrinks its window to it (slim's reduced_kernel_size_3d): do the same here.
+        s3d.avgpool = nn.AvgPool3d((2, 3, 3), stride=1)
+        clip = random_clip(16, 96, seed=2)
+        save("s3d", s3d, clip, s3d(as_video(normalized(clip, common.KINETICS_S3D))))
+
+
+@pytest.fixture(scope="module")
+def torchvision_refs(tmp_path_factory):
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed")
+    out_dir = tmp_path_factory.mktemp("torchvision_refs")
+    result = subprocess.run([sys.executable, __file__, str(out_dir)], capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out_dir
+
+
+def load_case(out_dir, case):
+    with np.load(out_dir / f"{case}.npz") as data:
+        state = {k[3:]: data[k] for k in data.files if k.startswith("sd/")}
+        return state, data["clip"], data["logits"]
+
+
+def test_torchvision_resnet50_into_tsn_r50(torchvision_refs):
+    state, clip, expected = load_case(torchvision_refs, "resnet50")
+    model = tfvideo.models.create("tsn_r50", num_classes=10, num_frames=2, input_size=64)
+    report = load_torch_state_dict(model, state)
+    assert report.source == "torchvision_resnet" and not report.left_at_init
+    assert_parity(model, clip, expected)
+
+
+def test_tsm_release_layout_through_the_converter(torchvision_refs, tmp_path):
+    _, clip, expected = load_case(torchvision_refs, "tsm")
+    checkpoint = torchvision_refs / "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment4.pth"
     out = tmp_path / "tsm.weights.h5"
     model, report = convert("tsm_r50", str(checkpoint), str(out), num_frames=4, input_size=64)
     assert report.source == "tsm" and model.output_shape[-1] == 6
-    clip = random_clip(4, 64, seed=1)
-    with torch.no_grad():
-        expected = reference(as_frames(normalized(clip, common.IMAGENET)))
-    assert_parity(model, clip, expected.numpy())
+    assert_parity(model, clip, expected)
     # The saved weights reproduce it in a freshly built model.
     fresh = tfvideo.models.create("tsm_r50", num_classes=6, num_frames=4, input_size=64)
     fresh.load_weights(str(out))
-    assert_parity(fresh, clip, expected.numpy())
+    assert_parity(fresh, clip, expected)
 
 
-def test_torchvision_s3d_into_s3d():
-    torchvision = pytest.importorskip("torchvision")
-    reference = randomize(torchvision.models.video.s3d(num_classes=7))
-    # torchvision's head pools (2, 7, 7), the 224 px feature map; at 96 px the map is 3 x 3 and
-    # the Keras head shrinks its window to it (slim's reduced_kernel_size_3d): do the same here.
-    reference.avgpool = nn.AvgPool3d((2, 3, 3), stride=1)
+def test_torchvision_s3d_into_s3d(torchvision_refs):
+    state, clip, expected = load_case(torchvision_refs, "s3d")
     model = tfvideo.models.create("s3d", num_classes=7, num_frames=16, input_size=96)
-    report = load_torch_state_dict(model, reference.state_dict())
+    report = load_torch_state_dict(model, state)
     assert report.source == "torchvision_s3d"
-    clip = random_clip(16, 96, seed=2)
-    with torch.no_grad():
-        expected = reference(as_video(normalized(clip, common.KINETICS_S3D)))
-    assert_parity(model, clip, expected.numpy())
+    assert_parity(model, clip, expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,4 +546,8 @@ def test_blvnet_tam_release_layout_into_blvnet_tam():
     fixed = tfvideo.models.create("blvnet_tam_r50", num_classes=5, num_frames=8, input_size=64,
                                   stage_depths=depths, widths=widths, shortcut_after_tam=False)
     load_torch_state_dict(fixed, state)
-    assert np.abs(np.asarray(fixed(clip, training=False)) - expected).max() > 1e-3
+    assert np.abs(keras.ops.convert_to_numpy(fixed(clip, training=False)) - expected).max() > 1e-3
+
+
+if __name__ == "__main__":
+    write_torchvision_refs(sys.argv[1])

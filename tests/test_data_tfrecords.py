@@ -101,7 +101,7 @@ def test_eval_sampling_matches_numpy_samplers(index_coded):
     pattern, lengths = index_coded
     for kind, kwargs, reference in (
             ("segment", {}, lambda n, c, k: sampling.segment_indices(n, 8, False, None, c, k)),
-            ("dense", {"interval": 2},
+            (sampling.DenseSampler(8, 2), {},  # a data-core sampler object works too
              lambda n, c, k: sampling.dense_indices(n, 8, 2, False, None, c, k))):
         ds = tfrecords.tfrecord_dataset(pattern, num_frames=8, sampling=kind, crop_size=None,
                                         **kwargs)

@@ -590,6 +590,40 @@ def test_compiled_call_matches_eager(name):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+class _Block(keras.layers.Layer):
+    """A subclassed block (no compute_output_shape), as model code writes them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = [
+            L.TemporalEnhancementInteraction(T, reduction=4),
+            L.TAdaConv2D(C, 3, T, padding=1),
+            L.TAdaAggregation(T),
+            L.TemporalAggregation(T),
+            L.TemporalShift(T),
+            L.TAdaConv2D(C, 3, T, calibration="cout", use_bias=True, bias_calibration=True),
+        ]
+
+    def call(self, x, training=None):
+        for layer in self.inner:
+            x = call(layer, x, training=training)
+        return x
+
+
+def test_layers_inside_subclassed_block_with_unknown_batch():
+    # On JAX, Keras infers the block's shape with a symbolic batch that is not
+    # provably a multiple of num_frames; the layers must still build.
+    inputs = keras.Input((T, H, W, C))
+    block = _Block()
+    y = block(ops.reshape(inputs, (-1, H, W, C)))
+    assert tuple(y.shape) == (None, H, W, C)
+    model = keras.Model(inputs, ops.reshape(y, (-1, T, H, W, C)))
+    randomize(model, seed=29)
+    x = randn(CLIP, seed=31)
+    want = ops.convert_to_numpy(block(x.reshape(FOLDED))).reshape(CLIP)
+    np.testing.assert_allclose(ops.convert_to_numpy(model(x)), want, rtol=1e-5, atol=1e-5)
+
+
 def test_training_updates_route_bn_statistics():
     layer, x = make("TAdaConv2D_cin")
     before = ops.convert_to_numpy(layer.route.bn.moving_mean).copy()

@@ -40,7 +40,7 @@ def data_root(tmp_path_factory):
     return str(root)
 
 
-def _train(args, timeout=240, **env):
+def _train(args, timeout=600, **env):
     result = subprocess.run(TRAIN + args, env=_env(**env), capture_output=True, text=True,
                             timeout=timeout, cwd=REPO)
     return result
@@ -112,7 +112,7 @@ print("RESULT", json.dumps({
 
 def test_mirrored_strategy_on_two_logical_cpus_loss_decreases():
     result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], env=_env(),
-                            capture_output=True, text=True, timeout=240, cwd=REPO)
+                            capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT "))
     info = json.loads(line[len("RESULT "):])
@@ -179,7 +179,7 @@ def test_multi_worker_mirrored_strategy_two_local_workers(tmp_path, data_root):
     outputs = []
     try:
         for worker in workers:
-            outputs.append(worker.communicate(timeout=240)[0])
+            outputs.append(worker.communicate(timeout=600)[0])
     finally:
         for worker in workers:
             if worker.poll() is None:

@@ -65,21 +65,21 @@ def _litert_runner(model, quantize, workdir, batch):
     from ai_edge_litert.interpreter import Interpreter
 
     input_shape = (batch,) + tuple(model.inputs[0].shape[1:])
-    function = tf.function(lambda x: model(x, training=False))
-    concrete = function.get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    # from_keras_model freezes the variables (a concrete function of a Keras 3 model does not).
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (
-            [_random_clips(model, batch, seed)] for seed in range(4))
+            [_random_clips(model, 1, seed)] for seed in range(4))
     flatbuffer = converter.convert()
     path = os.path.join(workdir, f"model_{quantize}_{batch}.tflite")
     with open(path, "wb") as file:
         file.write(flatbuffer)
     interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
-    interpreter.allocate_tensors()
     input_index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(input_index, input_shape)
+    interpreter.allocate_tensors()
     clips = _random_clips(model, batch)
 
     def run():

@@ -24,6 +24,10 @@ The same pipeline runs on a ``tf.data`` service (dispatcher + workers) with
 :func:`distribute_on_service`.
 """
 
+import atexit
+import threading
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -34,6 +38,51 @@ from tfvideo.data.errors import ErrorLog, VideoDecodeError, check_on_error
 from tfvideo.data.sampling import get_sampler
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+
+class _Shutdown:
+    """Lets live iterators go idle before the interpreter finalises.
+
+    A ``tf.numpy_function`` still in flight when Python finalises can never
+    take the GIL again, and the iterator's destructor then waits for it
+    forever (the process hangs at exit, e.g. after ``model.fit`` on a
+    repeated dataset). At exit, new decode calls fail at once so the tf.data
+    buffers fill and their threads go idle, and we wait briefly for the calls
+    in flight to return.
+    """
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+
+    def enter(self):
+        if self.event.is_set():
+            raise RuntimeError("tfvideo: the interpreter is shutting down")
+        with self.lock:
+            self.in_flight += 1
+
+    def leave(self):
+        with self.lock:
+            self.in_flight -= 1
+
+    def at_exit(self, timeout=3.0, quiet=0.25):
+        self.event.set()
+        deadline = time.monotonic() + timeout
+        quiet_since = None
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if self.in_flight == 0:
+                quiet_since = quiet_since or now
+                if now - quiet_since >= quiet:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(0.01)
+
+
+_SHUTDOWN = _Shutdown()
+atexit.register(_SHUTDOWN.at_exit)
 
 
 def _as_sampler(sampler):
@@ -71,6 +120,13 @@ def _make_loader(sampler, training, num_clips, on_error, error_log):
     clip_frames = sampler.clip_frames
 
     def load(path, seed):
+        _SHUTDOWN.enter()
+        try:
+            return _load(path, seed)
+        finally:
+            _SHUTDOWN.leave()
+
+    def _load(path, seed):
         path = path.decode("utf-8") if isinstance(path, bytes) else str(path)
         rng = np.random.default_rng(int(seed) & 0x7FFFFFFFFFFFFFFF)
 

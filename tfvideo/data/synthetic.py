@@ -15,9 +15,9 @@ reader:
 ```
 root/
   something-something-v2-labels.json      {"Moving something from left to right": "0", ...}
-  something-something-v2-train.json       [{"id": "3", "label": ..., "template": ..., "placeholders": [...]}, ...]
+  something-something-v2-train.json       [{"id", "label", "template", "placeholders"}, ...]
   something-something-v2-validation.json
-  label_flip_map.json                     {"0": 1, "1": 0, "2": 2, ...} label after a horizontal flip
+  label_flip_map.json                     {"0": 1, "1": 0, "2": 2, ...}: label after a flip
   videos/<id>.mp4
   manifest.json                           parameters, their hash and the size/sha256 of every file
 ```

@@ -3,8 +3,9 @@
 
 The spatial transform is `tfvideo.data.augment`'s evaluation one (short side resized to
 `short_side`, bilinear, then a centre crop); the frame indices mirror `tfvideo.data.sampling` in
-evaluation mode (one centre clip, via `tfvideo.data.tfrecords.sample_indices`). Core TensorFlow ops only (DecodeImage, ResizeBilinear, Slice,
-ParseSequenceExample, Gather), so TF Serving runs every signature without custom ops.
+evaluation mode (one centre clip, via `tfvideo.data.tfrecords.sample_indices`). Core
+TensorFlow ops only (DecodeImage, ResizeBilinear, Slice, ParseSequenceExample, Gather), so TF
+Serving runs every signature without custom ops.
 
 Example:
     >>> import numpy as np

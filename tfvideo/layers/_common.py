@@ -5,6 +5,8 @@ TensorFlow, JAX and PyTorch backends, and every op lowers to a TFLite builtin
 (reshape, pad, strided slice, concatenation, depthwise conv).
 """
 
+import functools
+
 import keras
 from keras import ops
 
@@ -167,6 +169,39 @@ def temporal_avg_pool3(x4):
     """
     x4 = ops.pad(x4, [[0, 0], [1, 1], [0, 0], [0, 0]])
     return ops.average_pool(x4, (3, 1), strides=1, padding="valid")
+
+
+def _is_shape_only_trace(x):
+    """True while Keras infers shapes on JAX with a symbolic batch dimension.
+
+    Keras traces a subclassed layer's `call` with `jax.eval_shape` and a fresh
+    symbolic batch `d`. JAX then cannot prove that `d` is a multiple of
+    `num_frames`, so the `[-1, T, H*W, C]` reshape would fail. Only shapes are
+    used in that trace, so the guarded layers return zeros of the output shape.
+    """
+    if keras.backend.backend() != "jax" or isinstance(x.shape[0], int):
+        return False
+    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+
+    return in_symbolic_scope()
+
+
+def folded_call(call):
+    """Decorates `call` of a frame-folded layer: validates the input shape and
+    answers Keras' JAX shape-only traces (see `_is_shape_only_trace`)."""
+
+    @functools.wraps(call)
+    def wrapper(self, inputs, *args, **kwargs):
+        self._check_input_shape(inputs.shape)
+        if _is_shape_only_trace(inputs):
+            shape = self.compute_output_shape(inputs.shape)
+            zeros = lambda s: ops.zeros(s, dtype=self.compute_dtype)  # noqa: E731
+            if isinstance(shape[0], tuple):
+                return tuple(zeros(s) for s in shape)
+            return zeros(shape)
+        return call(self, inputs, *args, **kwargs)
+
+    return wrapper
 
 
 class TemporalLayer(keras.layers.Layer):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tfvideo.layers._common import TemporalLayer
+from tfvideo.layers._common import folded_call
 from tfvideo.layers._common import check_positive_int
 from tfvideo.layers._common import from_time_view
 from tfvideo.layers._common import temporal_depthwise_conv
@@ -66,8 +67,8 @@ class TemporalAggregation(TemporalLayer):
             initializer=self.kernel_initializer,
         )
 
+    @folded_call
     def call(self, inputs):
-        self._check_input_shape(inputs.shape)
         k = self.blending_frames
         x = to_time_view(inputs, self.num_frames)
         x = temporal_depthwise_conv(x, self.kernel, k // 2, k - 1 - k // 2)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tfvideo.layers._common import TemporalLayer
+from tfvideo.layers._common import folded_call
 from tfvideo.layers._common import check_choice
 from tfvideo.layers._common import check_divisible
 from tfvideo.layers._common import check_odd
@@ -127,8 +128,8 @@ class RouteFunc(TemporalLayer):
             if conv is not None:
                 conv.build((None, self.num_frames, hidden))
 
+    @folded_call
     def call(self, inputs, training=None):
-        self._check_input_shape(inputs.shape)
         v = ops.mean(to_time_view(inputs, self.num_frames), axis=2)
         g = ops.mean(v, axis=1, keepdims=True)
         h = ops.relu(self.bn(self.a(v + self.g(g)), training=training))
@@ -293,8 +294,8 @@ class TAdaConv2D(TemporalLayer):
             )
         self.route.build(input_shape)
 
+    @folded_call
     def call(self, inputs, training=None):
-        self._check_input_shape(inputs.shape)
         route = self.route(inputs, training=training)
         alpha, beta = route if self.bias_calibration else (route, None)
         x = inputs
@@ -395,8 +396,8 @@ class TAdaAggregation(TemporalLayer):
         self.bn.build(input_shape)
         self.avgpool_bn.build(input_shape)
 
+    @folded_call
     def call(self, inputs, training=None):
-        self._check_input_shape(inputs.shape)
         x = to_time_view(inputs, self.num_frames)
         y = self.bn(x, training=training) + self.avgpool_bn(
             temporal_avg_pool3(x), training=training

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from tfvideo.layers._common import TemporalLayer
+from tfvideo.layers._common import folded_call
 from tfvideo.layers._common import check_choice
 from tfvideo.layers._common import check_divisible
 from tfvideo.layers._common import check_odd
@@ -72,8 +73,8 @@ class MotionEnhancement(TemporalLayer):
         a = ops.concatenate([a, ops.ones_like(s[:, :1])], axis=1)
         return ops.expand_dims(a, 2)
 
+    @folded_call
     def call(self, inputs):
-        self._check_input_shape(inputs.shape)
         x = to_time_view(inputs, self.num_frames)
         return from_time_view(x * self._attention(x), inputs)
 
@@ -169,8 +170,8 @@ class TemporalInteraction(TemporalLayer):
             ),
         )
 
+    @folded_call
     def call(self, inputs):
-        self._check_input_shape(inputs.shape)
         x = to_time_view(inputs, self.num_frames)
         pad = self.kernel_size // 2
         return from_time_view(temporal_depthwise_conv(x, self.kernel, pad, pad), inputs)
@@ -243,6 +244,7 @@ class TemporalEnhancementInteraction(TemporalLayer):
         self.mem.build(input_shape)
         self.tim.build(input_shape)
 
+    @folded_call
     def call(self, inputs):
         return self.tim(self.mem(inputs))
 

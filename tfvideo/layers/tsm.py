@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tfvideo.layers._common import TemporalLayer
+from tfvideo.layers._common import folded_call
 from tfvideo.layers._common import check_positive_int
 from tfvideo.layers._common import from_time_view
 from tfvideo.layers._common import shift_time
@@ -60,8 +61,8 @@ class TemporalShift(TemporalLayer):
             )
         self.fold = input_shape[-1] // self.shift_div
 
+    @folded_call
     def call(self, inputs):
-        self._check_input_shape(inputs.shape)
         x = to_time_view(inputs, self.num_frames)
         fold = self.fold
         x = ops.concatenate(
