@@ -149,11 +149,3 @@ def require_real_videos():
         pytest.skip(f"real video fixtures not found at {REAL_VIDEO_DIR} "
                     "(../shared/fixtures/videos beside the checkout)")
     return REAL_VIDEO_DIR
-
-
-@pytest.fixture(autouse=True)
-def _clear_keras_session():
-    """Overrides tests/conftest.py's autouse fixture of the same name for the
-    data tests (import it into the test module): these tests build no Keras
-    layers, and ``keras.backend.clear_session()`` costs ~0.6 s per test."""
-    yield

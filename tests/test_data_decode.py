@@ -10,7 +10,6 @@ from data_fixtures import (  # noqa: F401  (fixtures)
     REAL_VIDEOS,
     VIDEO_SPECS,
     WIDTH,
-    _clear_keras_session,
     frame_index_of,
     video_dir,
 )

@@ -8,8 +8,6 @@ import pytest
 import tensorflow as tf
 
 from data_fixtures import (  # noqa: F401  (fixtures)
-    NUM_FRAMES,
-    _clear_keras_session,
     class_video_root,
     frame_index_of,
     video_dir,
@@ -74,6 +72,9 @@ def test_all_frames_and_sampler_configs():
     for s in (D.SegmentSampler(8), D.DenseSampler(16, 2),
               D.AllFramesSampler(32)):
         assert D.get_sampler(s.get_config()) == s
+    assert D.get_sampler("segments", num_frames=8) == D.SegmentSampler(8)
+    assert D.get_sampler({"kind": "dense", "num_frames": 16,
+                          "interval": 2}) == D.DenseSampler(16, 2)
     with pytest.raises(ValueError, match="kind"):
         D.get_sampler("bogus")
     with pytest.raises(ValueError, match="clip_index"):

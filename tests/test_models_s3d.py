@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import tfvideo
-from tfvideo.layers.s3d import SeparableConv3D, SpatioTemporalGating
+from tfvideo.layers import SeparableConv3D, SpatioTemporalGating
 from tfvideo.models import common
 from tfvideo.models.s3d import BLOCKS, SeparablePooling3D, load_torchvision_weights
 from tfvideo.profile import count_macs
@@ -271,10 +271,12 @@ def test_s3d_is_sensitive_to_frame_order(tiny_s3d):
                                model(still[:, ::-1], training=False).numpy(), rtol=1e-6)
 
 
-def test_keras_round_trip_identical(tiny_s3d, tmp_path):
-    model = tiny_s3d
+@pytest.mark.parametrize("name", ["s3d_tiny", "s3dg"])
+def test_keras_round_trip_identical(name, tiny_s3d, tmp_path):
+    # s3d_tiny: torchvision flavour; tiny s3dg: slim flavour with gating.
+    model = tiny_s3d if name == "s3d_tiny" else randomize(tfvideo.models.create(name, **TINY))
     clip = random_clip(model, batch=2)
-    path = tmp_path / "s3d_tiny.keras"
+    path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(loaded(clip, training=False).numpy(),

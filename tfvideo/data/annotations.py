@@ -25,18 +25,24 @@ import dataclasses
 import glob
 import json
 import os
+import logging
 import re
 
 from tfvideo.data.decode import VIDEO_EXTENSIONS
 from tfvideo.data.errors import AnnotationError
 
-# Something-Something v2 classes that swap under a horizontal flip
-# (indices into the official labels.json; as in TAdaConv's SSv2 loader).
+# Something-Something v2 classes that swap under a horizontal flip (indices
+# into the official labels.json, as in TAdaConv's SSv2 loader): "Pulling
+# something from left to right" <-> "... right to left", "Pushing something
+# from left to right" <-> "... right to left", "Turning the camera left while
+# filming something" <-> "... right ...". ``read_ssv2`` checks the names.
 SSV2_FLIP_PAIRS = ((86, 87), (93, 94), (166, 167))
 
 SSV2_NUM_CLASSES = 174
 
 _FORMAT_VERSION = 1
+
+logger = logging.getLogger("tfvideo.data")
 
 
 def flip_map_from_pairs(pairs, num_classes=None):
@@ -466,6 +472,13 @@ def read_ssv2(labels_json, split_json, video_root, extension=".webm",
             flip = None
         else:
             flip = flip_map_from_pairs(flip_pairs, len(names))
+            by_name = flip_map_from_class_names(names)
+            for a, b in flip_pairs:
+                if by_name.get(a) != b:
+                    logger.warning(
+                        "%s: flip pair %d <-> %d (%r, %r) is not a left/right "
+                        "pair of class names", labels_json, a, b, names[a],
+                        names[b])
     return VideoDataset(samples, names, flip,
                         name or f"ssv2/{os.path.basename(split_json)}")
 

@@ -245,7 +245,8 @@ def video_info(path):
 
     Example:
     >>> info = video_info("clip.mp4")  # doctest: +SKIP
-    >>> info.num_frames, info.fps, info.width, info.height, info.rotation
+    >>> info.num_frames, info.fps, info.width, info.height  # doctest: +SKIP
+    (250, 25.0, 340, 256)
     """
     path = os.fspath(path)
     container, stream = _open(path)

@@ -229,14 +229,27 @@ _SAMPLERS = {c.kind: c for c in (SegmentSampler, DenseSampler,
                                  AllFramesSampler)}
 
 
+_ALIASES = {"segments": "segment", "tsn": "segment", "uniform": "segment",
+            "interval": "dense", "i3d": "dense", "all_frames": "all"}
+_LENGTH_ARG = {"segment": "num_segments", "dense": "clip_length",
+               "all": "max_frames"}
+
+
 def get_sampler(spec, **kwargs):
     """A sampler from an instance, a config dict (``{"kind": ...}``), or a
     kind name plus keyword arguments.
+
+    Kind names: ``"segment"`` (aliases ``"segments"``, ``"tsn"``,
+    ``"uniform"``), ``"dense"`` (``"interval"``, ``"i3d"``), ``"all"``. A
+    generic ``num_frames`` argument is accepted as the clip length of any
+    kind (``num_segments`` / ``clip_length`` / ``max_frames``).
 
     >>> get_sampler("dense", clip_length=8, interval=4)
     DenseSampler(clip_length=8, interval=4)
     >>> get_sampler({"kind": "segment", "num_segments": 8})
     SegmentSampler(num_segments=8)
+    >>> get_sampler("segments", num_frames=16)
+    SegmentSampler(num_segments=16)
     """
     if isinstance(spec, Sampler):
         return spec
@@ -247,7 +260,12 @@ def get_sampler(spec, **kwargs):
         kwargs = spec
     else:
         kind = spec
+    kind = _ALIASES.get(kind, kind)
     if kind not in _SAMPLERS:
         raise ValueError(f"unknown sampling kind {kind!r}; expected one of "
-                         f"{sorted(_SAMPLERS)}")
+                         f"{sorted(_SAMPLERS)} (or aliases "
+                         f"{sorted(_ALIASES)})")
+    if "num_frames" in kwargs:
+        length = kwargs.pop("num_frames")
+        kwargs.setdefault(_LENGTH_ARG[kind], length)
     return _SAMPLERS[kind](**kwargs)

@@ -80,18 +80,36 @@ class KerasPredictor(Predictor):
 
 
 class TFLitePredictor(Predictor):
-    """Runs a `.tflite` model with LiteRT, one clip at a time."""
+    """Runs a `.tflite` model with LiteRT, one clip at a time.
+
+    LiteRT's default XNNPACK delegate rejects some int8 graphs (e.g. `s3d_tiny`'s); the
+    predictor then falls back to LiteRT's builtin kernels (`delegate` says which one runs).
+    """
 
     kind = "tflite"
 
     def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
         from tfvideo.export.tflite import read_tflite_metadata
 
         super().__init__(path, read_tflite_metadata(path))
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
-        self._runner = self.interpreter.get_signature_runner()
+        try:
+            self._runner = self._make_runner(path, num_threads, default_delegates=True)
+            self.delegate = "xnnpack"
+        except RuntimeError:
+            self._runner = self._make_runner(path, num_threads, default_delegates=False)
+            self.delegate = "builtin"
+
+    def _make_runner(self, path, num_threads, default_delegates):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        resolver = (OpResolverType.AUTO if default_delegates
+                    else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads,
+                                       experimental_op_resolver_type=resolver)
+        runner = self.interpreter.get_signature_runner()
+        meta = self.metadata
+        runner(frames=np.zeros((1, meta.num_frames, *meta.input_size, 3), np.float32))
+        return runner
 
     def logits(self, clips):
         out = [self._runner(frames=np.asarray(c, np.float32)[np.newaxis])["logits"][0]

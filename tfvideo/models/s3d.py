@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from tfvideo.layers.s3d import SeparableConv3D, SpatioTemporalGating
+from tfvideo.layers import SeparableConv3D, SpatioTemporalGating
 from tfvideo.models import common
 from tfvideo.models.registry import register
 
@@ -447,10 +447,12 @@ def i2d(num_classes, num_frames, input_size, **options):
 
 
 def _heavy(name, **preset):
+    """A builder for `s3d_network` with `preset` options (overridable by the caller)."""
     def builder(num_classes, num_frames, input_size, **options):
         return s3d_network(num_classes, num_frames, input_size,
                            **{**preset, "name": name, **options})
     builder.__name__ = name
+    builder.__doc__ = f"`s3d_network` with {preset}."
     return builder
 
 

@@ -35,8 +35,8 @@ class DataConfig:
     split: int = 1
     data_root: str = DEFAULT_DATA_ROOT
     synthetic_classes: int = 8
-    synthetic_train_per_class: int = 40
-    synthetic_val_per_class: int = 10
+    synthetic_train_per_class: int = 80
+    synthetic_val_per_class: int = 20
     synthetic_frames: int = 16
     synthetic_size: int = 96
     synthetic_seed: int = 0

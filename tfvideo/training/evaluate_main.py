@@ -34,7 +34,14 @@ class EvalConfig:
     output_dir: str = ""          # default: the model's directory
 
 
-flag_lib.define_dataclass_flags(EvalConfig)
+EVAL_HELP = {
+    "batch_size": "Views per forward pass.",
+    "sampling": "Frame sampling: auto (the model's metadata), segments or dense.",
+    "short_side": "Short side before cropping (0: the model's metadata).",
+    "output_dir": "Where the reports go (default: the model's directory).",
+    "frame_interval": "Stride between frames with --sampling=dense (0: 1).",
+}
+flag_lib.define_dataclass_flags(EvalConfig, help_overrides=EVAL_HELP)
 
 
 def evaluate(config):

@@ -15,7 +15,7 @@ HELP = {
     "model_options": "Extra model builder options: JSON or comma-separated key=value "
                      "(e.g. 'dropout=0.5,shift_div=4').",
     "num_frames": "Frames per clip (0: the model's default).",
-    "input_size": "Square crop size in pixels (0: the model's default).",
+    "input_size": "Square crop size in pixels (0: the model's default; 32 on the synthetic set).",
     "sampling": "Frame sampling: auto (model default), segments (TSN) or dense.",
     "frame_interval": "Stride between frames for dense sampling.",
     # data
@@ -98,19 +98,22 @@ def _flag_kind(field):
     return origin
 
 
-def define_dataclass_flags(cls, skip=()):
-    """Defines one absl flag per field of dataclass `cls` (nested dataclasses are flattened)."""
+def define_dataclass_flags(cls, skip=(), help_overrides=None):
+    """Defines one absl flag per field of dataclass `cls` (nested dataclasses are flattened).
+
+    `help_overrides` replaces `HELP` entries for this job (a flag defined earlier in the same
+    process by the other job keeps its first help text)."""
     defaults = cls()
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
         value = getattr(defaults, field.name)
         if dataclasses.is_dataclass(value):
-            define_dataclass_flags(type(value), skip)
+            define_dataclass_flags(type(value), skip, help_overrides)
             continue
         if field.name in flags.FLAGS:
             continue
-        text = HELP.get(field.name, field.name)
+        text = (help_overrides or {}).get(field.name) or HELP.get(field.name, field.name)
         kind = _flag_kind(field)
         if kind is bool:
             flags.DEFINE_bool(field.name, value, text)
