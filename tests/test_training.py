@@ -169,3 +169,17 @@ def test_flags_round_trip_config():
     assert config.model == "tsn_tiny" and config.epochs == 3 and config.lr_steps == (2.0, 4.0)
     assert config.model_options == {"dropout": 0.5, "shift_div": 4}
     assert config.flip is False and config.data.dataset == "list"
+
+
+def test_mixed_bfloat16_training_step():
+    from tfvideo import models
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    model = models.create("tsm_tiny", num_classes=4, num_frames=2, input_size=32)
+    model.compile(optim.build_optimizer("sgd", 0.01, model, weight_decay=1e-4),
+                  keras.losses.CategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 2, 32, 32, 3)).astype("float32")
+    loss = model.train_on_batch(x, np.eye(4, dtype="float32")[[0, 1]])
+    assert np.isfinite(loss)
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"

@@ -57,8 +57,11 @@ class ConversionReport:
             lines.append(f"ignored checkpoint tensors ({len(self.ignored_keys)}): "
                          + ", ".join(self.ignored_keys))
         if self.left_at_init:
+            owners = list(dict.fromkeys(name.rpartition("/")[0] or name
+                                        for name in self.left_at_init))
             lines.append(f"model weights left at their initial values "
-                         f"({len(self.left_at_init)}): " + ", ".join(self.left_at_init))
+                         f"({len(self.left_at_init)} in {len(owners)} layers): "
+                         + ", ".join(owners))
         return "\n".join(lines)
 
 

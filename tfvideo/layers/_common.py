@@ -75,7 +75,7 @@ def check_rank(layer, input_shape, rank, layout):
 
 def check_folded_batch(layer, batch, num_frames):
     """Raises when a statically known folded batch is not a multiple of frames."""
-    if isinstance(batch, int) and batch % num_frames != 0:
+    if isinstance(batch, int) and batch % num_frames != 0 and not _is_shape_only_trace(batch):
         raise ValueError(
             f"{type(layer).__name__}: the folded batch (batch * frames = {batch}) is "
             f"not divisible by `num_frames` ({num_frames}); the input must be "
@@ -171,29 +171,33 @@ def temporal_avg_pool3(x4):
     return ops.average_pool(x4, (3, 1), strides=1, padding="valid")
 
 
-def _is_shape_only_trace(x):
-    """True while Keras infers shapes on JAX with a symbolic batch dimension.
+def _is_shape_only_trace(batch):
+    """True while Keras infers output shapes on JAX or PyTorch for an unknown batch.
 
-    Keras traces a subclassed layer's `call` with `jax.eval_shape` and a fresh
-    symbolic batch `d`. JAX then cannot prove that `d` is a multiple of
-    `num_frames`, so the `[-1, T, H*W, C]` reshape would fail. Only shapes are
-    used in that trace, so the guarded layers return zeros of the output shape.
+    Keras traces a subclassed layer's `call` to infer shapes: JAX with `jax.eval_shape` and
+    a symbolic batch `d`, PyTorch on "meta" tensors whose unknown batch is replaced by 83.
+    Neither batch is a multiple of `num_frames`, so the `[-1, T, H*W, C]` reshape would
+    fail; only shapes are used in such a trace, so the guarded layers return zeros of the
+    output shape instead.
     """
-    if keras.backend.backend() != "jax" or isinstance(x.shape[0], int):
+    backend = keras.backend.backend()
+    if backend not in ("jax", "torch"):
         return False
     from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
-    return in_symbolic_scope()
+    if not in_symbolic_scope():
+        return False
+    return backend == "torch" or not isinstance(batch, int)
 
 
 def folded_call(call):
     """Decorates `call` of a frame-folded layer: validates the input shape and
-    answers Keras' JAX shape-only traces (see `_is_shape_only_trace`)."""
+    answers Keras' shape-only traces on JAX and PyTorch (see `_is_shape_only_trace`)."""
 
     @functools.wraps(call)
     def wrapper(self, inputs, *args, **kwargs):
         self._check_input_shape(inputs.shape)
-        if _is_shape_only_trace(inputs):
+        if _is_shape_only_trace(inputs.shape[0]):
             shape = self.compute_output_shape(inputs.shape)
             zeros = lambda s: ops.zeros(s, dtype=self.compute_dtype)  # noqa: E731
             if isinstance(shape[0], tuple):

@@ -278,7 +278,7 @@ def train(config, strategy=None):
         ]
     verbose = _verbose(config, chief)
     fit_kwargs = dict(validation_data=val_data, validation_steps=val_steps,
-                      validation_freq=max(config.val_every, 1),
+                      validation_freq=max(config.val_every, 1), shuffle=False,  # tf.data shuffles
                       callbacks=callbacks, verbose=verbose)
     epoch = state["epoch"] if state else 0
     if state and state["batch"] > 0 and epoch < config.epochs:
