@@ -12,12 +12,14 @@ EXTRAS = {
     # TF Serving request protos: warmup requests and client examples.
     "serving": ["tensorflow-serving-api==2.21.*"],
     # Read official PyTorch checkpoints (conversion only; the models never need torch).
-    "torch": ["torch"],
+    "torch": ["torch>=2.9"],
     "jax": ["jax[cpu]>=0.4.30"],
 }
+# The tests also check conversion parity against torchvision's models and run the layer tests
+# on the JAX and PyTorch backends.
 EXTRAS["test"] = sorted(
-    {"pytest>=8", "pytest-xdist>=3"} | set(EXTRAS["litert"]) | set(EXTRAS["serving"])
-    | set(EXTRAS["jax"]))
+    {"pytest>=8", "pytest-xdist>=3", "torchvision>=0.24"} | set(EXTRAS["litert"])
+    | set(EXTRAS["serving"]) | set(EXTRAS["jax"]) | set(EXTRAS["torch"]))
 
 setup(
     name="tfvideo",

@@ -1,4 +1,5 @@
-"""The layer tests again, on the JAX backend (Keras picks its backend once per process)."""
+"""The layer tests again, on the JAX and PyTorch backends (Keras picks its backend once per
+process, so each runs in a subprocess)."""
 
 import os
 import subprocess
@@ -9,7 +10,7 @@ import pytest
 from conftest import REPO_ROOT
 
 
-@pytest.mark.parametrize("backend", ["jax"])
+@pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_layer_suite_passes_on_other_backend(backend):
     pytest.importorskip(backend)
     env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")

@@ -111,6 +111,12 @@ def test_bn_epsilon_must_match_the_release():
         load_torch_state_dict(model, torchvision_layout())
 
 
+def test_v1_stride_layout_is_rejected_before_loading():
+    model = tiny(stride_on="1x1")
+    with pytest.raises(ConversionError, match="stride_on='1x1'"):
+        load_torch_state_dict(model, torchvision_layout())
+
+
 def test_include_head_false_skips_and_reports_the_classifier():
     state = torchvision_layout()
     state["fc.weight"] = np.zeros((1000, 128), "float32")  # ImageNet classes into a 5-class model
@@ -166,3 +172,29 @@ def test_convert_command_writes_loadable_weights(tmp_path):
     model = tiny()
     model.load_weights(str(out))
     assert np.array_equal(resnet_state_dict(model)["fc.weight"], state["fc.weight"])
+
+
+def test_convert_command_reports_a_bad_checkpoint(tmp_path, capsys):
+    state = torchvision_layout()
+    del state["layer4.0.conv3.weight"]
+    checkpoint = tmp_path / "bad.npz"
+    np.savez(checkpoint, **state)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["tfvideo", "convert", "--arch", "tsn_tiny", "--checkpoint", str(checkpoint),
+                  "--out", str(tmp_path / "bad.weights.h5")])
+    assert info.value.code == 1
+    assert "missing checkpoint keys (1): layer4.0.conv3.weight" in capsys.readouterr().err
+    assert not (tmp_path / "bad.weights.h5").exists()
+
+
+def test_pickled_training_checkpoints_need_allow_pickle(tmp_path):
+    torch = pytest.importorskip("torch")
+    import argparse
+
+    path = tmp_path / "checkpoint.pth.tar"
+    torch.save({"state_dict": {"module.fc.weight": torch.ones(2, 3, dtype=torch.bfloat16)},
+                "args": argparse.Namespace(lr=0.01)}, path)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        read_checkpoint(path)
+    state = read_checkpoint(path, allow_pickle=True)
+    assert list(state) == ["fc.weight"] and state["fc.weight"].dtype == np.float32

@@ -14,21 +14,31 @@ Example:
 import json
 import os
 
-from absl import flags, logging
+from absl import logging
 
-FLAGS = flags.FLAGS
-flags.DEFINE_list("models", ["s3d", "s3dg", "tsm_r50", "teinet_r50", "tada2d_r50",
-                             "blvnet_tam_r50", "tadaconvnext_t"], "Registered model names.")
-flags.DEFINE_list("modes", None, "Subset of modes (default: all): keras_predict, tf_function, "
-                  "tf_function_xla, saved_model, litert_float, litert_int8, train_step.")
-flags.DEFINE_list("batch_sizes", ["1", "8"], "Batch sizes: latency at 1, throughput at 8.")
-flags.DEFINE_integer("repeats", 3, "Timed repetitions (the median is reported).")
-flags.DEFINE_integer("warmup", 1, "Untimed calls before timing.")
-flags.DEFINE_string("output_dir", "runs/benchmark", "Where benchmark.json/.md are written.")
-flags.DEFINE_bool("compare_reference", False, "Also time the official PyTorch models.")
-flags.DEFINE_string("reference_tadaconv", None, "Checkout of alibaba-mmai-research/TAdaConv.")
-flags.DEFINE_string("reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
-flags.DEFINE_integer("torch_threads", None, "PyTorch threads (default: all cores).")
+from tfvideo._flags import FLAGS, define
+
+define(
+    "list",
+    "models",
+    ["s3d", "s3dg", "tsm_r50", "teinet_r50", "tada2d_r50", "blvnet_tam_r50", "tadaconvnext_t"],
+    "Registered model names.",
+)
+define(
+    "list",
+    "modes",
+    None,
+    "Subset of modes (default: all): keras_predict, tf_function, "
+    "tf_function_xla, saved_model, litert_float, litert_int8, train_step.",
+)
+define("list", "batch_sizes", ["1", "8"], "Batch sizes: latency at 1, throughput at 8.")
+define("integer", "repeats", 3, "Timed repetitions (the median is reported).")
+define("integer", "warmup", 1, "Untimed calls before timing.")
+define("string", "output_dir", "runs/benchmark", "Where benchmark.json/.md are written.")
+define("bool", "compare_reference", False, "Also time the official PyTorch models.")
+define("string", "reference_tadaconv", None, "Checkout of alibaba-mmai-research/TAdaConv.")
+define("string", "reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
+define("integer", "torch_threads", None, "PyTorch threads (default: all cores).")
 
 
 def main(argv):
@@ -41,8 +51,9 @@ def main(argv):
     report = {"machine": benchmark.machine_description(), "models": [], "references": []}
     for name in FLAGS.models:
         logging.info("benchmarking %s", name)
-        row = benchmark.measure_in_subprocess(name, modes=modes, batch_sizes=batch_sizes,
-                                              repeats=FLAGS.repeats, warmup=FLAGS.warmup)
+        row = benchmark.measure_in_subprocess(
+            name, modes=modes, batch_sizes=batch_sizes, repeats=FLAGS.repeats, warmup=FLAGS.warmup
+        )
         report["models"].append(row)
         print(json.dumps({k: row[k] for k in ("model", "params", "gmacs", "latency_s")}))
     if FLAGS.compare_reference:
@@ -50,9 +61,12 @@ def main(argv):
 
         rows = {row["model"]: row for row in report["models"]}
         report["references"] = benchmark_reference.compare(
-            rows, tadaconv_checkout=FLAGS.reference_tadaconv,
-            blvnet_checkout=FLAGS.reference_blvnet, threads=FLAGS.torch_threads,
-            repeats=FLAGS.repeats)
+            rows,
+            tadaconv_checkout=FLAGS.reference_tadaconv,
+            blvnet_checkout=FLAGS.reference_blvnet,
+            threads=FLAGS.torch_threads,
+            repeats=FLAGS.repeats,
+        )
     with open(os.path.join(FLAGS.output_dir, "benchmark.json"), "w") as file:
         json.dump(report, file, indent=1)
     table = benchmark.markdown_table(report["models"], batch_sizes)
@@ -65,10 +79,14 @@ def main(argv):
 
 
 def benchmark_reference_table(references) -> str:
-    lines = ["| model | input | tfvideo (s) | reference | reference (s) | ratio |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| model | input | tfvideo (s) | reference | reference (s) | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for ref in references:
-        lines.append(f"| {ref['model']} | {ref['input']} | {ref['tfvideo_s']:.3f} "
-                     f"({ref['tfvideo_mode']}) | {ref['reference']} | {ref['reference_s']:.3f} "
-                     f"| {ref['ratio']:.2f} |")
+        lines.append(
+            f"| {ref['model']} | {ref['input']} | {ref['tfvideo_s']:.3f} "
+            f"({ref['tfvideo_mode']}) | {ref['reference']} | {ref['reference_s']:.3f} "
+            f"| {ref['ratio']:.2f} |"
+        )
     return "\n".join(lines)

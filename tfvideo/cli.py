@@ -28,9 +28,11 @@ COMMANDS = {
 
 def run_command(module_name: str, argv: list[str]):
     """Runs `module.main` under absl with `argv` (argv[0] is the program name)."""
-    from absl import app
+    from absl import app, flags
 
     module = importlib.import_module(module_name)
+    # `--help` lists the flags of the command's module (absl shows only __main__'s otherwise).
+    flags.adopt_module_key_flags(module)
     app.run(module.main, argv=argv)
 
 

@@ -7,15 +7,15 @@ Example:
 
 import platform
 
-from absl import flags
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Registered model name to summarise (see --list).")
-flags.DEFINE_integer("num_classes", None, "Classes (default: the model's).")
-flags.DEFINE_integer("num_frames", None, "Input frames (default: the model's).")
-flags.DEFINE_integer("input_size", None, "Input height = width (default: the model's).")
-flags.DEFINE_bool("summary", True, "Print the Keras summary of --model.")
-flags.DEFINE_bool("list", False, "List the registered model names.")
+from tfvideo._flags import FLAGS, define
+
+define("string", "model", None, "Registered model name to summarise (see --list).")
+define("integer", "num_classes", None, "Classes (default: the model's).")
+define("integer", "num_frames", None, "Input frames (default: the model's).")
+define("integer", "input_size", None, "Input height = width (default: the model's).")
+define("bool", "summary", True, "Print the Keras summary of --model.")
+define("bool", "list", False, "List the registered model names.")
 
 
 def environment_report() -> dict:
@@ -25,9 +25,13 @@ def environment_report() -> dict:
 
     import tfvideo
 
-    report = {"tfvideo": tfvideo.__version__, "python": platform.python_version(),
-              "keras": keras.__version__, "keras_backend": keras.backend.backend(),
-              "numpy": np.__version__}
+    report = {
+        "tfvideo": tfvideo.__version__,
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "numpy": np.__version__,
+    }
     try:
         import tensorflow as tf
 
@@ -48,8 +52,9 @@ def model_report(name, num_classes=None, num_frames=None, input_size=None, summa
     """Builds a registered model and returns (model, params, MACs)."""
     from tfvideo import models, profile
 
-    model = models.create(name, num_classes=num_classes, num_frames=num_frames,
-                          input_size=input_size)
+    model = models.create(
+        name, num_classes=num_classes, num_frames=num_frames, input_size=input_size
+    )
     if summary:
         model.summary(line_length=110)
     return model, profile.count_params(model), profile.count_macs(model)
@@ -64,7 +69,8 @@ def main(argv):
 
         print("models:", ", ".join(models.available()))
     if FLAGS.model:
-        model, params, macs = model_report(FLAGS.model, FLAGS.num_classes, FLAGS.num_frames,
-                                           FLAGS.input_size, FLAGS.summary)
+        model, params, macs = model_report(
+            FLAGS.model, FLAGS.num_classes, FLAGS.num_frames, FLAGS.input_size, FLAGS.summary
+        )
         shape = "x".join(str(d) for d in model.inputs[0].shape[1:])
         print(f"{FLAGS.model}: input {shape}, params {params:,}, GMACs {macs / 1e9:.2f}")

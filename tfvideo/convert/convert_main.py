@@ -15,31 +15,55 @@ weight written, shapes and BN epsilons checked), and the weights are saved: `.we
 import json
 import sys
 
-from absl import flags
+from tfvideo._flags import FLAGS, define
+from tfvideo.convert import core
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("arch", None, "Registered model name, e.g. tada2d_r50, s3d, blvnet_tam_r50.")
-flags.DEFINE_string("checkpoint", None, "PyTorch checkpoint (.pth/.pyth/.pth.tar) or .npz.")
-flags.DEFINE_string("out", None, "Output file: NAME.weights.h5 (weights) or NAME.keras (model).")
-flags.DEFINE_enum("source", None, ["torchvision_resnet", "tsm", "tada2d", "tadaconvnext",
-                                   "blvnet_tam", "torchvision_s3d"],
-                  "Checkpoint layout; detected from the key names when omitted.")
-flags.DEFINE_integer("num_classes", None, "Classes of the model; default: the checkpoint's.")
-flags.DEFINE_integer("num_frames", None, "Frames per clip of the built model (default: arch's).")
-flags.DEFINE_integer("input_size", None, "Frame size of the built model (default: arch's).")
-flags.DEFINE_string("model_options", None, "JSON dict of extra builder options.")
-flags.DEFINE_bool("include_head", None, "Load the classifier. Default: yes, unless "
-                  "--num_classes differs from the checkpoint's classes.")
-flags.DEFINE_bool("ema", False, "Use the EMA weights (model_ema_state) of a TAdaConv checkpoint.")
-flags.DEFINE_bool("allow_pickle", False, "torch.load(weights_only=False): trusted files only.")
+define("string", "arch", None, "Registered model name, e.g. tada2d_r50, s3d, blvnet_tam_r50.")
+define("string", "checkpoint", None, "PyTorch checkpoint (.pth/.pyth/.pth.tar) or .npz.")
+define("string", "out", None, "Output file: NAME.weights.h5 (weights) or NAME.keras (model).")
+define(
+    "enum",
+    "source",
+    None,
+    "Checkpoint layout; detected from the key names when omitted.",
+    enum_values=sorted(core.SOURCES),
+)
+define("integer", "num_classes", None, "Classes of the model; default: the checkpoint's.")
+define("integer", "num_frames", None, "Frames per clip of the built model (default: arch's).")
+define("integer", "input_size", None, "Frame size of the built model (default: arch's).")
+define("string", "model_options", None, "JSON dict of extra builder options.")
+define(
+    "bool",
+    "include_head",
+    None,
+    "Load the classifier. Default: yes, unless --num_classes "
+    "differs from the checkpoint's classes.",
+)
+define("bool", "ema", False, "Use the EMA weights (model_ema_state) of a TAdaConv checkpoint.")
+define("bool", "allow_pickle", False, "torch.load(weights_only=False): trusted files only.")
 
 
-def convert(arch, checkpoint, out, *, source=None, num_classes=None, num_frames=None,
-            input_size=None, model_options=None, include_head=None, ema=False,
-            allow_pickle=False):
+def _given(name):
+    """The flag's value when given on the command line, else None."""
+    return FLAGS[name].value if FLAGS[name].present else None
+
+
+def convert(
+    arch,
+    checkpoint,
+    out,
+    *,
+    source=None,
+    num_classes=None,
+    num_frames=None,
+    input_size=None,
+    model_options=None,
+    include_head=None,
+    ema=False,
+    allow_pickle=False,
+):
     """Builds `arch`, loads `checkpoint` into it and saves it to `out`; returns (model, report)."""
     from tfvideo import models
-    from tfvideo.convert import core
 
     if not str(out).endswith((".weights.h5", ".keras")):
         raise ValueError(f"--out must end with .weights.h5 or .keras, got {out!r}")
@@ -49,10 +73,14 @@ def convert(arch, checkpoint, out, *, source=None, num_classes=None, num_frames=
     if include_head is None:
         include_head = classes is not None and num_classes in (None, classes)
     if num_classes is None:
-        num_classes = classes if include_head and classes else models.defaults(arch)[
-            "num_classes"]
-    model = models.create(arch, num_classes=num_classes, num_frames=num_frames,
-                          input_size=input_size, **(model_options or {}))
+        num_classes = classes if include_head and classes else models.defaults(arch)["num_classes"]
+    model = models.create(
+        arch,
+        num_classes=num_classes,
+        num_frames=num_frames,
+        input_size=input_size,
+        **(model_options or {}),
+    )
     report = core.load_torch_state_dict(model, state, source=source, include_head=include_head)
     if str(out).endswith(".keras"):
         model.save(out)
@@ -64,15 +92,29 @@ def convert(arch, checkpoint, out, *, source=None, num_classes=None, num_frames=
 def main(argv):
     del argv
     for name in ("arch", "checkpoint", "out"):
-        if not getattr(FLAGS, name):
+        if not _given(name):
             print(f"tfvideo convert: --{name} is required", file=sys.stderr)
             sys.exit(2)
-    options = json.loads(FLAGS.model_options) if FLAGS.model_options else {}
-    model, report = convert(
-        FLAGS.arch, FLAGS.checkpoint, FLAGS.out, source=FLAGS.source,
-        num_classes=FLAGS.num_classes, num_frames=FLAGS.num_frames, input_size=FLAGS.input_size,
-        model_options=options, include_head=FLAGS.include_head, ema=FLAGS.ema,
-        allow_pickle=FLAGS.allow_pickle)
+    options = _given("model_options")
+    try:
+        model, report = convert(
+            _given("arch"),
+            _given("checkpoint"),
+            _given("out"),
+            source=_given("source"),
+            num_classes=_given("num_classes"),
+            num_frames=_given("num_frames"),
+            input_size=_given("input_size"),
+            model_options=json.loads(options) if options else {},
+            include_head=_given("include_head"),
+            ema=bool(_given("ema")),
+            allow_pickle=bool(_given("allow_pickle")),
+        )
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        print(f"tfvideo convert: {error}", file=sys.stderr)
+        sys.exit(1)
     print(report.summary())
-    print(f"wrote {FLAGS.out}: {model.name}, {model.count_params():,} parameters, "
-          f"{model.output_shape[-1]} classes")
+    print(
+        f"wrote {_given('out')}: {model.name}, {model.count_params():,} parameters, "
+        f"{model.output_shape[-1]} classes"
+    )

@@ -110,14 +110,17 @@ def plan_resnet(plan, model, include_head):
                 continue
             state_2d[key] = converted
 
+    if resnet_weights.backbone_stride_on(model) != "3x3":
+        plan.settings.append(f"model {model.name!r} strides on the 1x1 conv of a stage's first "
+                             "block (stride_on='1x1'); the PyTorch releases stride on the 3x3")
     plan.delegates.append(lambda: resnet_weights.load_2d_resnet_weights(
         model, state_2d, stride_on="3x3", flip_input_channels=False,
         include_fc=include_head and "fc.weight" in state_2d, strict=True))
 
-    tada_layers = [layer for layer in model.layers if hasattr(layer, "route")]
     if source == "tada2d":
-        for layer in tada_layers:
-            _plan_tada2d_block(plan, model, layer)
+        for layer in model.layers:
+            if hasattr(layer, "route"):
+                _plan_tada2d_block(plan, model, layer)
     # Whatever is left (temporal modules for an ImageNet source) is reported as left at init;
     # the TSM and TAdaConv releases must cover everything.
     if source == "torchvision_resnet":

@@ -3,15 +3,19 @@
 The authors' code (`models/base/convnext.py` + `TAdaConvNeXtBlock`) is a `BaseVideoModel` with
 `backbone.` (ConvNeXt) and `head.out`:
 
-| PyTorch | Keras |
-|---|---|
-| `backbone.downsample_layers.0.0` Conv3d `[96, 3, 3, 4, 4]` | `downsample_layers_0_0` Conv2D `(4, 4, 9, 96)` over `TemporalWindows` (tap j, colour c -> channel 3j + c) |
-| `backbone.downsample_layers.{0}.1` / `{i}.0` LayerNorm (channels first) | LayerNormalization (last axis), eps 1e-6 |
-| `backbone.downsample_layers.{i}.1` Conv3d `[O, I, 1, 2, 2]` | Conv2D `(2, 2, I, O)` |
-| `backbone.stages.i.j.dwconv` TAdaConv2d weight `[1, 1, C, 1, 7, 7]`, bias `[1, 1, C]` | `stages_i_j_dwconv` TAdaConv2D depthwise kernel `(7, 7, C, 1)`, bias `(C,)` |
-| `backbone.stages.i.j.dwconv_rf.{g,a,bn,b,b_bias}` | its `route` sublayer |
-| `backbone.stages.i.j.{norm,pwconv1,pwconv2,gamma}` | `stages_i_j_{norm,pwconv1,pwconv2,gamma}` |
-| `backbone.norm`, `head.out` | `norm`, `head_out` |
+- `backbone.downsample_layers.0.0`, Conv3d `[96, 3, 3, 4, 4]` -> `downsample_layers_0_0`, a Conv2D
+  `(4, 4, 9, 96)` over `TemporalWindows` (tap j, colour c -> input channel 3j + c);
+- `backbone.downsample_layers.0.1` / `.{i}.0`, channels-first LayerNorm -> LayerNormalization
+  over the last axis (eps 1e-6);
+- `backbone.downsample_layers.{i}.1`, Conv3d `[O, I, 1, 2, 2]` -> Conv2D `(2, 2, I, O)`;
+- `backbone.stages.i.j.dwconv`, TAdaConv2d weight `[1, 1, C, 1, 7, 7]` and bias `[1, 1, C]` ->
+  `stages_i_j_dwconv`, TAdaConv2D depthwise kernel `(7, 7, C, 1)` and bias `(C,)`;
+- `backbone.stages.i.j.dwconv_rf.{g,a,bn,b,b_bias}` -> that layer's `route` sublayer;
+- `backbone.stages.i.j.{norm,pwconv1,pwconv2,gamma}` -> `stages_i_j_{norm,pwconv1,pwconv2,gamma}`;
+- `backbone.norm`, `head.out` -> `norm`, `head_out`.
+
+Other block variants of that code (`TAdaConvNeXtBlockAvgPoolGELU`, the LN+GELU route function)
+have extra or different keys and are rejected with the list of them.
 """
 
 import keras

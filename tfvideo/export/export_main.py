@@ -11,7 +11,7 @@ import sys
 
 from absl import app, logging
 
-from tfvideo.export._flags import FLAGS, define
+from tfvideo._flags import FLAGS, define
 
 define("string", "model", None, "A .keras file or a training output directory.")
 define("string", "output_dir", "saved_models",

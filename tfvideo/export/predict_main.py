@@ -13,7 +13,7 @@ import sys
 
 from absl import app
 
-from tfvideo.export._flags import FLAGS, define
+from tfvideo._flags import FLAGS, define
 
 define("string", "model", None,
        "A SavedModel directory (or TF Serving base directory), .keras file, training directory "

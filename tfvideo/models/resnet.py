@@ -24,7 +24,6 @@ Example:
 
 
 import keras
-import numpy as np
 from keras import layers
 
 from tfvideo.models import common

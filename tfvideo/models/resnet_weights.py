@@ -50,7 +50,7 @@ def backbone_depth(model):
     if blocks == 0:
         raise ValueError(f"model {model.name!r} has no 'layer3_*_conv1' layers: it is not a "
                          "ResNet built by tfvideo.models.resnet.resnet_backbone")
-    if f"layer3_0_conv3" not in names or blocks not in _BLOCKS_IN_LAYER3:
+    if "layer3_0_conv3" not in names or blocks not in _BLOCKS_IN_LAYER3:
         raise ValueError(f"model {model.name!r} is not a bottleneck ResNet-50/101/152 "
                          f"({blocks} blocks in layer3)")
     return _BLOCKS_IN_LAYER3[blocks]

@@ -42,6 +42,7 @@ EVAL_HELP = {
     "frame_interval": "Stride between frames with --sampling=dense (0: 1).",
 }
 flag_lib.define_dataclass_flags(EvalConfig, help_overrides=EVAL_HELP)
+flags.adopt_module_key_flags(flag_lib)  # `--help` lists them for this job
 
 
 def evaluate(config):

@@ -48,7 +48,8 @@ def plot_history(history, path, title=None):
     plt = _pyplot()
     epochs = history.get("epoch")
     metrics = [k for k in history if k != "epoch" and not k.startswith("val_")
-               and k not in ("learning_rate", "lr")]
+               and k not in ("learning_rate", "lr")
+               and not (k == "decode_errors" and not any(history[k]))]  # only when videos failed
     panels = metrics + (["learning_rate"] if "learning_rate" in history else [])
     if not panels:
         raise ValueError("`history` has no metric to plot.")

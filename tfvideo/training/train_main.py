@@ -13,6 +13,7 @@ from tfvideo.training import flags as flag_lib
 from tfvideo.training.loop import TrainConfig
 
 flag_lib.define_dataclass_flags(TrainConfig)
+flags.adopt_module_key_flags(flag_lib)  # `--help` lists them for this job
 
 
 def main(argv):
