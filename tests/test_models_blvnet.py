@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import keras
-import tensorflow as tf
 
 import tfvideo.models as tvm
 from tfvideo.models.blvnet import FrameRepeat, FrameSubsample
@@ -176,28 +175,3 @@ def test_bad_arguments_raise():
         tvm.create("blvnet_tam_tiny", input_size=80)
     with pytest.raises(ValueError, match="depth"):
         tvm.create("blvnet_tam_r50", depth=34)
-
-
-def test_keras_round_trip(tmp_path):
-    model = _tiny()
-    clip = _clip()
-    path = tmp_path / "blvnet.keras"
-    model.save(path)
-    restored = keras.models.load_model(path)
-    np.testing.assert_array_equal(model(clip), restored(clip))
-
-
-def test_tflite_builtins_match_keras(tmp_path):
-    from ai_edge_litert.interpreter import Interpreter
-
-    model = _tiny()
-    clip = _clip()
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = Interpreter(model_content=converter.convert())
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], clip)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    want = np.asarray(model(clip))
-    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())

@@ -4,7 +4,6 @@ keras.applications, frame-order properties, and the .keras / TFLite round trips.
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfvideo import models
 from tfvideo.models import resnet, resnet_weights
@@ -188,24 +187,3 @@ def test_frame_order_matters_except_for_tsn(tiny):
         assert difference < 1e-5  # TSN: average of independent frames
     else:
         assert difference > 1e-3  # TSM shift / TEI mix frames
-
-
-def test_keras_round_trip_identical(tiny, tmp_path):
-    name, model, clip, logits = tiny
-    model.save(tmp_path / f"{name}.keras")
-    restored = keras.saving.load_model(tmp_path / f"{name}.keras")
-    np.testing.assert_array_equal(restored(clip, training=False).numpy(), logits)
-
-
-def test_tflite_builtins_and_litert_parity(tiny):
-    from ai_edge_litert.interpreter import Interpreter
-
-    name, model, clip, logits = tiny
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = Interpreter(model_content=converter.convert())
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], clip[:1])
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    assert relative_error(got, logits[:1]) < 1e-4

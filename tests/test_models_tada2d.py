@@ -4,7 +4,6 @@ the zero-initialised temporal weights move, and the .keras / TFLite round trips.
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfvideo import layers as video_layers
 from tfvideo import models
@@ -86,24 +85,3 @@ def test_frame_order_invariant_at_init_but_not_once_temporal_weights_move(tiny):
     assert relative_error(at_init_permuted, at_init) < 1e-5  # = 2D net averaged over frames
     assert relative_error(logits, at_init) > 1e-3
     assert relative_error(permuted, logits) > 1e-3
-
-
-def test_keras_round_trip_identical(tiny, tmp_path):
-    model, clip, _, (logits, _) = tiny
-    model.save(tmp_path / "tada2d_tiny.keras")
-    restored = keras.saving.load_model(tmp_path / "tada2d_tiny.keras")
-    np.testing.assert_array_equal(restored(clip, training=False).numpy(), logits)
-
-
-def test_tflite_builtins_and_litert_parity(tiny):
-    from ai_edge_litert.interpreter import Interpreter
-
-    model, clip, _, (logits, _) = tiny
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = Interpreter(model_content=converter.convert())
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], clip[:1])
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    assert relative_error(got, logits[:1]) < 1e-4

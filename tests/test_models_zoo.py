@@ -13,7 +13,6 @@ import pytest
 import tensorflow as tf
 
 import keras
-import tfvideo
 from tfvideo import models
 
 TINY_MODELS = [name for name in models.available() if name.endswith("_tiny")]

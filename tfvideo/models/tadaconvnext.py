@@ -268,7 +268,7 @@ def build_tadaconvnext(num_classes=400, num_frames=16, input_size=224, *,
     return keras.Model(clips, logits, name=name or "tadaconvnext")
 
 
-_K400 = dict(family="tada", num_classes=400, sampling="dense",
+_K400 = dict(family="tadaconvnext", num_classes=400, sampling="dense",
              mean=common.TADA[0], std=common.TADA[1])
 
 

@@ -36,7 +36,7 @@ HELP = {
     "synthetic_seed": "Synthetic: generator seed.",
     "max_train_videos": "Use at most this many training videos (0: all).",
     "max_val_videos": "Use at most this many validation videos (0: all).",
-    "crop": "Training crop: multi_scale (TSN), random_resized, jitter, center.",
+    "crop": "Training crop: multi_scale (TSN), random_resized, jitter (short side in [S, 1.25 S]), center.",
     "short_side": "Short side before cropping (0: round(input_size * 8 / 7)).",
     "flip": "Random horizontal flips (labels of left/right classes are swapped).",
     "on_error": "Undecodable video: skip (counted, reported) or raise.",

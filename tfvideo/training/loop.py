@@ -250,6 +250,8 @@ def train(config, strategy=None):
         ds = pipeline.build_train_dataset(
             train_set, sampler, global_batch, crop_size=input_size, short_side=short_side,
             crop=config.crop, flip=config.flip, on_error=config.on_error, error_log=error_log,
+            # "jitter" crops: short side in [S, 1.25 S] (SlowFast/TAda's 256..320 at 224 px).
+            jitter=(short_side, int(round(short_side * 1.25))),
             seed=config.seed + seed_offset, repeat=True)
         return _one_hot(ds, num_classes)
 
