@@ -31,3 +31,11 @@ def _restore_dtype_policy():
     yield
     if keras.config.dtype_policy().name != "float32":
         keras.config.set_dtype_policy("float32")
+
+
+def pytest_configure(config):
+    # Keras' TensorFlow backend converts variables with np.array(x), which NumPy 2 reports once
+    # per call; thousands of these lines would hide the warnings that matter.
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from model_helpers import random_clip, randomize_batch_norms, relative_error  # noqa: F401
 from tfvideo import models
 from tfvideo.models import resnet, resnet_weights
 from tfvideo.profile import count_macs, count_params
@@ -15,29 +16,6 @@ TINY = ["tsn_tiny", "tsm_tiny", "teinet_tiny"]
 def trainable_params(model):
     """Parameters as PyTorch and the papers count them (BN moving statistics excluded)."""
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def random_clip(model, batch=1, seed=0):
-    shape = (batch,) + tuple(model.inputs[0].shape[1:])
-    return np.random.default_rng(seed).uniform(0, 255, shape).astype("float32")
-
-
-def randomize_batch_norms(model, seed=0):
-    """Non-trivial BN statistics and affine terms, so weight mapping errors show."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.gamma.shape[0]
-            layer.gamma.assign(rng.uniform(0.5, 1.5, c))
-            layer.beta.assign(rng.normal(0, 0.2, c))
-            layer.moving_mean.assign(rng.normal(0, 0.2, c))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, c))
-        elif isinstance(layer, keras.layers.Conv2D) and layer.use_bias:
-            layer.bias.assign(rng.normal(0, 0.2, layer.bias.shape))
-
-
-def relative_error(got, expected):
-    return float(np.max(np.abs(got - expected)) / max(1e-12, np.max(np.abs(expected))))
 
 
 # ------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from tfvideo import models
 from tfvideo.models import resnet_weights
 from tfvideo.profile import count_macs, count_params
 
-from test_models_resnet import random_clip, randomize_batch_norms, relative_error, trainable_params
+from model_helpers import random_clip, randomize_batch_norms, relative_error
+from test_models_resnet import trainable_params
 
 
 @pytest.mark.parametrize("frames,gmacs", [(8, 43.1), (16, 86.3)])

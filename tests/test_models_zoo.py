@@ -13,25 +13,11 @@ import pytest
 import tensorflow as tf
 
 import keras
+from model_helpers import random_clip, randomize_zero_initialised_weights
 from tfvideo import models
 
 TINY_MODELS = [name for name in models.available() if name.endswith("_tiny")]
 FAMILIES = {"s3d", "resnet", "tada2d", "blvnet", "tadaconvnext"}
-
-
-def random_clip(model, batch=1, seed=0):
-    shape = (batch,) + tuple(model.inputs[0].shape[1:])
-    return np.random.default_rng(seed).uniform(0, 255, shape).astype("float32")
-
-
-def randomize_zero_initialised_weights(model, seed=0):
-    """Gives zero-initialised weights (identity-at-init branches) random values, so that
-    every path of the network influences the outputs that the tests compare."""
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        value = keras.ops.convert_to_numpy(weight)
-        if weight.trainable and not np.any(value):
-            weight.assign(rng.normal(0, 0.1, value.shape).astype(value.dtype))
 
 
 @pytest.fixture(scope="module", params=TINY_MODELS)

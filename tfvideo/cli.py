@@ -6,6 +6,7 @@
     tfvideo export [flags]             = python scripts/export.py
     tfvideo predict VIDEO... --model PATH
     tfvideo convert [flags]            official PyTorch checkpoints -> Keras weights
+    tfvideo build_tfrecords [flags]    annotated videos -> SequenceExample TFRecords
     tfvideo benchmark [flags]          = python scripts/benchmark.py
 
 `tfvideo COMMAND --help` lists a command's flags.
@@ -22,6 +23,7 @@ COMMANDS = {
     "export": "tfvideo.export.export_main",
     "predict": "tfvideo.export.predict_main",
     "convert": "tfvideo.convert.convert_main",
+    "build_tfrecords": "tfvideo.data.build_tfrecords_main",
     "benchmark": "tfvideo.benchmark_main",
 }
 

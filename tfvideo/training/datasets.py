@@ -49,15 +49,9 @@ def _synthetic(config, verbose):
         videos_per_class_val=config.synthetic_val_per_class,
         num_frames=config.synthetic_frames, size=config.synthetic_size,
         seed=config.synthetic_seed, verbose=verbose)
-    flips = synthetic.read_flip_map(info["root"])
-    # A horizontal flip swaps left<->right and clockwise<->anticlockwise: keep the labels right.
-    flip_map = {c: m for c, m in enumerate(flips) if c != m}
-    splits = {}
-    for split, key in (("train", "train"), ("validation", "validation")):
-        ds = synthetic.load(info["root"], key)
-        ds.label_flip_map = flip_map or None
-        splits[split] = ds
-    return splits["train"], splits["validation"]
+    # `load` keeps the dataset's flip map: a horizontal flip swaps left<->right and
+    # clockwise<->anticlockwise labels.
+    return synthetic.load(info["root"], "train"), synthetic.load(info["root"], "validation")
 
 
 def _require(value, flag, fmt):
