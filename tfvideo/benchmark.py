@@ -62,7 +62,7 @@ def _random_clips(model, batch, seed=0):
 
 def _litert_runner(model, quantize, workdir, batch):
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     input_shape = (batch,) + tuple(model.inputs[0].shape[1:])
     # from_keras_model freezes the variables (a concrete function of a Keras 3 model does not).
@@ -76,16 +76,26 @@ def _litert_runner(model, quantize, workdir, batch):
     path = os.path.join(workdir, f"model_{quantize}_{batch}.tflite")
     with open(path, "wb") as file:
         file.write(flatbuffer)
-    interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
-    input_index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(input_index, input_shape)
-    interpreter.allocate_tensors()
     clips = _random_clips(model, batch)
 
-    def run():
-        interpreter.set_tensor(input_index, clips)
-        interpreter.invoke()
+    def make_run(resolver):
+        interpreter = Interpreter(model_path=path, num_threads=os.cpu_count(),
+                                  experimental_op_resolver_type=resolver)
+        input_index = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(input_index, input_shape)
+        interpreter.allocate_tensors()
 
+        def run():
+            interpreter.set_tensor(input_index, clips)
+            interpreter.invoke()
+
+        run()  # XNNPACK rejects some int8 graphs only when it first runs them
+        return run
+
+    try:
+        run = make_run(OpResolverType.AUTO)
+    except RuntimeError:  # as `tfvideo predict` does: LiteRT's builtin kernels instead
+        run = make_run(OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     return run, os.path.getsize(path)
 
 

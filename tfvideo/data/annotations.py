@@ -473,7 +473,9 @@ def read_ssv2(labels_json, split_json, video_root, extension=".webm",
         else:
             flip = flip_map_from_pairs(flip_pairs, len(names))
             by_name = flip_map_from_class_names(names)
-            for a, b in flip_pairs:
+            # The built-in SSv2 pairs are checked against the names (a labels file with another
+            # order would silently mislabel flips); pairs the caller gives are taken as they are.
+            for a, b in flip_pairs if flip_pairs is SSV2_FLIP_PAIRS else ():
                 if by_name.get(a) != b:
                     logger.warning(
                         "%s: flip pair %d <-> %d (%r, %r) is not a left/right "

@@ -38,22 +38,23 @@ def atomic_write_text(path, text):
     os.replace(tmp, path)
 
 
-def atomic_save_model(model, path):
-    """`model.save(path)` (`.keras`) through a temporary file and `os.replace`."""
+def _atomic_save(path, save):
+    """Calls `save(tmp_path)` beside `path`, then renames the result into place."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}")
-    model.save(tmp)
+    save(tmp)
     os.replace(tmp, path)
+
+
+def atomic_save_model(model, path):
+    """`model.save(path)` (`.keras`) through a temporary file and `os.replace`."""
+    _atomic_save(path, model.save)
 
 
 def atomic_save_weights(model, path):
     """`model.save_weights(path)` (`.weights.h5`, with the optimizer state) atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}")
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+    _atomic_save(path, model.save_weights)
 
 
 def read_backup_state(backup_dir):
