@@ -316,50 +316,49 @@ def _decode_sequential(path, wanted):
     return out, count, rotation
 
 
-def _decode_seek(path, index, wanted):
-    """Seek-based decoding of the sorted unique frame indices ``wanted``."""
-    container, stream = _open(path)
+def _decode_seek(path, container, stream, index, wanted):
+    """Seek-based decoding of the sorted unique frame indices ``wanted``, on the container
+    that `_build_index` has just demuxed (seeking rewinds it; no second open)."""
     out = {}
     rotation = 0
     seen_first = False
-    with container:
-        gen = None
-        last_pts = None
-        decoded = 0
-        for i in wanted:
-            if i in out:
-                continue
-            target = index.pts[i]
-            key = index.keyframe_before(target)
-            if gen is None or last_pts is None or key > last_pts:
-                try:
-                    container.seek(key, stream=stream, backward=True,
-                                   any_frame=False)
-                except av.FFmpegError:
-                    raise _Fallback() from None
-                gen = container.decode(stream)
-                last_pts = None
+    gen = None
+    last_pts = None
+    decoded = 0
+    for i in wanted:
+        if i in out:
+            continue
+        target = index.pts[i]
+        key = index.keyframe_before(target)
+        if gen is None or last_pts is None or key > last_pts:
             try:
-                for frame in gen:
-                    decoded += 1
-                    p = frame.pts
-                    if p is None or (last_pts is not None and p <= last_pts):
-                        raise _Fallback()
-                    if not seen_first:
-                        rotation = _frame_rotation(frame)
-                        seen_first = True
-                    last_pts = p
-                    if p >= target:
-                        break
-                else:
-                    raise _Fallback()  # ran out of frames before the target
-            except av.FFmpegError as err:
-                raise _decode_error(path, err, decoded) from None
-            if last_pts != target:
-                raise _Fallback()  # the target timestamp was not produced
-            out[i] = _to_rgb(frame)
-            # Later wanted indices whose frames precede this one cannot exist
-            # (wanted is sorted), so nothing else to collect here.
+                container.seek(key, stream=stream, backward=True,
+                               any_frame=False)
+            except av.FFmpegError:
+                raise _Fallback() from None
+            gen = container.decode(stream)
+            last_pts = None
+        try:
+            for frame in gen:
+                decoded += 1
+                p = frame.pts
+                if p is None or (last_pts is not None and p <= last_pts):
+                    raise _Fallback()
+                if not seen_first:
+                    rotation = _frame_rotation(frame)
+                    seen_first = True
+                last_pts = p
+                if p >= target:
+                    break
+            else:
+                raise _Fallback()  # ran out of frames before the target
+        except av.FFmpegError as err:
+            raise _decode_error(path, err, decoded) from None
+        if last_pts != target:
+            raise _Fallback()  # the target timestamp was not produced
+        out[i] = _to_rgb(frame)
+        # Later wanted indices whose frames precede this one cannot exist
+        # (wanted is sorted), so nothing else to collect here.
     if not seen_first:
         raise VideoDecodeError(path, "no decodable frame", "no_frames")
     return out, rotation
@@ -400,7 +399,13 @@ def decode_video(path, indices=None, with_info=False):
 
     container, stream = _open(path)
     with container:
-        index = _build_index(path, container, stream, decode_first=False)
+        frames, num_frames = _decode_indices(path, container, stream, indices)
+    return (frames, num_frames) if with_info else frames
+
+
+def _decode_indices(path, container, stream, indices):
+    """`decode_video` for given indices, on an open container: index once, then seek."""
+    index = _build_index(path, container, stream, decode_first=False)
     num_frames = index.num_frames
     if num_frames == 0:
         raise VideoDecodeError(path, "no decodable frame (no video packets)",
@@ -419,7 +424,7 @@ def decode_video(path, indices=None, with_info=False):
     out = None
     if index.usable:
         try:
-            out, rotation = _decode_seek(path, index, wanted)
+            out, rotation = _decode_seek(path, container, stream, index, wanted)
         except _Fallback:
             out = None
     if out is None:
@@ -427,8 +432,7 @@ def decode_video(path, indices=None, with_info=False):
         num_frames = count
         clamped = np.minimum(indices, count - 1)
     frames = np.stack([out[int(i)] for i in clamped])
-    frames = _upright(frames, _rotation_k(rotation))
-    return (frames, num_frames) if with_info else frames
+    return _upright(frames, _rotation_k(rotation)), num_frames
 
 
 def count_frames(path):
