@@ -309,6 +309,24 @@ def test_train_dataset_raise_mode(video_dir):
     assert log.total >= 6  # parallel calls may record a few more
 
 
+def test_decode_threadpool_oversubscribes_cores(video_dir):
+    from tfvideo.data.pipeline import decode_threadpool_size
+    auto = max(4, 2 * os.cpu_count())
+    data = _dataset(video_dir, GOOD)
+    train = D.build_train_dataset(data, D.SegmentSampler(2), 1, crop_size=16, short_side=20)
+    views = D.build_eval_dataset(data, D.SegmentSampler(2), 1, crop_size=16, short_side=20,
+                                 threadpool_size=3)
+    default = D.build_train_dataset(data, D.SegmentSampler(2), 1, crop_size=16,
+                                    short_side=20, threadpool_size=None)
+    assert train.options().threading.private_threadpool_size == auto
+    assert views.options().threading.private_threadpool_size == 3
+    assert default.options().threading.private_threadpool_size is None
+    assert next(iter(views))["clip"].shape == (1, 2, 16, 16, 3)
+    for bad in (0, -2, 2.5, True, "many"):
+        with pytest.raises(ValueError, match="threadpool_size"):
+            decode_threadpool_size(bad)
+
+
 def test_train_flip_remaps_labels(tmp_path):
     # A white mark on the left half shows whether a clip was flipped; a
     # flipped clip must carry the flipped label (0 <-> 1), never otherwise.
