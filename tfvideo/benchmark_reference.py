@@ -20,7 +20,7 @@ _BUILDERS = {
     "s3d": (16, 224, "torchvision S3D", None, textwrap.dedent("""
         import torchvision
         model = torchvision.models.video.s3d(weights=None)
-        clip = torch.randn(1, 3, 16, 224, 224)
+        clip_shape = (3, 16, 224, 224)
     """)),
     "tada2d_r50": (8, 224, "official TAda2D-R50 (alibaba-mmai-research/TAdaConv)", "tadaconv",
                    textwrap.dedent("""
@@ -33,7 +33,7 @@ _BUILDERS = {
         from tadaconv.models.base.builder import build_model
         cfg = Config(load=True); cfg.NUM_GPUS = 0; cfg.NUM_SHARDS = 1
         model, _ = build_model(cfg)
-        clip = torch.randn(1, 3, 8, 224, 224)
+        clip_shape = (3, 8, 224, 224)
     """)),
     "blvnet_tam_r50": (16, 224, "official bLVNet-TAM-50 8x2 (IBM/bLVNet-TAM)", "blvnet",
                        textwrap.dedent("""
@@ -43,7 +43,43 @@ _BUILDERS = {
                                 input_channels=3, imagenet_blnet_pretrained=False,
                                 blending_method="sum", partial_freeze_bn=False, dropout=0.5,
                                 num_classes=174, dataset="st2stv2", pretrained=False))
-        clip = torch.randn(1, 16 * 3, 224, 224)
+        clip_shape = (16 * 3, 224, 224)
+    """)),
+    "s3dg": (64, 224, ("S3D-G of alibaba-mmai-research/TAdaConv (PyTorch; the paper's own "
+                       "code is TF-slim)"), "tadaconv", textwrap.dedent("""
+        import tempfile, types
+        sys.modules.setdefault("oss2", types.ModuleType("oss2"))  # cloud storage, unused
+        os.chdir(checkout); sys.path.insert(0, checkout)
+        config = os.path.join(tempfile.mkdtemp(), "s3dg.yaml")
+        with open(config, "w") as file:
+            file.write(f"_BASE_RUN: {checkout}/configs/pool/run/training/from_scratch_large.yaml\\n"
+                       f"_BASE_MODEL: {checkout}/configs/pool/backbone/s3dg.yaml\\n"
+                       "DATA: {NUM_INPUT_FRAMES: 64, TRAIN_CROP_SIZE: 224}\\n"
+                       "VIDEO: {HEAD: {NUM_CLASSES: 400}}\\n")
+        sys.argv = ["ref", "--cfg", config, "OUTPUT_DIR", os.path.dirname(config)]
+        from tadaconv.utils.config import Config
+        from tadaconv.models.base.builder import build_model
+        cfg = Config(load=True); cfg.NUM_GPUS = 0; cfg.NUM_SHARDS = 1
+        model, _ = build_model(cfg)
+        clip_shape = (3, 64, 224, 224)
+    """)),
+    # TEINet has no official code (papers.md 2.1). The stand-in is its 2D backbone alone,
+    # torchvision's ResNet-50 on every frame with the scores averaged: the reference cost
+    # without TEINet's modules, so the ratio against it is a lower bound.
+    "teinet_r50": (8, 224, "torchvision ResNet-50 per frame (stand-in: no official TEINet code)",
+                   None, textwrap.dedent("""
+        import torchvision
+
+        class PerFrame(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = torchvision.models.resnet50(weights=None, num_classes=400)
+
+            def forward(self, x):  # [B, T, 3, H, W]
+                return self.net(x.flatten(0, 1)).unflatten(0, x.shape[:2]).mean(1)
+
+        model = PerFrame()
+        clip_shape = (8, 3, 224, 224)
     """)),
 }
 
@@ -53,6 +89,7 @@ _TIMER = textwrap.dedent("""
     checkout, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(threads)
     {build}
+    clip = torch.randn((1,) + clip_shape)
     model.eval()
     with torch.inference_mode():
         model(clip)
@@ -65,11 +102,28 @@ _TIMER = textwrap.dedent("""
 """)
 
 
-def time_reference(model_name, checkout=None, threads=None, repeats=3) -> dict:
-    """Median forward latency (batch 1, inference mode) of the reference for `model_name`."""
+def reference_needs(model_name):
+    """The checkout a reference needs ("tadaconv", "blvnet"), "" when it needs none (it comes
+    from torchvision), None when `model_name` has no reference."""
+    entry = _BUILDERS.get(model_name)
+    return None if entry is None else (entry[3] or "")
+
+
+def reference_builder(model_name, checkout=None):
+    """`(frames, size, label, code)`: the code builds `model` and `clip_shape` (one clip,
+    PyTorch layout) with `torch`, `os`, `sys` and `checkout` in scope."""
+    if model_name not in _BUILDERS:
+        raise ValueError(f"no PyTorch reference for {model_name!r}; references: "
+                         f"{', '.join(_BUILDERS)}")
     frames, size, label, needs, build = _BUILDERS[model_name]
     if needs and not checkout:
         raise ValueError(f"{label} needs --reference_{needs} (a local checkout)")
+    return frames, size, label, build
+
+
+def time_reference(model_name, checkout=None, threads=None, repeats=3) -> dict:
+    """Median forward latency (batch 1, inference mode) of the reference for `model_name`."""
+    frames, size, label, build = reference_builder(model_name, checkout)
     code = _TIMER.format(build=build)
     result = subprocess.run(
         [sys.executable, "-c", code, os.path.abspath(checkout or "."),

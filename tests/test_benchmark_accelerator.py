@@ -1,0 +1,64 @@
+"""The accelerator comparison (tfvideo on JAX in bf16 vs PyTorch under bf16 autocast) runs end to
+end on the CPU with tiny settings; timings are not asserted."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tfvideo import benchmark_accelerator as acc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_tfvideo_side_trains_in_bf16_on_jax_without_tensorflow():
+    # The GPU machines have JAX and PyTorch but no TensorFlow: block its import.
+    code = ("import json, sys; sys.modules['tensorflow'] = None; "
+            "from tfvideo import benchmark_accelerator as acc; "
+            "print('RESULT ' + json.dumps(acc.measure_tfvideo("
+            "'tsm_tiny', num_classes=7, batch_size=2, steps=4, warmup=1)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, env=dict(os.environ, KERAS_BACKEND="jax"))
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stderr[-3000:]
+    row = json.loads(lines[0][len("RESULT "):])
+    assert row["dtype_policy"] == "mixed_bfloat16" and row["device"].startswith("cpu")
+    assert row["input"] == "8x64x64" and row["batch_size"] == 2
+    assert row["inference_clips_s"] > 0 and row["training_clips_s"] > 0
+    # Five SGD steps (1 warm-up + 4 timed) on one fixed batch: the jitted step really updates the weights.
+    assert row["loss_last"] < row["loss_first"]
+
+
+def test_reference_side_runs_under_autocast():
+    row = acc.measure_reference("teinet_r50", batch_size=1, steps=1, warmup=0)
+    assert row["dtype"] == "bfloat16" and row["device"] == "cpu:cpu"
+    assert row["input"] == "8x224x224"
+    assert row["inference_clips_s"] > 0 and row["training_clips_s"] > 0
+    # torchvision ResNet-50 with a 400-way head: 25,557,032 parameters for 1000 classes,
+    # minus 600 rows of the 2048-input FC (weights and bias).
+    assert row["params"] == 25_557_032 - 600 * 2049
+
+
+def test_script_writes_report_and_marks_models_without_reference(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "benchmark_gpu.py"), "--models=tsm_tiny",
+         "--batch_size=2", "--steps=2", "--warmup=1", f"--output_dir={tmp_path}"],
+        capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "benchmark_gpu.json").read_text())
+    (row,) = report["rows"]
+    assert row["model"] == "tsm_tiny" and row["tfvideo"]["training_clips_s"] > 0
+    assert row["reference_skipped"] == "no PyTorch reference for this model"
+    table = (tmp_path / "benchmark_gpu.md").read_text()
+    assert "| tsm_tiny | 8x64x64 | 2 |" in table and "cpu" in table
+
+
+def test_ratios_in_table_are_tfvideo_over_reference():
+    ours = {"input": "8x224x224", "batch_size": 32, "inference_clips_s": 600.0,
+            "training_clips_s": 150.0}
+    ref = {"inference_clips_s": 200.0, "training_clips_s": 100.0, "reference": "official"}
+    row = {"model": "tada2d_r50", "tfvideo": ours, "reference": ref, **acc.ratios(ours, ref)}
+    assert row["inference_ratio"] == 3.0 and row["training_ratio"] == 1.5
+    line = acc.markdown_table([row]).splitlines()[-1]
+    assert line == ("| tada2d_r50 | 8x224x224 | 32 | 600.0 | 200.0 | 3.00 | 150.0 | 100.0 | "
+                    "1.50 | official |")
