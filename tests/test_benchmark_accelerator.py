@@ -62,3 +62,35 @@ def test_ratios_in_table_are_tfvideo_over_reference():
     line = acc.markdown_table([row]).splitlines()[-1]
     assert line == ("| tada2d_r50 | 8x224x224 | 32 | 600.0 | 200.0 | 3.00 | 150.0 | 100.0 | "
                     "1.50 | official |")
+
+
+def test_jitted_forward_has_no_layout_transposes():
+    # Temporal convolutions, shifts and calibrations run on free reshapes of the channels-last
+    # tensors ([B*T, H, W, C] <-> [B, T, H*W, C]); a permutation would cost a full copy per layer
+    # on a GPU. Count transposes in the lowered (StableHLO) forward of one model per family.
+    code = """
+import json, re, sys
+import jax, numpy as np
+from tfvideo import models
+counts = {}
+for name in ["tsm_tiny", "teinet_tiny", "tada2d_tiny", "blvnet_tam_tiny", "s3d_tiny",
+             "tadaconvnext_tiny"]:
+    m = models.create(name, num_classes=5)
+    trainable = [v.value for v in m.trainable_variables]
+    frozen = [v.value for v in m.non_trainable_variables]
+    x = np.zeros((2,) + tuple(m.inputs[0].shape[1:]), "float32")
+    forward = jax.jit(lambda t, f, x: m.stateless_call(t, f, x, training=False)[0])
+    text = forward.lower(trainable, frozen, x).as_text()
+    counts[name] = {op: len(re.findall(r"stablehlo\\." + op + r"\\b", text))
+                    for op in ("transpose", "convolution")}
+print("RESULT " + json.dumps(counts))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, env=dict(os.environ, KERAS_BACKEND="jax"))
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stderr[-3000:]
+    counts = json.loads(lines[0][len("RESULT "):])
+    assert len(counts) == 6
+    for name, ops in counts.items():
+        assert ops["convolution"] > 0, name  # the count sees the graph
+        assert ops["transpose"] == 0, (name, ops)
