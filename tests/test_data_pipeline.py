@@ -406,6 +406,13 @@ def test_distribute_train_dataset_with_strategy(video_dir):
                                       short_side=20)
     clips, labels = next(iter(dist))
     assert clips.shape == (2, 2, 16, 16, 3)
+    views = D.distribute_eval_dataset(strategy, _dataset(video_dir, GOOD[:2]),
+                                      D.SegmentSampler(2), 3, num_clips=1, num_crops=3,
+                                      crop_size=16, short_side=20)
+    batches = list(views)
+    indices = np.concatenate([b["video_index"].numpy() for b in batches])
+    assert [b["clip"].shape[1:] for b in batches] == [(2, 16, 16, 3)] * 2
+    assert sorted(indices.tolist()) == [0, 0, 0, 1, 1, 1]  # 3 crops of each video
 
 
 def test_decode_error_report_callback(video_dir, capsys):

@@ -430,32 +430,28 @@ def predict_multi_view(model, eval_dataset, softmax=True):
     return {"video_index": ids, "scores": scores, "labels": lab, "top1": top1}
 
 
+def _distribute(builder, strategy, dataset, sampler, global_batch_size, kwargs):
+    def fn(input_context):
+        per_replica = input_context.get_per_replica_batch_size(global_batch_size)
+        return builder(dataset, sampler, per_replica, input_context=input_context, **kwargs)
+
+    return strategy.distribute_datasets_from_function(fn)
+
+
 def distribute_train_dataset(strategy, dataset, sampler, global_batch_size,
                              **kwargs):
     """``strategy.distribute_datasets_from_function`` around
     :func:`build_train_dataset`: each input pipeline reads its own shard of
     the file list and batches ``global_batch_size / num_replicas``."""
-
-    def fn(input_context):
-        per_replica = input_context.get_per_replica_batch_size(
-            global_batch_size)
-        return build_train_dataset(dataset, sampler, per_replica,
-                                   input_context=input_context, **kwargs)
-
-    return strategy.distribute_datasets_from_function(fn)
+    return _distribute(build_train_dataset, strategy, dataset, sampler,
+                       global_batch_size, kwargs)
 
 
 def distribute_eval_dataset(strategy, dataset, sampler, global_batch_size,
                             **kwargs):
     """Like :func:`distribute_train_dataset` for :func:`build_eval_dataset`."""
-
-    def fn(input_context):
-        per_replica = input_context.get_per_replica_batch_size(
-            global_batch_size)
-        return build_eval_dataset(dataset, sampler, per_replica,
-                                  input_context=input_context, **kwargs)
-
-    return strategy.distribute_datasets_from_function(fn)
+    return _distribute(build_eval_dataset, strategy, dataset, sampler,
+                       global_batch_size, kwargs)
 
 
 def distribute_on_service(dataset, service_address,
