@@ -168,8 +168,9 @@ def _free_port():
 def test_multi_worker_mirrored_strategy_two_local_workers(tmp_path, data_root):
     cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
     out = tmp_path / "run"
+    exports = tmp_path / "saved_models"
     args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=1",
-                   "--evaluate=false", "--export=false", "--val_every=0"]
+                   f"--export_dir={exports}", "--eval_num_clips=1", "--val_every=0"]
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
@@ -190,6 +191,10 @@ def test_multi_worker_mirrored_strategy_two_local_workers(tmp_path, data_root):
     assert summary["replicas"] == 2 and summary["global_batch"] == 4
     assert summary["optimizer_steps"] == summary["expected_steps"] == 3  # 12 / (2 x 2)
     assert "Summary:" in outputs[0] and "Summary:" not in outputs[1]
+    # The chief alone evaluates and exports, after the other worker has returned.
+    assert summary["evaluation"]["normal"]["num_videos"] == 8
+    assert (exports / "tsm_tiny" / "1" / "saved_model.pb").is_file()
+    assert (exports / "tsm_tiny.tflite").stat().st_size > 0
 
 
 def test_non_finite_loss_stops_and_names_the_step(tmp_path, data_root):
