@@ -199,15 +199,20 @@ def decode_threadpool_size(threadpool_size="auto"):
     return threadpool_size
 
 
-def _options(deterministic, shard_policy, threadpool_size):
+def _finalize(ds, prefetch, deterministic, threadpool_size, error_log):
+    """Prefetch, the pipeline's options (DATA auto-sharding, see the module docstring; thread
+    pool; determinism) and the error log attached to the returned object."""
     options = tf.data.Options()
     if deterministic is not None:
         options.deterministic = deterministic
-    options.experimental_distribute.auto_shard_policy = shard_policy
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
     threads = decode_threadpool_size(threadpool_size)
     if threads is not None:
         options.threading.private_threadpool_size = threads
-    return options
+    ds = ds.prefetch(prefetch).with_options(options)
+    ds.error_log = error_log
+    return ds
 
 
 def _seeded(ds, seed):
@@ -286,12 +291,7 @@ def build_train_dataset(dataset, sampler, batch_size, crop_size=224,
 
     ds = ds.map(transform, num_parallel_calls=num_parallel_calls)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.prefetch(prefetch)
-    ds = ds.with_options(_options(deterministic,
-                                  tf.data.experimental.AutoShardPolicy.DATA,
-                                  threadpool_size))
-    ds.error_log = error_log
-    return ds
+    return _finalize(ds, prefetch, deterministic, threadpool_size, error_log)
 
 
 def build_eval_dataset(dataset, sampler, batch_size, num_clips=1, num_crops=1,
@@ -351,12 +351,7 @@ def build_eval_dataset(dataset, sampler, batch_size, num_clips=1, num_crops=1,
     ds = ds.map(transform, num_parallel_calls=num_parallel_calls,
                 deterministic=True)
     ds = ds.unbatch().batch(batch_size)
-    ds = ds.prefetch(prefetch)
-    ds = ds.with_options(_options(None,
-                                  tf.data.experimental.AutoShardPolicy.DATA,
-                                  threadpool_size))
-    ds.error_log = error_log
-    return ds
+    return _finalize(ds, prefetch, None, threadpool_size, error_log)
 
 
 def as_keras_inputs(eval_dataset):
