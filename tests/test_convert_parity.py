@@ -317,17 +317,22 @@ class TAda2DRef(nn.Module):
         return self.head.out(x.mean((2, 3, 4)))
 
 
+def assert_tada_release_parity(model, reference, checkpoint, source, clip):
+    """Loads a TAdaConv-release checkpoint of `reference` into `model`; the layout is detected
+    as `source`, every weight is loaded, and the logits match the reference's on `clip`."""
+    report = load_torch_state_dict(model, checkpoint)
+    assert report.source == source and not report.left_at_init
+    with torch.no_grad():
+        expected = reference(as_video(normalized(clip, TADA)))
+    assert_parity(model, clip, expected.numpy())
+
+
 def test_tada2d_release_layout_into_tada2d():
     reference = randomize(TAda2DRef(depths=(1, 2, 1, 1), width=8, num_classes=5), seed=3)
     model = tfvideo.models.create("tada2d_r50", num_classes=5, num_frames=4, input_size=64,
                                   depth=(1, 2, 1, 1), width=8)
     checkpoint = {"model_state": reference.state_dict(), "epoch": 100, "cfg": "..."}
-    report = load_torch_state_dict(model, checkpoint)
-    assert report.source == "tada2d" and not report.left_at_init
-    clip = random_clip(4, 64, seed=3)
-    with torch.no_grad():
-        expected = reference(as_video(normalized(clip, TADA)))
-    assert_parity(model, clip, expected.numpy())
+    assert_tada_release_parity(model, reference, checkpoint, "tada2d", random_clip(4, 64, seed=3))
 
 
 class LayerNormChannelsFirst(nn.Module):
@@ -386,12 +391,8 @@ def test_tadaconvnext_release_layout_into_tadaconvnext():
     reference = randomize(TAdaConvNeXtRef(depths, dims, num_classes=5), seed=4)
     model = tfvideo.models.create("tadaconvnext_t", num_classes=5, num_frames=8, input_size=64,
                                   depths=depths, dims=dims)
-    report = load_torch_state_dict(model, {"model_state": reference.state_dict()})
-    assert report.source == "tadaconvnext" and not report.left_at_init
-    clip = random_clip(8, 64, seed=4)
-    with torch.no_grad():
-        expected = reference(as_video(normalized(clip, TADA)))
-    assert_parity(model, clip, expected.numpy())
+    assert_tada_release_parity(model, reference, {"model_state": reference.state_dict()},
+                               "tadaconvnext", random_clip(8, 64, seed=4))
 
 
 # ---------------------------------------------------------------------------------------------
