@@ -164,12 +164,18 @@ def measure_in_subprocess(name, **kwargs) -> dict:
     code = ("import json, sys; from tfvideo import benchmark; "
             "args = json.loads(sys.argv[1]); "
             "print('RESULT ' + json.dumps(benchmark.measure_model(args.pop('name'), **args)))")
-    result = subprocess.run([sys.executable, "-c", code, request], capture_output=True,
-                            text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    return run_for_result([sys.executable, "-c", code, request], f"benchmark of {name}",
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+
+
+def run_for_result(command, what, env=None) -> dict:
+    """Runs `command` and returns the JSON its stdout prints after `RESULT `; raises
+    RuntimeError naming `what`, with the end of stderr, when no such line comes."""
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     for line in result.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"benchmark of {name} failed:\n{result.stderr[-2000:]}")
+    raise RuntimeError(f"{what} failed:\n{result.stderr[-3000:]}")
 
 
 def markdown_table(rows, batch_sizes=(1, 8)) -> str:

@@ -24,11 +24,12 @@ Example (tiny, on the CPU):
 
 import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
+
+from tfvideo.benchmark import run_for_result
 
 # The configurations of the issue's GPU comparison (frames and size are each model's defaults).
 MODELS = ("tada2d_r50", "teinet_r50", "blvnet_tam_r50", "s3d", "s3dg")
@@ -137,22 +138,14 @@ def measure_tfvideo(name, batch_size=32, steps=10, warmup=3, dtype_policy="mixed
     }
 
 
-def _run_result(command, env, what):
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    for line in result.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"{what} failed:\n{result.stderr[-3000:]}")
-
-
 def measure_tfvideo_in_subprocess(name, **kwargs) -> dict:
     """``measure_tfvideo`` in a fresh process with ``KERAS_BACKEND=jax``."""
     code = ("import json, sys; from tfvideo import benchmark_accelerator as acc; "
             "args = json.loads(sys.argv[1]); "
             "print('RESULT ' + json.dumps(acc.measure_tfvideo(args.pop('name'), **args)))")
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
-    return _run_result([sys.executable, "-c", code, json.dumps({"name": name, **kwargs})],
-                       env, f"tfvideo {name} on JAX")
+    return run_for_result([sys.executable, "-c", code, json.dumps({"name": name, **kwargs})],
+                          f"tfvideo {name} on JAX", env=env)
 
 
 _TORCH_TIMER = """
@@ -226,7 +219,7 @@ def measure_reference(name, checkout=None, batch_size=32, steps=10, warmup=3,
     frames, size, label, build = reference_builder(name, checkout)
     command = [sys.executable, "-c", _TORCH_TIMER.format(build=build),
                os.path.abspath(checkout or "."), str(batch_size), str(steps), str(warmup), dtype]
-    row = _run_result(command, dict(os.environ), label)
+    row = run_for_result(command, label)
     return {"model": name, "side": "reference", "reference": label,
             "input": f"{frames}x{size}x{size}", "batch_size": batch_size, "steps": steps,
             "dtype": dtype, **row}

@@ -9,11 +9,27 @@ Example:
         --compare_reference
 """
 
-import json
 import os
-import subprocess
 import sys
 import textwrap
+
+
+def _tadaconv_model(config_code, clip_shape):
+    """Builder snippet for a model of the TAdaConv repository: `config_code` sets `config`, the
+    path of its YAML config (relative to the checkout, or a file it writes)."""
+    return "\n".join([textwrap.dedent("""
+        import tempfile, types
+        sys.modules.setdefault("oss2", types.ModuleType("oss2"))  # cloud storage, unused
+        os.chdir(checkout); sys.path.insert(0, checkout)
+    """), textwrap.dedent(config_code), textwrap.dedent(f"""
+        sys.argv = ["ref", "--cfg", config, "OUTPUT_DIR", tempfile.mkdtemp()]
+        from tadaconv.utils.config import Config
+        from tadaconv.models.base.builder import build_model
+        cfg = Config(load=True); cfg.NUM_GPUS = 0; cfg.NUM_SHARDS = 1
+        model, _ = build_model(cfg)
+        clip_shape = {clip_shape!r}
+    """)])
+
 
 # tfvideo model -> (frames, size, reference name, builder snippet needing `checkout`).
 _BUILDERS = {
@@ -23,18 +39,9 @@ _BUILDERS = {
         clip_shape = (3, 16, 224, 224)
     """)),
     "tada2d_r50": (8, 224, "official TAda2D-R50 (alibaba-mmai-research/TAdaConv)", "tadaconv",
-                   textwrap.dedent("""
-        import tempfile, types
-        sys.modules.setdefault("oss2", types.ModuleType("oss2"))  # cloud storage, unused
-        os.chdir(checkout); sys.path.insert(0, checkout)
-        sys.argv = ["ref", "--cfg", "configs/projects/tada/k400/tada2d_8x8.yaml",
-                    "OUTPUT_DIR", tempfile.mkdtemp()]
-        from tadaconv.utils.config import Config
-        from tadaconv.models.base.builder import build_model
-        cfg = Config(load=True); cfg.NUM_GPUS = 0; cfg.NUM_SHARDS = 1
-        model, _ = build_model(cfg)
-        clip_shape = (3, 8, 224, 224)
-    """)),
+                   _tadaconv_model("""
+        config = "configs/projects/tada/k400/tada2d_8x8.yaml"
+    """, clip_shape=(3, 8, 224, 224))),
     "blvnet_tam_r50": (16, 224, "official bLVNet-TAM-50 8x2 (IBM/bLVNet-TAM)", "blvnet",
                        textwrap.dedent("""
         sys.path.insert(0, checkout)
@@ -46,23 +53,14 @@ _BUILDERS = {
         clip_shape = (16 * 3, 224, 224)
     """)),
     "s3dg": (64, 224, ("S3D-G of alibaba-mmai-research/TAdaConv (PyTorch; the paper's own "
-                       "code is TF-slim)"), "tadaconv", textwrap.dedent("""
-        import tempfile, types
-        sys.modules.setdefault("oss2", types.ModuleType("oss2"))  # cloud storage, unused
-        os.chdir(checkout); sys.path.insert(0, checkout)
+                       "code is TF-slim)"), "tadaconv", _tadaconv_model("""
         config = os.path.join(tempfile.mkdtemp(), "s3dg.yaml")
         with open(config, "w") as file:
             file.write(f"_BASE_RUN: {checkout}/configs/pool/run/training/from_scratch_large.yaml\\n"
                        f"_BASE_MODEL: {checkout}/configs/pool/backbone/s3dg.yaml\\n"
                        "DATA: {NUM_INPUT_FRAMES: 64, TRAIN_CROP_SIZE: 224}\\n"
                        "VIDEO: {HEAD: {NUM_CLASSES: 400}}\\n")
-        sys.argv = ["ref", "--cfg", config, "OUTPUT_DIR", os.path.dirname(config)]
-        from tadaconv.utils.config import Config
-        from tadaconv.models.base.builder import build_model
-        cfg = Config(load=True); cfg.NUM_GPUS = 0; cfg.NUM_SHARDS = 1
-        model, _ = build_model(cfg)
-        clip_shape = (3, 64, 224, 224)
-    """)),
+    """, clip_shape=(3, 64, 224, 224))),
     # TEINet has no official code (papers.md 2.1). The stand-in is its 2D backbone alone,
     # torchvision's ResNet-50 on every frame with the scores averaged: the reference cost
     # without TEINet's modules, so the ratio against it is a lower bound.
@@ -124,15 +122,12 @@ def reference_builder(model_name, checkout=None):
 def time_reference(model_name, checkout=None, threads=None, repeats=3) -> dict:
     """Median forward latency (batch 1, inference mode) of the reference for `model_name`."""
     frames, size, label, build = reference_builder(model_name, checkout)
-    code = _TIMER.format(build=build)
-    result = subprocess.run(
-        [sys.executable, "-c", code, os.path.abspath(checkout or "."),
-         str(threads or os.cpu_count()), str(repeats)], capture_output=True, text=True)
-    for line in result.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return {"reference": label, "input": f"{frames}x{size}x{size}",
-                    **json.loads(line[len("RESULT "):])}
-    raise RuntimeError(f"{label} failed:\n{result.stderr[-2000:]}")
+    from tfvideo.benchmark import run_for_result
+
+    timing = run_for_result([sys.executable, "-c", _TIMER.format(build=build),
+                             os.path.abspath(checkout or "."), str(threads or os.cpu_count()),
+                             str(repeats)], label)
+    return {"reference": label, "input": f"{frames}x{size}x{size}", **timing}
 
 
 def compare(rows, tadaconv_checkout=None, blvnet_checkout=None, threads=None, repeats=3):
