@@ -228,6 +228,24 @@ def test_pool_matches_pytorch_semantics(kernel, strides, pads, op):
                                rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "mixed_float16"])
+def test_padded_max_pool_never_picks_padding(dtype):
+    # The first clip is the dtype's lowest finite value everywhere, the second lies within
+    # 10% of it: any other fill (zeros, a rounded decimal) would win at the borders.
+    import ml_dtypes
+
+    compute = dtype.removeprefix("mixed_")
+    lowest = float(ml_dtypes.finfo(compute).min)
+    rng = np.random.default_rng(2)
+    x = (lowest * rng.uniform(0.9, 1.0, size=(2, 5, 7, 9, 3))).astype(compute)
+    x[0] = lowest
+    x32 = x.astype("float32")
+    kernel, strides, pads = (3, 3, 3), (2, 2, 2), (1, 1, 1)
+    layer = SeparablePooling3D(kernel, strides=strides, padding=pads, dtype=dtype)
+    got = keras.ops.convert_to_numpy(keras.ops.cast(layer(x32), "float32"))
+    np.testing.assert_array_equal(got, numpy_pool3d(x32, kernel, strides, pads, "max"))
+
+
 @pytest.mark.parametrize("kernel,strides", [((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (2, 2, 2)),
                                             ((2, 2, 2), (2, 2, 2)), ((3, 3, 3), (1, 1, 1))])
 def test_pool_same_matches_tf_max_pool3d(kernel, strides):

@@ -23,6 +23,7 @@ Example:
 """
 
 import keras
+import ml_dtypes  # a Keras dependency: finfo for bfloat16 too
 import numpy as np
 from keras import layers, ops
 
@@ -65,9 +66,13 @@ BN_MOMENTUM = 0.999  # TF-slim decay 0.999 = PyTorch momentum 0.001
 
 
 def _lowest(dtype):
-    """Most negative finite value of a float dtype: the max-pool padding value."""
-    return {"float16": -65504.0, "bfloat16": -3.38e38}.get(
-        keras.backend.standardize_dtype(dtype), -3.4028235e38)
+    """Most negative finite value of a float dtype: the max-pool padding value.
+
+    Exact for the dtype (float16, bfloat16, float32, float64), so it never wins a max over
+    real values and every backend accepts it as a fill value (PyTorch refuses a value that
+    overflows the tensor dtype, such as the decimal -3.4028235e38 for float32).
+    """
+    return float(ml_dtypes.finfo(keras.backend.standardize_dtype(dtype)).min)
 
 
 def _triple(name, value):
