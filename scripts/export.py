@@ -1,8 +1,13 @@
-"""Same as `tfvideo export`: see tfvideo/export/export_main.py for the flags."""
+#!/usr/bin/env python
+"""A trained model to TF Serving's SavedModel layout or TFLite (= `tfvideo export`; `--help`
+lists the flags)."""
 
-from absl import app
+import os
+import sys
 
-from tfvideo.export.export_main import main
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfvideo.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main(["tfvideo", "export"] + sys.argv[1:]))

@@ -1,8 +1,12 @@
-"""Same as `tfvideo predict`: see tfvideo/export/predict_main.py for the flags."""
+#!/usr/bin/env python
+"""Top-k labels of video files (= `tfvideo predict`; `--help` lists the flags)."""
 
-from absl import app
+import os
+import sys
 
-from tfvideo.export.predict_main import main
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfvideo.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main(["tfvideo", "predict"] + sys.argv[1:]))

@@ -13,6 +13,7 @@
 """
 
 import importlib
+import os
 import sys
 
 # Sub-command -> module defining absl flags and `main(argv)`.
@@ -30,15 +31,33 @@ COMMANDS = {
 
 def run_command(module_name: str, argv: list[str]):
     """Runs `module.main` under absl with `argv` (argv[0] is the program name)."""
-    from absl import app, flags
+    from absl import app
 
     module = importlib.import_module(module_name)
-    # `--help` lists the flags of the command's module (absl shows only __main__'s otherwise).
-    flags.adopt_module_key_flags(module)
+    if any(arg in HELP_ARGS for arg in argv[1:]):
+        print(command_help(module, argv[0]))
+        sys.exit(0)  # absl's own --help exits with 1 and shows the console script's docstring
     app.run(module.main, argv=argv)
 
 
+HELP_ARGS = ("-h", "-?", "--help", "--helpshort")
+
+
+def command_help(module, program):
+    """A command's `--help`: its usage line and description, then its flags with their help and
+    defaults."""
+    from absl import flags
+
+    lines = [f"usage: {program} [flags]", ""]
+    if module.__doc__:
+        lines += [module.__doc__.strip(), ""]
+    lines += ["flags:", flags.FLAGS.module_help(module), "",
+              "Try --helpfull to get a list of all flags."]
+    return "\n".join(lines)
+
+
 def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
         print(__doc__.strip())
@@ -56,7 +75,13 @@ def main(argv=None):
                   file=sys.stderr)
             return 2
         raise
-    run_command(COMMANDS[command], [f"tfvideo {command}"] + argv[2:])
+    from tfvideo._optional import MissingDependencyError
+
+    try:
+        run_command(COMMANDS[command], [f"tfvideo {command}"] + argv[2:])
+    except MissingDependencyError as error:
+        print(f"tfvideo {command}: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
