@@ -1,16 +1,21 @@
 """tfvideo: efficient video recognition in TensorFlow / Keras 3."""
 
 import pathlib
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
-README = pathlib.Path(__file__).with_name("README.md")
+HERE = pathlib.Path(__file__).resolve().parent
+README = HERE / "README.md"
+# The model the default job committed: shipped inside the package, so `tfvideo predict VIDEO`
+# works from any directory after any install (tfvideo.export.predict.default_model_path).
+DEMO_MODEL = HERE / "saved_models" / "tsm_tiny"
+BUNDLED = ("tfvideo", "_bundled", "saved_models", "tsm_tiny")
 
 EXTRAS = {
     # Run .tflite files (tf.lite.Interpreter is deprecated).
     "litert": ["ai-edge-litert>=2.0"],
-    # TF Serving request protos: warmup requests and client examples.
-    "serving": ["tensorflow-serving-api==2.21.*"],
     # Read official PyTorch checkpoints (conversion only; the models never need torch).
     "torch": ["torch>=2.9"],
     "jax": ["jax[cpu]>=0.4.30"],
@@ -19,7 +24,18 @@ EXTRAS = {
 # on the JAX and PyTorch backends.
 EXTRAS["test"] = sorted(
     {"pytest>=8", "pytest-xdist>=3", "torchvision>=0.24"} | set(EXTRAS["litert"])
-    | set(EXTRAS["serving"]) | set(EXTRAS["jax"]) | set(EXTRAS["torch"]))
+    | set(EXTRAS["jax"]) | set(EXTRAS["torch"]))
+
+
+class BuildWithDemoModel(build_py):
+    """Copies the committed demo SavedModel into the built package (wheels, sdists' builds)."""
+
+    def run(self):
+        super().run()
+        if DEMO_MODEL.is_dir():
+            target = pathlib.Path(self.build_lib, *BUNDLED)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(DEMO_MODEL, target)
 
 setup(
     name="tfvideo",
@@ -38,7 +54,10 @@ setup(
         "av",  # PyAV: FFmpeg bundled in its wheels (tensorflow-io does not load with TF 2.21)
         "tqdm",
         "matplotlib",
+        # TF Serving's request protos: the default job's export writes the warmup requests.
+        "tensorflow-serving-api==2.21.*",
     ],
     extras_require=EXTRAS,
+    cmdclass={"build_py": BuildWithDemoModel},
     entry_points={"console_scripts": ["tfvideo=tfvideo.cli:main"]},
 )

@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from tfvideo._optional import require
+
 MODES = ("keras_predict", "tf_function", "tf_function_xla", "saved_model", "litert_float",
          "litert_int8", "train_step")
 
@@ -62,8 +64,9 @@ def _random_clips(model, batch, seed=0):
 
 def _litert_runner(model, quantize, workdir, batch):
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    litert = require("ai_edge_litert.interpreter", "LiteRT benchmarks")
+    Interpreter, OpResolverType = litert.Interpreter, litert.OpResolverType
     input_shape = (batch,) + tuple(model.inputs[0].shape[1:])
     # from_keras_model freezes the variables (a concrete function of a Keras 3 model does not).
     converter = tf.lite.TFLiteConverter.from_keras_model(model)

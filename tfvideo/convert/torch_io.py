@@ -25,6 +25,8 @@ import os
 
 import numpy as np
 
+from tfvideo._optional import require
+
 # Wrapper keys, most specific first.
 WRAPPER_KEYS = ("model_state", "state_dict", "model")
 EMA_KEY = "model_ema_state"
@@ -112,11 +114,7 @@ def read_checkpoint(path, ema=False, allow_pickle=False):
     if path.endswith(".npz"):
         with np.load(path, allow_pickle=False) as data:
             return unwrap_state_dict({k: data[k] for k in data.files}, ema=ema)
-    try:
-        import torch
-    except ImportError as error:
-        raise ImportError(f"reading the PyTorch checkpoint {path} needs torch: "
-                          "pip install 'tfvideo[torch]' (or pip install torch)") from error
+    torch = require("torch", f"reading the PyTorch checkpoint {path}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except Exception as error:  # noqa: BLE001 - report torch's reason with the remedy

@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from tfvideo._optional import require
 from tfvideo.export.metadata import METADATA_FILENAME, ExportMetadata
 from tfvideo.export.saved_model import existing_versions
 
@@ -100,7 +101,8 @@ class TFLitePredictor(Predictor):
             self.delegate = "builtin"
 
     def _make_runner(self, path, num_threads, default_delegates):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        litert = require("ai_edge_litert.interpreter", f"running the TFLite model {path}")
+        Interpreter, OpResolverType = litert.Interpreter, litert.OpResolverType
 
         resolver = (OpResolverType.AUTO if default_delegates
                     else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -131,11 +133,14 @@ def resolve_saved_model_dir(path):
 
 
 def default_model_path():
-    """The model committed under `saved_models/` (current directory first, then the checkout
-    holding this package), or None."""
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    for root in (os.getcwd(), package_root):
-        base = os.path.join(root, "saved_models")
+    """The model `tfvideo predict` uses without `--model`, or None. In order: `saved_models/` in
+    the current directory, the demo model shipped inside the installed package
+    (`tfvideo/_bundled/saved_models`, copied there when a wheel is built), the `saved_models/`
+    of the source checkout holding this package (an editable install)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for base in (os.path.join(os.getcwd(), "saved_models"),
+                 os.path.join(package, "_bundled", "saved_models"),
+                 os.path.join(os.path.dirname(package), "saved_models")):
         if not os.path.isdir(base):
             continue
         for name in sorted(os.listdir(base)):

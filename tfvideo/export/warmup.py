@@ -18,6 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfvideo._optional import require
 from tfvideo.data import tfrecords
 
 WARMUP_DIR = "assets.extra"
@@ -25,11 +26,9 @@ WARMUP_FILENAME = "tf_serving_warmup_requests"
 
 
 def _apis():
-    try:
-        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
-    except ImportError as error:  # pragma: no cover - the dependency is declared
-        raise ImportError("warmup requests need tensorflow-serving-api "
-                          "(pip install tensorflow-serving-api)") from error
+    require("tensorflow_serving.apis.prediction_log_pb2", "TF Serving warmup requests")
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
     return model_pb2, predict_pb2, prediction_log_pb2
 
 
