@@ -122,41 +122,112 @@ def test_mirrored_strategy_on_two_logical_cpus_loss_decreases():
     assert info["loss"][-1] < info["loss"][0]
 
 
-def test_killed_run_resumes_with_the_same_number_of_steps(tmp_path, data_root):
-    out = tmp_path / "run"
-    # 12 videos / batch 2 = 6 steps per epoch, 3 epochs = 18 optimizer steps; backup every 2.
-    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=3",
-                   "--backup_every=2", "--evaluate=false", "--export=false", "--val_every=0"]
+def _kill_when(args, should_kill):
+    """Runs the job and SIGKILLs it at the first output line for which `should_kill(line)`;
+    returns that line."""
     process = subprocess.Popen(TRAIN + args, env=_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, cwd=REPO)
-    killed_at = None
+    killed_on = None
     try:
         for line in process.stdout:
-            if line.startswith("[backup] step"):
-                # "[backup] step S (epoch E, batch B)": kill inside the second epoch.
-                step = int(line.split()[2])
-                batch = int(line.rsplit("batch", 1)[1].strip(" )\n"))
-                if step > 6 and batch > 0:
-                    process.send_signal(signal.SIGKILL)
-                    killed_at = step
-                    break
+            if should_kill(line):
+                process.send_signal(signal.SIGKILL)
+                killed_on = line.strip()
+                break
     finally:
         process.stdout.close()
         process.wait(timeout=60)
-    assert killed_at is not None, "no mid-epoch backup was reported"
+    assert killed_on is not None, "the job ended before the line to kill it on"
     assert process.returncode == -signal.SIGKILL
-    state = json.loads((out / "backup" / "training_metadata.json").read_text())
-    assert state["step"] >= killed_at and state["batch"] > 0
+    return killed_on
 
+
+def _resume_and_check(args, out, state, total_steps=18):
     result = _train(args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Resuming from the backup at optimizer step {state['step']}" in result.stdout
     summary = _summary(out)
     assert summary["resumed_from_step"] == state["step"]
-    assert summary["optimizer_steps"] == summary["expected_steps"] == 18
+    assert summary["optimizer_steps"] == summary["expected_steps"] == total_steps
     epochs = [row.split(",")[0] for row in (out / "history.csv").read_text().splitlines()[1:]]
     assert epochs == ["0", "1", "2"]
     assert not (out / "backup").exists()
+    return result
+
+
+def _backup_state(out):
+    return json.loads((out / "backup" / "training_metadata.json").read_text())
+
+
+def _backup_line(line):
+    """(step, batch) of a "[backup] step S (epoch E, batch B)" line, or None."""
+    if not line.startswith("[backup] step"):
+        return None
+    return int(line.split()[2]), int(line.rsplit("batch", 1)[1].strip(" )\n"))
+
+
+def test_killed_run_resumes_with_the_same_number_of_steps(tmp_path, data_root):
+    out = tmp_path / "run"
+    # 12 videos / batch 2 = 6 steps per epoch, 3 epochs = 18 optimizer steps; backup every 2.
+    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=3",
+                   "--backup_every=2", "--evaluate=false", "--export=false", "--val_every=0"]
+
+    def inside_the_second_epoch(line):
+        position = _backup_line(line)
+        return position is not None and position[0] > 6 and position[1] > 0
+
+    killed_on = _kill_when(args, inside_the_second_epoch)
+    state = _backup_state(out)
+    assert state["step"] >= _backup_line(killed_on)[0] and state["batch"] > 0
+    _resume_and_check(args, out, state)
+
+
+# The boundary of issue 12: with 6 steps per epoch and a backup every 3, the backup position
+# after an epoch's last batch once had 0 steps left in its epoch, and the resumed run never ended.
+BOUNDARY = ["--epochs=3", "--steps_per_epoch=6", "--backup_every=3", "--evaluate=false",
+            "--export=false"]
+
+
+def test_run_killed_right_after_the_backup_of_an_epochs_last_step_resumes(tmp_path, data_root):
+    out = tmp_path / "run"
+    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}"] + BOUNDARY
+    killed_on = _kill_when(args, lambda line: (_backup_line(line) or (0,))[0] == 6)
+    state = _backup_state(out)
+    assert state == {"epoch": 1, "batch": 0, "step": 6}, killed_on  # the epoch-end backup
+    _resume_and_check(args, out, state)
+
+
+def test_run_killed_during_validation_resumes_and_validates_that_epoch(tmp_path, data_root):
+    out = tmp_path / "run"
+    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}"] + BOUNDARY
+    _kill_when(args, lambda line: line.startswith("[validate] epoch 2"))
+    state = _backup_state(out)
+    # Killed after the 12th step, before the epoch-end backup: it resumes mid-epoch 2.
+    assert state == {"epoch": 1, "batch": 3, "step": 9}
+    result = _resume_and_check(args, out, state)
+    assert "[validate] epoch 2 (after step 12)" in result.stdout
+    rows = (out / "history.csv").read_text().splitlines()
+    assert "val_accuracy" in rows[0] and all(row.split(",")[-1] for row in rows[1:])
+
+
+def test_resume_position_after_a_backup_at_the_end_of_an_epoch():
+    from tfvideo.training.callbacks import resume_position
+
+    assert resume_position({"epoch": 0, "batch": 6, "step": 6}, 6) == (1, 0)
+    assert resume_position({"epoch": 0, "batch": 8, "step": 8}, 6) == (1, 0)
+    assert resume_position({"epoch": 1, "batch": 3, "step": 9}, 6) == (1, 3)
+    assert resume_position({"epoch": 3, "batch": 0, "step": 18}, 6) == (3, 0)
+
+
+def test_truncate_history_drops_epochs_that_will_be_trained_again(tmp_path):
+    from tfvideo.training.callbacks import truncate_history
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n0,1.5\n1,1.2\n2,1.1\n")
+    truncate_history(str(path), 2)
+    assert path.read_text() == "epoch,loss\n0,1.5\n1,1.2\n"
+    truncate_history(str(path), 5)
+    assert path.read_text() == "epoch,loss\n0,1.5\n1,1.2\n"
 
 
 def _free_port():

@@ -87,7 +87,9 @@ class StepBackup(keras.callbacks.BackupAndRestore):
             resume test waits for it.
 
     The loop restores with `restore(model)` before `fit` and sets `batch_offset` when it resumes
-    inside an epoch (Keras numbers the batches of that shortened epoch from 0).
+    inside an epoch (Keras numbers the batches of that shortened epoch from 0). Put it last in the
+    callback list: its epoch-end backup then records an epoch only once every other callback
+    (checkpoint, history row, plot) has finished with it.
     """
 
     def __init__(self, backup_dir, save_freq=50, write=True, verbose=True):
@@ -121,8 +123,18 @@ class StepBackup(keras.callbacks.BackupAndRestore):
         if logs is not None and not _is_finite(logs.get("loss")):
             self.stopped_non_finite = True  # never back up non-finite weights
             return
+        if batch + 1 == (self.params or {}).get("steps"):
+            # The epoch's last batch: the epoch-end backup follows validation and the epoch's
+            # checkpoint and history row, so a kill in between redoes the end of the epoch
+            # instead of resuming at a position no `fit` can start from (0 steps left).
+            return
         if self._should_save_on_batch(batch):
             self._save(self._current_epoch, self.batch_offset + batch + 1)
+
+    def on_test_begin(self, logs=None):
+        if self.verbose and self.model is not None and self.model.optimizer is not None:
+            print(f"[validate] epoch {self._current_epoch + 1} (after step "
+                  f"{int(self.model.optimizer.iterations.numpy())})", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         self.batch_offset = 0
@@ -156,6 +168,33 @@ class StepBackup(keras.callbacks.BackupAndRestore):
                 os.rmdir(self.backup_dir)
             except OSError:
                 pass
+
+
+def resume_position(state, steps_per_epoch):
+    """`(epoch, batch)` at which a run restored from backup `state` goes on.
+
+    A backup taken after an epoch's last batch (written by earlier versions, or when
+    `--steps_per_epoch` shrank) has no steps left in that epoch: it goes on at the next one.
+
+        >>> resume_position({"epoch": 0, "batch": 6, "step": 6}, steps_per_epoch=6)
+        (1, 0)
+    """
+    if state["batch"] >= steps_per_epoch:
+        return state["epoch"] + 1, 0
+    return state["epoch"], state["batch"]
+
+
+def truncate_history(csv_path, epochs_done):
+    """Drops the rows of epochs >= `epochs_done` from a `CSVLogger` file: an epoch written
+    before a kill whose end the backup did not record is trained again and logged again."""
+    if not os.path.isfile(csv_path):
+        return
+    with open(csv_path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    kept = lines[:1] + [line for line in lines[1:]
+                        if line and int(float(line.split(",", 1)[0])) < epochs_done]
+    if kept != lines:
+        atomic_write_text(csv_path, "\n".join(kept) + "\n")
 
 
 class NonFiniteLossError(RuntimeError):

@@ -235,6 +235,7 @@ def train(config, strategy=None):
                                write=chief, verbose=chief)
         state = backup.restore(model)
     start_step = state["step"] if state else 0
+    epoch, batch = cb.resume_position(state, steps_per_epoch) if state else (0, 0)
     if state:
         _log(f"Resuming from the backup at optimizer step {state['step']} (epoch "
              f"{state['epoch'] + 1}, batch {state['batch']}) of {total_steps}.", chief)
@@ -265,11 +266,13 @@ def train(config, strategy=None):
         val_steps = math.ceil(len(val_set) / global_batch)
 
     nonfinite = cb.StopOnNonFiniteLoss()
-    callbacks = [nonfinite, backup, cb.LearningRateLogger(), DecodeErrorReport(
+    callbacks = [nonfinite, cb.LearningRateLogger(), DecodeErrorReport(
         error_log, verbose=False)]
     csv_path = os.path.join(output_dir, "history.csv")
     png_path = os.path.join(output_dir, "training_curves.png")
     if chief:
+        if state:
+            cb.truncate_history(csv_path, epoch)
         callbacks += [
             cb.AtomicCheckpoint(os.path.join(output_dir, "checkpoints"),
                                 monitor="val_accuracy" if val_data is not None else "loss",
@@ -278,16 +281,16 @@ def train(config, strategy=None):
             cb.EpochSummaries(os.path.join(output_dir, "logs")),
             cb.PlotHistory(csv_path, png_path, title=config.model),
         ]
+    callbacks.append(backup)  # last: an epoch is backed up once the others are done with it
     verbose = _verbose(config, chief)
     fit_kwargs = dict(validation_data=val_data, validation_steps=val_steps,
                       validation_freq=max(config.val_every, 1), shuffle=False,  # tf.data shuffles
                       callbacks=callbacks, verbose=verbose)
-    epoch = state["epoch"] if state else 0
-    if state and state["batch"] > 0 and epoch < config.epochs:
+    if batch > 0 and epoch < config.epochs:
         # Finish the interrupted epoch with exactly its remaining steps.
-        backup.batch_offset = state["batch"]
+        backup.batch_offset = batch
         model.fit(train_data(start_step), initial_epoch=epoch, epochs=epoch + 1,
-                  steps_per_epoch=steps_per_epoch - state["batch"], **fit_kwargs)
+                  steps_per_epoch=steps_per_epoch - batch, **fit_kwargs)
         epoch += 1
     if nonfinite.event is None and epoch < config.epochs:
         model.fit(train_data(epoch * steps_per_epoch), initial_epoch=epoch,
@@ -320,23 +323,42 @@ def train(config, strategy=None):
         summary["final_epoch_logs"] = {k: v[-1] for k, v in history.items() if v}
     if not chief:
         return summary
-    backup.delete()
     final_path = os.path.join(output_dir, "model.keras")
     cb.atomic_save_model(model, final_path)
     summary["model_path"] = final_path
     summary["training_curves"] = png_path if os.path.exists(png_path) else None
 
-    if config.evaluate:
-        summary["evaluation"] = _evaluate(config, model, val_set, sampler, input_size,
-                                          short_side, output_dir)
-    if config.export:
-        summary["export"] = _export(config, model, export_metadata(
-            model, config, train_set.class_names, sampler, short_side))
+    stage = "evaluation"
+    try:
+        if config.evaluate:
+            summary["evaluation"] = _evaluate(config, model, val_set, sampler, input_size,
+                                              short_side, output_dir)
+        stage = "export"
+        if config.export:
+            summary["export"] = _export(config, model, export_metadata(
+                model, config, train_set.class_names, sampler, short_side))
+    except Exception as error:  # noqa: BLE001 - the trained model must not be lost with it
+        raise AfterTrainingError(stage, error, final_path, config) from error
     summary["total_seconds"] = round(time.time() - started, 1)
     cb.atomic_write_text(os.path.join(output_dir, "summary.json"),
                          json.dumps(summary, indent=1, default=str))
+    # Kept until here: a run killed during evaluation or export resumes after its last step.
+    backup.delete()
     print_summary(summary)
     return summary
+
+
+class AfterTrainingError(RuntimeError):
+    """Evaluation or export failed after training finished; the message says where the trained
+    model is and the command that exports it. Re-running the same job resumes after training."""
+
+    def __init__(self, stage, cause, model_path, config):
+        self.stage, self.cause, self.model_path = stage, cause, model_path
+        cause_text = " ".join(str(cause).split()) or type(cause).__name__
+        super().__init__(
+            f"{stage} failed after training: {cause_text}. The trained model is saved at "
+            f"{model_path}. Export it with: tfvideo export --model {model_path} --output_dir "
+            f"{config.export_dir} (or re-run the same command: it goes on after training).")
 
 
 def _previous_best(output_dir):

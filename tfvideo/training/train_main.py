@@ -26,13 +26,16 @@ def main(argv):
 
     strategy = strategy_lib.select_strategy(config.num_cpu_devices)
     from tfvideo.training.callbacks import NonFiniteLossError
-    from tfvideo.training.loop import train
+    from tfvideo.training.loop import AfterTrainingError, train
 
     try:
         train(config, strategy)
     except NonFiniteLossError as error:
         print(f"ERROR: {error}", file=sys.stderr, flush=True)
         sys.exit(3)
+    except AfterTrainingError as error:
+        print(f"ERROR: {error}", file=sys.stderr, flush=True)
+        sys.exit(4)
 
 
 def run():
