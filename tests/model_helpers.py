@@ -28,13 +28,55 @@ def randomize_batch_norms(model, seed=0):
 
 
 def randomize_zero_initialised_weights(model, seed=0):
-    """Gives zero-initialised weights (identity-at-init branches) random values, so that
-    every path of the network influences the outputs that a test compares."""
+    """Weights as after training, so that every block of the network visibly influences the
+    outputs that a test compares (parity, round trips).
+
+    1. Weights that start constant or near zero get random values: identity-at-init branches
+       (TAda route convs, zero-initialised BN gammas such as bLVNet's bn3 and TAda's
+       `avgpool_bn`), the ConvNeXt layer scale of 1e-6 (which leaves a block's branch 1e-6 of
+       the residual), constant BN/LN gammas and betas, zero biases. Scales (`gamma`) get values
+       in [0.5, 1.5], everything else N(0, 0.1).
+    2. Kernels initialised far below the fan-in scale (ConvNeXt's trunc_normal(0.02), slim's
+       trunc_normal(0.01)) are scaled up to std 1 / sqrt(fan_in), so a residual branch is not a
+       few per cent of its shortcut.
+    3. BN moving statistics are set to the batch statistics of a random clip
+       (`calibrate_batch_norms`), so no BN layer is left at mean 0 / variance 1.
+    """
     rng = np.random.default_rng(seed)
-    for weight in model.weights:
+    for weight in model.trainable_weights:
         value = keras.ops.convert_to_numpy(weight)
-        if weight.trainable and not np.any(value):
-            weight.assign(rng.normal(0, 0.1, value.shape).astype(value.dtype))
+        if not np.issubdtype(value.dtype, np.floating):
+            continue
+        if np.ptp(value) > 0 and np.max(np.abs(value)) >= 1e-3:  # random already
+            if value.ndim >= 2:
+                floor = 1.0 / np.sqrt(np.prod(value.shape[:-1]))
+                if value.std() < floor / 4:
+                    weight.assign((value * (floor / value.std())).astype(value.dtype))
+            continue
+        if weight.name in ("gamma", "scale"):
+            new = rng.uniform(0.5, 1.5, value.shape)
+        else:
+            new = rng.normal(0, 0.1, value.shape)
+        weight.assign(new.astype(value.dtype))
+    calibrate_batch_norms(model, random_clip(model, batch=2, seed=seed + 1000))
+
+
+def calibrate_batch_norms(model, clip):
+    """Sets every BatchNormalization's moving statistics (nested ones included) to the batch
+    statistics that `clip` produces, as a trained network's are. Each BN then normalises: a
+    signal that shrinks layer by layer at initialisation (PyTorch's default conv init, slim's
+    trunc_normal(0.01)) does not fade into the BN offsets, which would leave the early blocks
+    of a deep network with no visible effect on the logits."""
+    norms = [layer for layer in model._flatten_layers(include_self=False)
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0  # moving <- batch statistics, in one training-mode pass
+    try:
+        model(clip, training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
 
 
 def relative_error(got, expected):

@@ -1,6 +1,8 @@
 """Properties every model of the zoo must have, checked on each family's tiny variant:
 a `.keras` round trip with identical outputs, the same outputs on the JAX backend, and a TFLite
-conversion with builtin ops only whose LiteRT outputs match Keras."""
+conversion with builtin ops only whose LiteRT outputs match Keras, and a check that those
+comparisons can see every block: changing one block's weights moves the logits far past their
+tolerance."""
 
 import json
 import os
@@ -13,11 +15,31 @@ import pytest
 import tensorflow as tf
 
 import keras
-from model_helpers import random_clip, randomize_zero_initialised_weights
+from model_helpers import random_clip, randomize_zero_initialised_weights, relative_error
 from tfvideo import models
 
 TINY_MODELS = [name for name in models.available() if name.endswith("_tiny")]
 FAMILIES = {"s3d", "resnet", "tada2d", "blvnet", "tadaconvnext"}
+# Relative tolerance of the JAX and TFLite parity checks (max |difference| / max |logit|).
+PARITY_TOLERANCE = 1e-4
+
+# One layer per block (and per temporal module) of each tiny model, by the layers' public
+# names; `test_every_block_moves_the_logits_past_the_parity_tolerance` zeroes each in turn.
+_STAGES = (1, 2, 3, 4)
+_MIXED = ("3b", "3c", "4b", "4c", "4d", "4e", "4f", "5b", "5c")
+BLOCK_LAYERS = {
+    "tsn_tiny": [f"layer{s}_0_conv2" for s in _STAGES],
+    "tsm_tiny": [f"layer{s}_0_conv2" for s in _STAGES],
+    "teinet_tiny": [f"layer{s}_0_{n}" for s in _STAGES for n in ("tei", "conv2")],
+    "tada2d_tiny": [f"layer{s}_0_{n}" for s in _STAGES for n in ("conv2", "bn2")],
+    "tadaconvnext_tiny": [f"stages_{s}_0_{n}" for s in range(4) for n in ("dwconv", "gamma")],
+    "blvnet_tam_tiny": (["tam", "layer1_tam", "layer2_tam", "layer3_tam", "layer4_0_tam",
+                         "layer4_1_tam", "layer4_0_conv2", "layer4_1_conv2"]
+                        + [f"layer{s}_{b}_0_conv2" for s in (1, 2, 3)
+                           for b in ("big", "little", "fusion")]),
+    "s3d_tiny": ["conv2d_2c_3x3"] + [f"mixed_{m}_{b}" for m in _MIXED
+                                     for b in ("b0_0a", "b1_0b", "b2_0b", "b3_0b")],
+}
 
 
 @pytest.fixture(scope="module", params=TINY_MODELS)
@@ -31,6 +53,10 @@ def tiny_model(request, tmp_path_factory):
 def test_every_family_has_a_tiny_variant():
     families = {models.registry.get_entry(name).family for name in TINY_MODELS}
     assert families == FAMILIES
+
+
+def test_every_tiny_model_has_its_block_table():
+    assert set(BLOCK_LAYERS) == set(TINY_MODELS)
 
 
 def test_every_model_builds_from_the_registry_with_defaults():
@@ -69,7 +95,7 @@ def test_jax_backend_matches_tensorflow(tmp_path):
     script = textwrap.dedent("""
         import json, sys
         import numpy as np, keras
-        import tfvideo  # registers the layers
+        import tfvideo.models  # registers the layers and models
         assert keras.backend.backend() == "jax"
         report = {}
         for name, prefix in json.loads(sys.argv[1]).items():
@@ -86,7 +112,7 @@ def test_jax_backend_matches_tensorflow(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report) == set(TINY_MODELS)
     for name, relative_error in report.items():
-        assert relative_error < 1e-4, (name, relative_error)
+        assert relative_error < PARITY_TOLERANCE, (name, relative_error)
 
 
 def test_tflite_builtin_ops_and_litert_parity(tiny_model, tmp_path):
@@ -104,4 +130,29 @@ def test_tflite_builtin_ops_and_litert_parity(tiny_model, tmp_path):
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     expected = model(single, training=False).numpy()
     scale = max(1e-6, float(np.max(np.abs(expected))))
-    assert float(np.max(np.abs(got - expected))) <= 1e-4 * scale, name
+    assert float(np.max(np.abs(got - expected))) <= PARITY_TOLERANCE * scale, name
+
+
+def test_every_block_moves_the_logits_past_the_parity_tolerance(tiny_model):
+    """The parity checks above compare logits at PARITY_TOLERANCE; a block whose weights barely
+    reach the logits (a 1e-6 layer scale, a zero-initialised BN gamma, activations that fade
+    into BN offsets) would pass them even if it were computed wrongly. Zeroing any one block's
+    layer must move the logits by more than 100x that tolerance."""
+    name, model, clip, _ = tiny_model
+    forward = tf.function(lambda x: model(x, training=False))
+    expected = forward(clip).numpy()
+    moved = {}
+    for layer_name in BLOCK_LAYERS[name]:
+        weights = model.get_layer(layer_name).trainable_weights
+        assert weights, layer_name
+        saved = [keras.ops.convert_to_numpy(w) for w in weights]
+        try:
+            for weight in weights:
+                weight.assign(np.zeros(weight.shape, weight.dtype))
+            moved[layer_name] = relative_error(forward(clip).numpy(), expected)
+        finally:
+            for weight, value in zip(weights, saved):
+                weight.assign(value)
+    np.testing.assert_array_equal(forward(clip).numpy(), expected)  # restored for the others
+    hidden = {layer: error for layer, error in moved.items() if error <= 100 * PARITY_TOLERANCE}
+    assert not hidden, (name, hidden)
