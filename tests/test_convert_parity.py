@@ -4,7 +4,10 @@ For torchvision's `resnet50` and `s3d` the reference is torchvision itself. For 
 TAdaConvNeXt v1 and bLVNet-TAM the reference is a small PyTorch model written here from the
 equations in papers.md (sections 3.2-3.5, 4.2-4.4), with the official checkpoints' module names
 (so its `state_dict()` has the release's key layout) and tiny widths/depths. Every reference
-gets random weights *and* random BN statistics, and runs in eval mode on the same random clip.
+gets random weights, random scales in place of constant-initialised ones (layer scales, zero-init
+convs) and BN statistics calibrated to the clip (so no block's effect on the logits fades below
+the tolerance: each test checks that zeroing an early block moves them > 100x TOLERANCE), and
+runs in eval mode on that clip.
 TAdaConv is computed here the direct way (one conv per frame with the calibrated kernel), not by
 the linearity trick the Keras layer uses.
 
@@ -43,9 +46,11 @@ TOLERANCE = 1e-4
 # ---------------------------------------------------------------------------------------------
 # Helpers.
 
-def randomize(module, seed=0):
-    """Random BN/LN statistics and affine parameters; constant-initialised tensors (zero-init
-    route convs, layer scales, zero biases) get random values too, so nothing is trivially 1/0."""
+def randomize(module, seed=0, inputs=None):
+    """Random BN/LN statistics and affine parameters; constant-initialised tensors get random
+    values too, so nothing is trivially 1/0: scales (layer scales of 1e-6, LN weights of 1) in
+    [0.5, 1.5], zero-initialised ones (route convs, biases) N(0, 0.2). With `inputs`, the BN
+    running statistics are then those of `inputs` (`calibrate_batch_norms`)."""
     generator = torch.Generator().manual_seed(seed)
 
     def normal(t, std):
@@ -63,8 +68,55 @@ def randomize(module, seed=0):
                 uniform(m.running_var, 0.5, 1.5)
         for name, p in module.named_parameters():
             if p.numel() > 1 and float(p.std()) == 0.0:
-                normal(p, 0.2)
+                if float(p.abs().max()) > 0:
+                    uniform(p, 0.5, 1.5)
+                else:
+                    normal(p, 0.2)
+    if inputs is not None:
+        calibrate_batch_norms(module, inputs)
     return module.eval()
+
+
+def calibrate_batch_norms(module, inputs):
+    """BN running statistics := the batch statistics of `inputs` (one train-mode pass), as a
+    trained network's are. Left at random values, the BNs do not normalise: the activations
+    shrink layer by layer (PyTorch's default conv init) until the early blocks' effect on the
+    logits is below the parity tolerance (bLVNet's stem moved them by 1e-5, S3D's by 2e-7
+    relative), so a wrongly converted early block would pass."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 1.0  # running <- batch statistics
+    module.train()
+    try:
+        with torch.no_grad():
+            module(inputs)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+    return module.eval()
+
+
+def block_effect(module, inputs, names):
+    """The smallest max |change of the logits| over zeroing, one at a time, each named
+    submodule's parameters (restored afterwards): how far a wrongly converted early block would
+    move the logits. The parity tests require it to be far above TOLERANCE."""
+    submodules = dict(module.named_modules())
+    effects = []
+    with torch.no_grad():
+        expected = module(inputs)
+        for name in names:
+            saved = {k: v.clone() for k, v in submodules[name].state_dict().items()}
+            for p in submodules[name].parameters():
+                p.zero_()
+            effects.append(float((module(inputs) - expected).abs().max()))
+            submodules[name].load_state_dict(saved)
+        assert torch.equal(module(inputs), expected)
+    return min(effects)
+
+
+def assert_blocks_visible(effect):
+    assert effect > 100 * TOLERANCE, f"an early block moves the logits by only {effect}"
 
 
 def random_clip(frames, size, seed=0):
@@ -138,29 +190,35 @@ def write_torchvision_refs(out_dir):
 
     out_dir = pathlib.Path(out_dir)
 
-    def save(case, module, clip, logits):
+    def save(case, module, clip, logits, effect):
         state = {f"sd/{k}": v.numpy() for k, v in module.state_dict().items()}
-        np.savez(out_dir / f"{case}.npz", clip=clip, logits=logits.numpy(), **state)
+        np.savez(out_dir / f"{case}.npz", clip=clip, logits=logits.numpy(), effect=effect,
+                 **state)
 
     with torch.no_grad():
-        resnet = randomize(torchvision.models.resnet50(num_classes=10))
         clip = random_clip(2, 64)
-        save("resnet50", resnet, clip,
-             resnet(as_frames(normalized(clip, IMAGENET))).mean(0, keepdim=True))
+        frames = as_frames(normalized(clip, IMAGENET))
+        resnet = randomize(torchvision.models.resnet50(num_classes=10), inputs=frames)
+        save("resnet50", resnet, clip, resnet(frames).mean(0, keepdim=True),
+             block_effect(resnet, frames, ["conv1", "layer1.0.conv2"]))
 
-        tsm = randomize(TSMRef(num_classes=6, num_frames=4))
         clip = random_clip(4, 64, seed=1)
-        save("tsm", tsm, clip, tsm(as_frames(normalized(clip, IMAGENET))))
+        frames = as_frames(normalized(clip, IMAGENET))
+        tsm = randomize(TSMRef(num_classes=6, num_frames=4), inputs=frames)
+        save("tsm", tsm, clip, tsm(frames),
+             block_effect(tsm, frames, ["base_model.conv1", "base_model.layer1.0.conv1.net"]))
         torch.save({"epoch": 50, "state_dict": {f"module.{k}": v for k, v in
                                                 tsm.state_dict().items()}},
                    out_dir / "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment4.pth")
 
-        s3d = randomize(torchvision.models.video.s3d(num_classes=7))
+        s3d = torchvision.models.video.s3d(num_classes=7)
         # torchvision's head pools (2, 7, 7), the 224 px map; at 96 px the map is 3 x 3 and the
         # Keras head shrinks its window to it (slim's reduced_kernel_size_3d): do the same here.
         s3d.avgpool = nn.AvgPool3d((2, 3, 3), stride=1)
         clip = random_clip(16, 96, seed=2)
-        save("s3d", s3d, clip, s3d(as_video(normalized(clip, KINETICS_S3D))))
+        video = as_video(normalized(clip, KINETICS_S3D))
+        s3d = randomize(s3d, inputs=video)
+        save("s3d", s3d, clip, s3d(video), block_effect(s3d, video, ["features.0", "features.5"]))
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +235,7 @@ def torchvision_refs(tmp_path_factory):
 def load_case(out_dir, case):
     with np.load(out_dir / f"{case}.npz") as data:
         state = {k[3:]: data[k] for k in data.files if k.startswith("sd/")}
+        assert_blocks_visible(float(data["effect"]))
         return state, data["clip"], data["logits"]
 
 
@@ -328,11 +387,16 @@ def assert_tada_release_parity(model, reference, checkpoint, source, clip):
 
 
 def test_tada2d_release_layout_into_tada2d():
-    reference = randomize(TAda2DRef(depths=(1, 2, 1, 1), width=8, num_classes=5), seed=3)
+    clip = random_clip(4, 64, seed=3)
+    video = as_video(normalized(clip, TADA))
+    reference = randomize(TAda2DRef(depths=(1, 2, 1, 1), width=8, num_classes=5), seed=3,
+                          inputs=video)
+    assert_blocks_visible(block_effect(reference, video, [
+        "backbone.conv1.a", "backbone.conv2.res_1.conv_branch.b_rf"]))
     model = tfvideo.models.create("tada2d_r50", num_classes=5, num_frames=4, input_size=64,
                                   depth=(1, 2, 1, 1), width=8)
     checkpoint = {"model_state": reference.state_dict(), "epoch": 100, "cfg": "..."}
-    assert_tada_release_parity(model, reference, checkpoint, "tada2d", random_clip(4, 64, seed=3))
+    assert_tada_release_parity(model, reference, checkpoint, "tada2d", clip)
 
 
 class LayerNormChannelsFirst(nn.Module):
@@ -388,11 +452,15 @@ class TAdaConvNeXtRef(nn.Module):
 
 def test_tadaconvnext_release_layout_into_tadaconvnext():
     depths, dims = (1, 1, 2, 1), (16, 32, 64, 128)
-    reference = randomize(TAdaConvNeXtRef(depths, dims, num_classes=5), seed=4)
+    clip = random_clip(8, 64, seed=4)
+    video = as_video(normalized(clip, TADA))
+    reference = randomize(TAdaConvNeXtRef(depths, dims, num_classes=5), seed=4, inputs=video)
+    assert_blocks_visible(block_effect(reference, video, [
+        "backbone.stages.0.0.dwconv", "backbone.stages.2.1.dwconv_rf"]))
     model = tfvideo.models.create("tadaconvnext_t", num_classes=5, num_frames=8, input_size=64,
                                   depths=depths, dims=dims)
     assert_tada_release_parity(model, reference, {"model_state": reference.state_dict()},
-                               "tadaconvnext", random_clip(8, 64, seed=4))
+                               "tadaconvnext", clip)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,15 +603,19 @@ class BLVNetTAMRef(nn.Module):
 
 def test_blvnet_tam_release_layout_into_blvnet_tam():
     depths, widths = (3, 2, 2, 2), (8, 16, 32, 64)
-    reference = randomize(BLVNetTAMRef(depths, widths, num_frames=8, num_classes=5), seed=5)
+    clip = random_clip(8, 64, seed=5)
+    frames = as_frames(normalized(clip, IMAGENET))
+    reference = randomize(BLVNetTAMRef(depths, widths, num_frames=8, num_classes=5), seed=5,
+                          inputs=frames)
+    assert_blocks_visible(block_effect(reference, frames, [
+        "baseline_model.tam", "baseline_model.layer1.little.0.conv2"]))
     model = tfvideo.models.create("blvnet_tam_r50", num_classes=5, num_frames=8, input_size=64,
                                   stage_depths=depths, widths=widths)
     state = {"state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}}
     report = load_torch_state_dict(model, state)
     assert report.source == "blvnet_tam" and not report.left_at_init
-    clip = random_clip(8, 64, seed=5)
     with torch.no_grad():
-        expected = reference(as_frames(normalized(clip, IMAGENET))).numpy()
+        expected = reference(frames).numpy()
     assert_parity(model, clip, expected)
     # The shortcut quirk matters: feeding the projection shortcut the pre-TAM input differs.
     fixed = tfvideo.models.create("blvnet_tam_r50", num_classes=5, num_frames=8, input_size=64,
