@@ -141,7 +141,7 @@ def test_family_and_normalisation_checks():
     with pytest.raises(ValueError, match="does not load into model"):
         load_torch_state_dict(model, {"baseline_model.b_conv0.weight": np.zeros(1)})
     tsm_layout = {"base_model." + k: v for k, v in torchvision_layout().items()}
-    wrong = tiny("tsm_tiny", mean_std=common.TADA)
+    wrong = tiny("tsm_tiny", mean=common.TADA[0], std=common.TADA[1])
     with pytest.raises(ValueError, match="normalises with mean/std"):
         load_torch_state_dict(wrong, tsm_layout)
 

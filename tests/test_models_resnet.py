@@ -96,7 +96,7 @@ def test_tsn_r50_from_keras_applications_reproduces_2d_features(keras_resnet50, 
     expected = keras_resnet50(keras.applications.resnet50.preprocess_input(clip[0].copy()))
     expected = np.asarray(expected)
     model = models.create("tsn_r50", num_frames=2, input_size=64, stride_on="1x1",
-                          mean_std=resnet.CAFFE)
+                          mean=resnet.CAFFE[0], std=resnet.CAFFE[1])
     report = resnet_weights.load_2d_resnet_weights(model, keras_resnet50)
     assert len(report["loaded"]) == 106 and not report["unused"]  # 53 convs + 53 BNs
     assert relative_error(_features(model, clip), expected) < 1e-4
@@ -104,7 +104,7 @@ def test_tsn_r50_from_keras_applications_reproduces_2d_features(keras_resnet50, 
     path = tmp_path / "resnet50.weights.h5"
     keras_resnet50.save_weights(path)
     fresh = models.create("tsn_r50", num_frames=2, input_size=64, stride_on="1x1",
-                          mean_std=resnet.CAFFE)
+                          mean=resnet.CAFFE[0], std=resnet.CAFFE[1])
     resnet_weights.load_2d_resnet_weights(fresh, path)
     assert relative_error(_features(fresh, clip), expected) < 1e-4
 

@@ -8,12 +8,11 @@ on any backend. Supported layouts: `SOURCES`.
 """
 
 from tfvideo.convert._plan import ConversionError, ConversionReport
-from tfvideo.convert.core import (ACCEPTS, SOURCES, checkpoint_num_classes, detect_source,
+from tfvideo.convert.core import (SOURCES, checkpoint_num_classes, detect_source,
                                   load_torch_state_dict, model_family, read_state_dict)
 from tfvideo.convert.torch_io import read_checkpoint, unwrap_state_dict
 
 __all__ = [
-    "ACCEPTS",
     "ConversionError",
     "ConversionReport",
     "SOURCES",

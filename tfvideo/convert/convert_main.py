@@ -21,6 +21,9 @@ from tfvideo.convert import core
 define("string", "arch", None, "Registered model name, e.g. tada2d_r50, s3d, blvnet_tam_r50.")
 define("string", "checkpoint", None, "PyTorch checkpoint (.pth/.pyth/.pth.tar) or .npz.")
 define("string", "out", None, "Output file: NAME.weights.h5 (weights) or NAME.keras (model).")
+define("string", "preset", None,
+       "Also (or instead of --out) write a preset directory: config, weights and spec, loadable "
+       "with tfvideo.models.from_preset without torch.")
 define(
     "enum",
     "source",
@@ -61,11 +64,15 @@ def convert(
     include_head=None,
     ema=False,
     allow_pickle=False,
+    preset=None,
 ):
-    """Builds `arch`, loads `checkpoint` into it and saves it to `out`; returns (model, report)."""
+    """Builds `arch`, loads `checkpoint` into it and saves it to `out` (a `.keras` or
+    `.weights.h5` file) and/or to the preset directory `preset`; returns (model, report)."""
     from tfvideo import models
 
-    if not str(out).endswith((".weights.h5", ".keras")):
+    if out is None and preset is None:
+        raise ValueError("give --out (a .keras or .weights.h5 file) or --preset (a directory)")
+    if out is not None and not str(out).endswith((".weights.h5", ".keras")):
         raise ValueError(f"--out must end with .weights.h5 or .keras, got {out!r}")
     state = core.read_state_dict(checkpoint, ema=ema, allow_pickle=allow_pickle)
     source = source or core.detect_source(state)
@@ -82,19 +89,26 @@ def convert(
         **(model_options or {}),
     )
     report = core.load_torch_state_dict(model, state, source=source, include_head=include_head)
-    if str(out).endswith(".keras"):
+    if out is None:
+        pass
+    elif str(out).endswith(".keras"):
         model.save(out)
     else:
         model.save_weights(out)
+    if preset is not None:
+        model.save_to_preset(preset)
     return model, report
 
 
 def main(argv):
     del argv
-    for name in ("arch", "checkpoint", "out"):
+    for name in ("arch", "checkpoint"):
         if not _given(name):
             print(f"tfvideo convert: --{name} is required", file=sys.stderr)
             sys.exit(2)
+    if not (_given("out") or _given("preset")):
+        print("tfvideo convert: --out or --preset is required", file=sys.stderr)
+        sys.exit(2)
     options = _given("model_options")
     try:
         model, report = convert(
@@ -109,12 +123,14 @@ def main(argv):
             include_head=_given("include_head"),
             ema=bool(_given("ema")),
             allow_pickle=bool(_given("allow_pickle")),
+            preset=_given("preset"),
         )
     except (ValueError, FileNotFoundError, ImportError) as error:
         print(f"tfvideo convert: {error}", file=sys.stderr)
         sys.exit(1)
     print(report.summary())
+    written = " and ".join(p for p in (_given("out"), _given("preset")) if p)
     print(
-        f"wrote {_given('out')}: {model.name}, {model.count_params():,} parameters, "
+        f"wrote {written}: {model.name}, {model.count_params():,} parameters, "
         f"{model.output_shape[-1]} classes"
     )

@@ -19,7 +19,7 @@ from tfvideo.convert.blvnet import plan_blvnet
 from tfvideo.convert.resnet import plan_resnet
 from tfvideo.convert.s3d import plan_s3d
 from tfvideo.convert.tadaconvnext import plan_tadaconvnext
-from tfvideo.models import common
+from tfvideo.models import common, spec_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,14 +44,6 @@ SOURCES = {s.name: s for s in (
 )}
 
 # Which sources a model family accepts (a TAda2D starts from ImageNet ResNet weights too).
-ACCEPTS = {
-    "resnet": ("torchvision_resnet", "tsm"),
-    "tada2d": ("tada2d", "torchvision_resnet"),
-    "tadaconvnext": ("tadaconvnext",),
-    "blvnet": ("blvnet_tam",),
-    "s3d": ("torchvision_s3d",),
-}
-
 PLANNERS = {
     "torchvision_resnet": plan_resnet, "tsm": plan_resnet, "tada2d": plan_resnet,
     "tadaconvnext": plan_tadaconvnext, "blvnet_tam": plan_blvnet, "torchvision_s3d": plan_s3d,
@@ -89,18 +81,8 @@ def detect_source(state):
 
 
 def model_family(model):
-    """The tfvideo family of a built model (`ACCEPTS` key), from its layers."""
-    names = {layer.name for layer in model.layers}
-    if "downsample_layers_0_0" in names:
-        return "tadaconvnext"
-    if "b_conv0" in names:
-        return "blvnet"
-    if "conv2d_1a_7x7" in names:
-        return "s3d"
-    if "layer1_0_conv1" in names:
-        return "tada2d" if any(hasattr(layer, "route") for layer in model.layers) else "resnet"
-    raise ValueError(f"model {model.name!r} is not a tfvideo model with official PyTorch "
-                     f"weights (families: {sorted(ACCEPTS)})")
+    """The tfvideo family of a built model, from its `spec`."""
+    return spec_of(model).family
 
 
 def read_state_dict(state_dict, ema=False, allow_pickle=False):
@@ -117,12 +99,8 @@ def _check_normalization(model, source):
     expected = SOURCES[source].mean_std
     if expected is None:
         return
-    try:
-        layer = model.get_layer("normalize")
-    except ValueError:
-        raise ValueError(f"model {model.name!r} has no 'normalize' layer; the {source!r} "
-                         f"weights expect inputs normalised with mean/std {expected}") from None
-    actual = (tuple(layer.mean), tuple(layer.std))
+    spec = spec_of(model)
+    actual = (spec.mean, spec.std)
     if any(abs(a - e) > 1e-6 for a, e in zip(actual[0] + actual[1], expected[0] + expected[1])):
         raise ValueError(
             f"model {model.name!r} normalises with mean/std {actual}, but the {source!r} weights "
@@ -163,11 +141,11 @@ def load_torch_state_dict(model, state_dict, *, source=None, include_head=True, 
     source = source or detect_source(state)
     if source not in SOURCES:
         raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
-    family = model_family(model)
-    if source not in ACCEPTS[family]:
+    spec = spec_of(model)
+    if source not in spec.checkpoint_layouts:
         raise ValueError(f"a {source!r} checkpoint ({SOURCES[source].description}) does not load "
-                         f"into model {model.name!r} of family {family!r}, which takes "
-                         f"{list(ACCEPTS[family])}")
+                         f"into model {model.name!r} of family {spec.family!r}, which takes "
+                         f"{list(spec.checkpoint_layouts)}")
     if check_normalization:
         _check_normalization(model, source)
     plan = _plan.WeightPlan(model, state, source)

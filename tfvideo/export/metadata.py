@@ -20,6 +20,8 @@ import json
 import os
 import tempfile
 
+from tfvideo.models.spec import default_short_side
+
 METADATA_FILENAME = "tfvideo_metadata.json"
 LABELS_FILENAME = "labels.txt"
 FORMAT_VERSION = 1
@@ -107,7 +109,7 @@ class ExportMetadata:
             raise ValueError(f"num_frames must be positive, got {self.num_frames}")
         self.sampling = sampler_config(self.sampling, self.num_frames)
         if self.short_side is None:
-            self.short_side = int(round(max(self.input_size) * 8 / 7))
+            self.short_side = default_short_side(self.input_size)
         self.short_side = int(self.short_side)
         if self.short_side < min(self.input_size):
             raise ValueError(f"short_side ({self.short_side}) must be at least the crop's short "

@@ -16,7 +16,7 @@ import glob
 import json
 import os
 
-from tfvideo.export.metadata import METADATA_FILENAME, ExportMetadata
+from tfvideo.export.metadata import METADATA_FILENAME, ExportMetadata, sampler_config
 
 CLASSES_FILENAMES = ("classes.json", "class_names.json", "labels.txt")
 MODEL_FILENAMES = ("model.keras", "final.keras", "best.keras")
@@ -48,14 +48,6 @@ def read_class_names_from(value, path):
     return [str(v) for v in value]
 
 
-def _registry_defaults(model_name):
-    try:
-        from tfvideo.models import defaults
-        return defaults(model_name)
-    except (ImportError, ValueError):
-        return {}
-
-
 def require_tensorflow_backend(what):
     """Raises a ValueError unless Keras runs on TensorFlow (SavedModel and TFLite need it)."""
     import keras
@@ -68,23 +60,27 @@ def require_tensorflow_backend(what):
 def metadata_for_model(model, class_names=None, model_name=None, **overrides) -> ExportMetadata:
     """Builds the `ExportMetadata` of a Keras clip classifier.
 
-    Frames and input size come from the model's input shape `[B, T, H, W, 3]`; sampling and the
-    other feeding defaults from the registry entry named `model_name` when there is one;
-    `class_names` default to `"0" .. "C-1"`. `overrides` set any other field.
+    Frames and input size come from the model's input shape `[B, T, H, W, 3]`; the name, class
+    names, sampling and short side from its `spec` (a tfvideo `VideoClassifier`), or "segments"
+    sampling and class names `"0" .. "C-1"` for another Keras model. `overrides` set any other
+    field.
     """
     shape = tuple(model.input_shape)
     if len(shape) != 5 or None in shape[1:4]:
         raise ValueError(f"the model must take clips [batch, T, H, W, 3] with static T, H, W; "
                          f"its input shape is {shape}")
     num_classes = model.output_shape[-1]
-    if class_names is None:
-        class_names = [str(i) for i in range(num_classes)]
-    model_name = model_name or model.name
-    registry = _registry_defaults(model_name)
-    fields = dict(model_name=model_name, class_names=list(class_names), num_frames=shape[1],
-                  input_size=(shape[2], shape[3]), sampling=registry.get("sampling", "segments"))
-    if "short_side" in registry:
-        fields["short_side"] = registry["short_side"]
+    spec = getattr(model, "spec", None)
+    fields = dict(model_name=model.name, num_frames=shape[1], input_size=(shape[2], shape[3]),
+                  class_names=[str(i) for i in range(num_classes)], sampling="segments")
+    if spec is not None:
+        fields.update(model_name=spec.name, class_names=spec.labels, short_side=spec.short_side,
+                      sampling=sampler_config(spec.sampling, spec.num_frames,
+                                              spec.frame_interval))
+    if model_name:
+        fields["model_name"] = model_name
+    if class_names is not None:
+        fields["class_names"] = list(class_names)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return ExportMetadata(**fields)
 

@@ -23,11 +23,6 @@ class ModelEntry:
     defaults: dict
 
 
-# Defaults that describe how to feed a model (used by data pipelines, evaluation and export)
-# but are not arguments of its builder.
-METADATA_KEYS = ("sampling",)
-
-
 def register(name: str, *, family: str, num_classes: int = 400, num_frames: int = 8,
              input_size: int = 224, sampling: str = "segments", **defaults):
     """Decorator that registers `builder(num_classes, num_frames, input_size, **options)`.
@@ -71,19 +66,41 @@ def defaults(name: str) -> dict:
     return dict(get_entry(name).defaults)
 
 
-def create(name: str, num_classes: int | None = None, num_frames: int | None = None,
-           input_size: int | None = None, **options):
-    """Builds the named model as a functional `keras.Model` taking `[B, T, H, W, 3]` clips.
+def default_spec(name: str, num_classes: int | None = None, num_frames: int | None = None,
+                 input_size=None, class_names=None, **options):
+    """The `ModelSpec` that `create` builds for these arguments (nothing is built).
 
-    Arguments left as None take the configuration's defaults (`defaults(name)`).
+    Arguments left as None take the configuration's defaults; `options` are builder options
+    (`mean`/`std` set the normalisation, `sampling` the evaluation sampling).
     """
+    from tfvideo.models.spec import ModelSpec
+
     entry = get_entry(name)
-    args = dict(entry.defaults)
+    args = {**entry.defaults, **options}
     for key, value in dict(num_classes=num_classes, num_frames=num_frames,
                            input_size=input_size).items():
         if value is not None:
             args[key] = value
-    args.update(options)
-    for key in METADATA_KEYS:
-        args.pop(key, None)
-    return entry.builder(**args)
+    if class_names is not None and num_classes is None:
+        args["num_classes"] = len(class_names)
+    fields = {key: args.pop(key) for key in ("num_classes", "num_frames", "input_size", "mean",
+                                             "std", "sampling")}
+    for key in ("frame_interval", "short_side", "view_aggregation"):
+        if key in args:
+            fields[key] = args.pop(key)
+    return ModelSpec(name=name, family=entry.family, class_names=class_names, options=args,
+                     **fields)
+
+
+def create(name: str, num_classes: int | None = None, num_frames: int | None = None,
+           input_size: int | None = None, *, include_top: bool = True, class_names=None,
+           **options):
+    """Builds the named model: a `VideoClassifier` taking `[B, T, H, W, 3]` clips.
+
+    Arguments left as None take the configuration's defaults (`defaults(name)`); the model's
+    `spec` records them all. `include_top=False` builds the backbone (pooled features out).
+    """
+    from tfvideo.models.classifier import VideoClassifier
+
+    spec = default_spec(name, num_classes, num_frames, input_size, class_names, **options)
+    return VideoClassifier(spec, include_top=include_top)

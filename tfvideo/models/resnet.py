@@ -170,7 +170,8 @@ def tsn_head(features, num_classes, num_frames, dropout=0.5):
     return common.TemporalMean(name="consensus", dtype="float32")(logits)
 
 
-def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None, mean_std=None,
+def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None,
+                 mean=common.IMAGENET[0], std=common.IMAGENET[1],
                  depth=50, width=64, stem_pool=True, dropout=0.5, stride_on="3x3",
                  temporal_every=1, shift_div=8, tei_reduction=8, tim_initializer="shift"):
     """Builds a TSN-style frame-folded ResNet video classifier.
@@ -182,7 +183,7 @@ def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None, me
         name: model name.
         temporal: None (TSN), "tsm" (residual `TemporalShift`) or "tei" (TEINet's
             `TemporalEnhancementInteraction`), inserted at the start of every residual branch.
-        mean_std: (mean, std) of `Normalize`; ImageNet by default.
+        mean, std: per-channel normalisation of `Normalize`; ImageNet by default.
         depth, width, stem_pool, stride_on: backbone options (see `resnet_backbone`).
         dropout: dropout rate before the FC layer.
         temporal_every: put the temporal module in blocks `0, n, 2n, ...` of each stage (TSM's
@@ -208,7 +209,7 @@ def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None, me
                 num_frames, reduction=tei_reduction, tim_initializer=tim_initializer,
                 name=f"{block}_tei")(y)
     clips = common.clip_input(num_frames, input_size)
-    x = common.Normalize(*(mean_std or common.IMAGENET), name="normalize")(clips)
+    x = common.Normalize(mean, std, name="normalize")(clips)
     x = common.FoldFrames(name="fold")(x)
     x = resnet_backbone(x, depth=depth, width=width, stem_pool=stem_pool, stride_on=stride_on,
                         branch_fn=branch_fn)
@@ -228,7 +229,8 @@ def _register(name, temporal, input_size=224, **config):
         return video_resnet(num_classes, num_frames, input_size, temporal=temporal, name=name,
                             **options)
 
-    register(name, family="resnet", num_frames=8, input_size=input_size, **config)(build)
+    register(name, family="resnet", num_frames=8, input_size=input_size,
+             mean=common.IMAGENET[0], std=common.IMAGENET[1], **config)(build)
 
 
 for _prefix, _temporal in (("tsn", None), ("tsm", "tsm"), ("teinet", "tei")):

@@ -15,13 +15,13 @@ maps onto the Keras layers named like the keys (`layer1_0_conv1`, ...). Sources:
       in inference);
     * ImageNet weights expect Caffe preprocessing (BGR, mean pixel subtracted, no scaling): by
       default the stem kernel's input channels are flipped (`flip_input_channels`), and building
-      the model with `mean_std=resnet.CAFFE` reproduces the preprocessing exactly.
+      the model with `mean, std = resnet.CAFFE` reproduces the preprocessing exactly.
 
 Example:
     >>> import keras, tfvideo
     >>> from tfvideo.models import resnet, resnet_weights
     >>> model = tfvideo.models.create("tsn_r50", num_frames=2, input_size=64, stride_on="1x1",
-    ...                               mean_std=resnet.CAFFE)
+    ...                               mean=resnet.CAFFE[0], std=resnet.CAFFE[1])
     >>> source = keras.applications.ResNet50(weights=None, include_top=False)
     >>> resnet_weights.load_2d_resnet_weights(model, source)  # doctest: +ELLIPSIS
     {...}

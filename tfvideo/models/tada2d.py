@@ -52,8 +52,8 @@ def tada_conv3x3_fn(num_frames, route_reduction=4, route_kernel_sizes=(3, 3), ep
 
 
 def tada2d(num_classes, num_frames, input_size, *, name="tada2d", depth=50, width=64,
-           first_stride=2, temporal=True, mean_std=common.TADA, dropout=0.5, stride_on="3x3",
-           route_reduction=4, route_kernel_sizes=(3, 3)):
+           first_stride=2, temporal=True, mean=common.TADA[0], std=common.TADA[1], dropout=0.5,
+           stride_on="3x3", route_reduction=4, route_kernel_sizes=(3, 3)):
     """Builds a TAda2D video classifier taking `[B, T, H, W, 3]` clips in [0, 255].
 
     Args:
@@ -65,7 +65,7 @@ def tada2d(num_classes, num_frames, input_size, *, name="tada2d", depth=50, widt
         width: base width (64 standard).
         first_stride: stride of res2's first block (2 in TAda2D, which drops the max-pool).
         temporal: False builds the 2D counterpart (plain 3x3 conv + BN in every block).
-        mean_std: (mean, std) of `Normalize`; TAda's 0.45 / 0.225 by default.
+        mean, std: per-channel normalisation of `Normalize`; TAda's 0.45 / 0.225 by default.
         dropout: dropout rate before the FC layer.
         stride_on: "3x3" (v1.5, as TAda2D) or "1x1" (v1).
         route_reduction, route_kernel_sizes: RouteFunc settings (r = 4, k = (3, 3)).
@@ -73,7 +73,7 @@ def tada2d(num_classes, num_frames, input_size, *, name="tada2d", depth=50, widt
     conv3x3_fn = (tada_conv3x3_fn(num_frames, route_reduction, route_kernel_sizes)
                   if temporal else None)
     clips = common.clip_input(num_frames, input_size)
-    x = common.Normalize(*mean_std, name="normalize")(clips)
+    x = common.Normalize(mean, std, name="normalize")(clips)
     x = common.FoldFrames(name="fold")(x)
     x = resnet_backbone(x, depth=depth, width=width, stem_pool=False, first_stride=first_stride,
                         stride_on=stride_on, conv3x3_fn=conv3x3_fn)
@@ -90,7 +90,7 @@ def _register(name, input_size=224, sampling="dense", **config):
         return tada2d(num_classes, num_frames, input_size, name=name, **options)
 
     register(name, family="tada2d", num_frames=8, input_size=input_size, sampling=sampling,
-             **config)(build)
+             mean=common.TADA[0], std=common.TADA[1], **config)(build)
 
 
 # The paper reports 43 / 86 GMACs at the 256 x 256 test crop; training crops are 224.

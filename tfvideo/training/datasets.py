@@ -113,5 +113,8 @@ def make_sampler(sampling, num_frames, frame_interval=1):
 
 
 def resize_size(input_size, short_side=0):
-    """Short side before cropping: `short_side` if given, else round(input_size * 8 / 7)."""
-    return int(short_side) if short_side else int(round(input_size * 8 / 7))
+    """Short side before cropping: `short_side` if given, else the spec's rule
+    (`tfvideo.models.spec.default_short_side`: round(input_size * 8 / 7))."""
+    from tfvideo.models.spec import default_short_side
+
+    return int(short_side) if short_side else default_short_side(input_size)

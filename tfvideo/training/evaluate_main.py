@@ -70,7 +70,7 @@ def evaluate(config):
     else:
         sampler = data_setup.make_sampler(config.sampling, meta.num_frames,
                                           config.frame_interval or 1)
-    aggregation = (evaluation.default_view_aggregation(meta.model_name)
+    aggregation = (evaluation.default_view_aggregation(getattr(model, "spec", None) or meta.model_name)
                    if config.view_aggregation == "auto" else config.view_aggregation)
     result = evaluation.evaluate_model(
         model, dataset, sampler, config.num_clips, config.num_crops, aggregation,

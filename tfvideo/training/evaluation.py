@@ -19,22 +19,18 @@ from tfvideo.training import metrics as metrics_lib
 from tfvideo.training import plots
 from tfvideo.training.callbacks import atomic_write_text
 
-# How each family's paper combines test views (papers.md): TSN/TSM/TEINet/S3D average logits;
-# TAda (ENSEMBLE_METHOD: sum of softmax) and bLVNet-TAM average softmax scores.
-FAMILY_VIEW_AGGREGATION = {
-    "resnet": "logits", "s3d": "logits", "tada2d": "softmax", "tada": "softmax",
-    "tadaconvnext": "softmax", "blvnet": "softmax",
-}
+def default_view_aggregation(model):
+    """How the paper of `model` (a tfvideo model, its `ModelSpec` or a registered name) averages
+    test views: its spec's `view_aggregation`, "logits" or "softmax"; "logits" for others."""
+    from tfvideo.models import ModelSpec, default_spec
 
-
-def default_view_aggregation(model_name):
-    """The view averaging of `model_name`'s paper ("logits" when unknown)."""
-    try:
-        from tfvideo.models.registry import get_entry
-
-        return FAMILY_VIEW_AGGREGATION.get(get_entry(model_name).family, "logits")
-    except (ImportError, ValueError):
-        return "logits"
+    spec = model if isinstance(model, ModelSpec) else getattr(model, "spec", None)
+    if spec is None and isinstance(model, str):
+        try:
+            spec = default_spec(model)
+        except ValueError:  # not a registered name
+            return "logits"
+    return spec.view_aggregation if isinstance(spec, ModelSpec) else "logits"
 
 
 def predict_views(model, dataset, sampler, num_clips=1, num_crops=1, batch_size=8,

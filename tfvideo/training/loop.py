@@ -120,11 +120,13 @@ def _one_hot(ds, num_classes):
                   num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def build_model(config, num_classes, num_frames, input_size):
+def build_model(config, class_names, num_frames, input_size, sampling):
     from tfvideo import models
 
-    return models.create(config.model, num_classes=num_classes, num_frames=num_frames,
-                         input_size=input_size, **config.model_options)
+    return models.create(config.model, num_classes=len(class_names), num_frames=num_frames,
+                         input_size=input_size, class_names=list(class_names), sampling=sampling,
+                         frame_interval=config.frame_interval,
+                         short_side=config.short_side or None, **config.model_options)
 
 
 def _model_settings(config):
@@ -218,7 +220,7 @@ def train(config, strategy=None):
          f"{config.lr_scaling}) | {config.mixed_precision}, jit_compile={jit}", chief)
 
     with strategy.scope():
-        model = build_model(config, num_classes, num_frames, input_size)
+        model = build_model(config, train_set.class_names, num_frames, input_size, sampling)
         schedule = _schedule(config, peak_lr, steps_per_epoch, total_steps)
         optimizer = optim.build_optimizer(
             config.optimizer, schedule, model, weight_decay=config.weight_decay,
@@ -370,7 +372,7 @@ def _previous_best(output_dir):
 
 
 def _evaluate(config, model, val_set, sampler, input_size, short_side, output_dir):
-    aggregation = (evaluation.default_view_aggregation(config.model)
+    aggregation = (evaluation.default_view_aggregation(model)
                    if config.view_aggregation == "auto" else config.view_aggregation)
     results = {}
     for reverse in ((False, True) if config.eval_reverse_frames else (False,)):
