@@ -29,6 +29,18 @@ def clip_input(num_frames: int, input_size: int | tuple, name: str = "frames"):
     return keras.Input(shape=(num_frames, height, width, 3), name=name)
 
 
+def check_clip_channels(shape):
+    """Raises a ValueError unless the last axis of `shape` holds 3 (RGB) channels.
+
+    Keras checks a model's frames, height, width and rank against its `keras.Input`, but lets
+    a last axis of 1 through (it squeezes it); `Normalize`, the first layer of every model,
+    calls this so a one- or four-channel clip fails instead of broadcasting to 3 channels.
+    """
+    if len(shape) < 1 or shape[-1] != 3:
+        raise ValueError(f"expected clips [batch, frames, height, width, 3] (RGB, channels "
+                         f"last), got shape {tuple(shape)}")
+
+
 @register
 class Normalize(layers.Layer):
     """Maps [0, 255] pixels to `(x / 255 - mean) / std`, per channel, in the compute dtype.
@@ -47,7 +59,13 @@ class Normalize(layers.Layer):
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
 
+    def build(self, input_shape):
+        check_clip_channels(input_shape)
+
     def call(self, inputs):
+        # Checked on every call too: a model is built once, with its input shape, and a
+        # one-channel clip would otherwise broadcast against the three means.
+        check_clip_channels(inputs.shape)
         x = ops.cast(inputs, self.compute_dtype)
         scale = ops.convert_to_tensor([1.0 / (255.0 * s) for s in self.std], self.compute_dtype)
         offset = ops.convert_to_tensor([m / s for m, s in zip(self.mean, self.std)],
