@@ -24,7 +24,9 @@ EXTRAS = {
 # on the JAX and PyTorch backends.
 EXTRAS["test"] = sorted(
     {"pytest>=8", "pytest-xdist>=3", "torchvision>=0.24"} | set(EXTRAS["litert"])
-    | set(EXTRAS["jax"]) | set(EXTRAS["torch"]))
+    | set(EXTRAS["jax"]) | set(EXTRAS["torch"])
+    # tests/test_docs.py builds the documentation site (mkdocs.yml) with --strict.
+    | {"mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings>=1.0", "mkdocstrings-python>=2.0"})
 
 
 class BuildWithDemoModel(build_py):
