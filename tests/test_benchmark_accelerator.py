@@ -6,22 +6,21 @@ import os
 import subprocess
 import sys
 
-from tfvideo import benchmark_accelerator as acc
-
+# benchmarks/ sits beside tfvideo/ in the checkout and is not installed.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from benchmarks import accelerator as acc  # noqa: E402
+from benchmarks.harness import run_for_result  # noqa: E402
 
 
 def test_tfvideo_side_trains_in_bf16_on_jax_without_tensorflow():
     # The GPU machines have JAX and PyTorch but no TensorFlow: block its import.
-    code = ("import json, sys; sys.modules['tensorflow'] = None; "
-            "from tfvideo import benchmark_accelerator as acc; "
+    code = (f"import json, sys; sys.modules['tensorflow'] = None; sys.path.insert(0, {ROOT!r}); "
+            "from benchmarks import accelerator as acc; "
             "print('RESULT ' + json.dumps(acc.measure_tfvideo("
             "'tsm_tiny', num_classes=7, batch_size=2, steps=4, warmup=1)))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, env=dict(os.environ, KERAS_BACKEND="jax"))
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, result.stderr[-3000:]
-    row = json.loads(lines[0][len("RESULT "):])
+    row = run_for_result([sys.executable, "-c", code], "tsm_tiny on JAX without TensorFlow",
+                         env=dict(os.environ, KERAS_BACKEND="jax"))
     assert row["dtype_policy"] == "mixed_bfloat16" and row["device"].startswith("cpu")
     assert row["input"] == "8x64x64" and row["batch_size"] == 2
     assert row["inference_clips_s"] > 0 and row["training_clips_s"] > 0
@@ -41,7 +40,7 @@ def test_reference_side_runs_under_autocast():
 
 def test_script_writes_report_and_marks_models_without_reference(tmp_path):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "benchmark_gpu.py"), "--models=tsm_tiny",
+        [sys.executable, os.path.join(ROOT, "benchmarks", "gpu.py"), "--models=tsm_tiny",
          "--batch_size=2", "--steps=2", "--warmup=1", f"--output_dir={tmp_path}"],
         capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -68,8 +67,8 @@ def test_jitted_forward_has_no_layout_transposes():
     # Temporal convolutions, shifts and calibrations run on free reshapes of the channels-last
     # tensors ([B*T, H, W, C] <-> [B, T, H*W, C]); a permutation would cost a full copy per layer
     # on a GPU. Count transposes in the lowered (StableHLO) forward of one model per family.
-    code = """
-import json, re, sys
+    code = f"import sys; sys.path.insert(0, {ROOT!r})" + """
+import json, re
 import jax, numpy as np
 from tfvideo import models
 counts = {}
@@ -85,11 +84,8 @@ for name in ["tsm_tiny", "teinet_tiny", "tada2d_tiny", "blvnet_tam_tiny", "s3d_t
                     for op in ("transpose", "convolution")}
 print("RESULT " + json.dumps(counts))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, env=dict(os.environ, KERAS_BACKEND="jax"))
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, result.stderr[-3000:]
-    counts = json.loads(lines[0][len("RESULT "):])
+    counts = run_for_result([sys.executable, "-c", code], "the lowered forwards on JAX",
+                            env=dict(os.environ, KERAS_BACKEND="jax"))
     assert len(counts) == 6
     for name, ops in counts.items():
         assert ops["convolution"] > 0, name  # the count sees the graph

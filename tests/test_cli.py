@@ -44,7 +44,6 @@ HELP_FLAGS = {
     "predict": {"--model": None, "--top_k": "5", "--[no]json": "false"},
     "convert": {"--arch": None, "--checkpoint": None, "--out": None},
     "info": {"--model": None, "--[no]list": "false", "--[no]summary": "true"},
-    "benchmark": {"--batch_sizes": "1,8", "--output_dir": "runs/benchmark"},
     "build_tfrecords": {"--annotations": None, "--jpeg_quality": "90", "--fps": "0.0"},
 }
 

@@ -7,9 +7,10 @@
     tfvideo predict VIDEO... --model PATH
     tfvideo convert [flags]            official PyTorch checkpoints -> Keras weights
     tfvideo build_tfrecords [flags]    annotated videos -> SequenceExample TFRecords
-    tfvideo benchmark [flags]          = python scripts/benchmark.py
 
-`tfvideo COMMAND --help` lists a command's flags.
+`tfvideo COMMAND --help` lists a command's flags. The benchmarks are not part of the installed
+package; they run from a source checkout: python benchmarks/zoo.py, benchmarks/gpu.py,
+benchmarks/data.py.
 """
 
 import importlib
@@ -25,7 +26,6 @@ COMMANDS = {
     "predict": "tfvideo.export.predict_main",
     "convert": "tfvideo.convert.convert_main",
     "build_tfrecords": "tfvideo.data.build_tfrecords_main",
-    "benchmark": "tfvideo.benchmark_main",
 }
 
 

@@ -181,7 +181,7 @@ def decode_threadpool_size(threadpool_size="auto"):
     ``"auto"`` is ``max(4, 2 * os.cpu_count())``. tf.data's default pool has one thread
     per core, but a decode call holds its thread while it waits for the GIL between
     FFmpeg calls, so with one thread per core the resize/crop/batch ops wait behind
-    decoding that is not using the CPU. Measured on 2 cores (scripts/benchmark_data.py
+    decoding that is not using the CPU. Measured on 2 cores (benchmarks/data.py
     inputs): 45 clips/s with the default pool, 54-56 with 4 or 8 threads, and occasional
     stalls to 25 clips/s with the default. ``None`` keeps tf.data's default.
 

@@ -15,8 +15,10 @@ Throughput is ``batch_size * steps / seconds`` after ``warmup`` untimed steps (c
 autotuning), timed up to the device synchronising. Nothing here imports TensorFlow, so it runs
 where only JAX and PyTorch are installed.
 
+`python benchmarks/gpu.py` runs it over the models of the comparison.
+
 Example (tiny, on the CPU):
-    >>> from tfvideo import benchmark_accelerator as acc
+    >>> from benchmarks import accelerator as acc
     >>> row = acc.measure_tfvideo_in_subprocess("tsm_tiny", batch_size=2, steps=2, warmup=1)
     >>> row["inference_clips_s"] > 0 and row["training_clips_s"] > 0
     True
@@ -29,7 +31,7 @@ import time
 
 import numpy as np
 
-from tfvideo.benchmark import run_for_result
+from benchmarks import harness, references
 
 # The configurations of the issue's GPU comparison (frames and size are each model's defaults).
 MODELS = ("tada2d_r50", "teinet_r50", "blvnet_tam_r50", "s3d", "s3dg")
@@ -140,12 +142,9 @@ def measure_tfvideo(name, batch_size=32, steps=10, warmup=3, dtype_policy="mixed
 
 def measure_tfvideo_in_subprocess(name, **kwargs) -> dict:
     """``measure_tfvideo`` in a fresh process with ``KERAS_BACKEND=jax``."""
-    code = ("import json, sys; from tfvideo import benchmark_accelerator as acc; "
-            "args = json.loads(sys.argv[1]); "
-            "print('RESULT ' + json.dumps(acc.measure_tfvideo(args.pop('name'), **args)))")
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
-    return run_for_result([sys.executable, "-c", code, json.dumps({"name": name, **kwargs})],
-                          f"tfvideo {name} on JAX", env=env)
+    return harness.call_in_subprocess("accelerator", "measure_tfvideo", f"tfvideo {name} on JAX",
+                                      env=env, name=name, **kwargs)
 
 
 _TORCH_TIMER = """
@@ -213,13 +212,11 @@ print("RESULT " + json.dumps({{
 def measure_reference(name, checkout=None, batch_size=32, steps=10, warmup=3,
                       dtype="bfloat16") -> dict:
     """The same measurement for the PyTorch reference of ``name`` (see
-    ``tfvideo.benchmark_reference``), under ``torch.autocast``."""
-    from tfvideo.benchmark_reference import reference_builder
-
-    frames, size, label, build = reference_builder(name, checkout)
+    ``benchmarks.references``), under ``torch.autocast``."""
+    frames, size, label, build = references.reference_builder(name, checkout)
     command = [sys.executable, "-c", _TORCH_TIMER.format(build=build),
                os.path.abspath(checkout or "."), str(batch_size), str(steps), str(warmup), dtype]
-    row = run_for_result(command, label)
+    row = harness.run_for_result(command, label)
     return {"model": name, "side": "reference", "reference": label,
             "input": f"{frames}x{size}x{size}", "batch_size": batch_size, "steps": steps,
             "dtype": dtype, **row}
@@ -234,15 +231,13 @@ def ratios(ours, reference) -> dict:
 def compare(names=MODELS, checkouts=None, batch_size=32, steps=10, warmup=3, log=print):
     """tfvideo vs reference for each model whose reference is available; ratios are
     tfvideo clips/s / reference clips/s (above 1: tfvideo is faster)."""
-    from tfvideo.benchmark_reference import reference_needs
-
     checkouts = checkouts or {}
     rows = []
     for name in names:
         ours = measure_tfvideo_in_subprocess(name, batch_size=batch_size, steps=steps,
                                              warmup=warmup)
         row = {"model": name, "tfvideo": ours}
-        needs = reference_needs(name)
+        needs = references.reference_needs(name)
         if needs is None:
             row["reference_skipped"] = "no PyTorch reference for this model"
         elif needs and not checkouts.get(needs):

@@ -16,7 +16,7 @@ The videos are synthetic (`tfvideo.data.synthetic`) but sized like real ones: 32
 video means seeking and decoding most GOPs. Results go to `<output_dir>/benchmark_data.json` and
 `.md`.
 
-  python scripts/benchmark_data.py --output_dir=/tmp/tfvideo_bench
+  python benchmarks/data.py --output_dir=/tmp/tfvideo_bench
 """
 
 import json

@@ -1,18 +1,23 @@
-"""`python scripts/benchmark_gpu.py`: tfvideo (Keras on JAX, bf16) against the official PyTorch
-code (bf16 autocast) on the accelerator, training and inference throughput at batch 32.
+"""`python benchmarks/gpu.py`: tfvideo (Keras on JAX, bf16) against the official PyTorch
+code (bf16 autocast) on the accelerator, training and inference throughput at batch 32
+(`benchmarks.accelerator`).
 
 Writes `benchmark_gpu.json` and `benchmark_gpu.md` into --output_dir. Runs where only JAX and
 PyTorch are installed (no TensorFlow needed).
 
 Example:
-    KERAS_BACKEND=jax python scripts/benchmark_gpu.py --reference_tadaconv ~/src/TAdaConv \\
+    KERAS_BACKEND=jax python benchmarks/gpu.py --reference_tadaconv ~/src/TAdaConv \\
         --reference_blvnet ~/src/bLVNet-TAM --output_dir runs/benchmark_gpu
 """
 
 import json
 import os
+import sys
 
-from tfvideo._flags import FLAGS, define
+os.environ.setdefault("KERAS_BACKEND", "jax")  # before anything imports Keras
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfvideo._flags import FLAGS, define  # noqa: E402
 
 define("list", "models", None, "Registered model names (default: the five of the GPU "
        "comparison: tada2d_r50, teinet_r50, blvnet_tam_r50, s3d, s3dg).")
@@ -26,7 +31,7 @@ define("string", "reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
 
 def main(argv):
     del argv
-    from tfvideo import benchmark_accelerator as acc
+    from benchmarks import accelerator as acc
 
     names = tuple(FLAGS.models or acc.MODELS)
     rows = acc.compare(names, {"tadaconv": FLAGS.reference_tadaconv,
@@ -43,3 +48,9 @@ def main(argv):
     with open(os.path.join(FLAGS.output_dir, "benchmark_gpu.md"), "w") as file:
         file.write(table)
     print(table)
+
+
+if __name__ == "__main__":
+    from tfvideo.cli import run_command
+
+    run_command("__main__", sys.argv)

@@ -5,13 +5,15 @@ are built from local checkouts whose paths the caller gives; torchvision's S3D c
 torchvision. Each reference runs in its own subprocess with random weights.
 
 Example:
-    python scripts/benchmark.py --models s3d --modes tf_function --batch_sizes 1 \\
+    python benchmarks/zoo.py --models s3d --modes tf_function --batch_sizes 1 \\
         --compare_reference
 """
 
 import os
 import sys
 import textwrap
+
+from benchmarks.harness import run_for_result
 
 
 def _tadaconv_model(config_code, clip_shape):
@@ -122,8 +124,6 @@ def reference_builder(model_name, checkout=None):
 def time_reference(model_name, checkout=None, threads=None, repeats=3) -> dict:
     """Median forward latency (batch 1, inference mode) of the reference for `model_name`."""
     frames, size, label, build = reference_builder(model_name, checkout)
-    from tfvideo.benchmark import run_for_result
-
     timing = run_for_result([sys.executable, "-c", _TIMER.format(build=build),
                              os.path.abspath(checkout or "."), str(threads or os.cpu_count()),
                              str(repeats)], label)
@@ -154,3 +154,18 @@ def compare(rows, tadaconv_checkout=None, blvnet_checkout=None, threads=None, re
                             "reference_s": reference["seconds"],
                             "ratio": candidates[mode] / reference["seconds"]})
     return comparisons
+
+
+def markdown_table(comparisons) -> str:
+    """One line per `compare` result: both latencies and the ratio."""
+    lines = [
+        "| model | input | tfvideo (s) | reference | reference (s) | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for ref in comparisons:
+        lines.append(
+            f"| {ref['model']} | {ref['input']} | {ref['tfvideo_s']:.3f} "
+            f"({ref['tfvideo_mode']}) | {ref['reference']} | {ref['reference_s']:.3f} "
+            f"| {ref['ratio']:.2f} |"
+        )
+    return "\n".join(lines)

@@ -1,28 +1,28 @@
-"""Speed and memory of the zoo: Keras, tf.function (with and without XLA), SavedModel, LiteRT,
-a training step, and the official PyTorch implementations on the same CPU.
+"""Speed and memory of the zoo: Keras, tf.function (with and without XLA), SavedModel, LiteRT and
+a training step (`benchmarks.references` times the official PyTorch implementations on the same
+CPU).
 
-Each model is measured in a fresh subprocess so that its peak memory (max RSS) is its own.
+Each model is measured in a fresh subprocess so that its peak memory (max RSS) is its own;
+`python benchmarks/zoo.py` runs it over the zoo.
 
 Example:
-    >>> from tfvideo import benchmark
-    >>> row = benchmark.measure_model("tsm_tiny", modes=("tf_function",), batch_sizes=(1,),
-    ...                               repeats=2)
+    >>> from benchmarks import runtimes
+    >>> row = runtimes.measure_model("tsm_tiny", modes=("tf_function",), batch_sizes=(1,),
+    ...                              repeats=2)
     >>> row["latency_s"]["tf_function"]["1"] > 0
     True
 """
 
-import json
 import os
 import platform
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
+from benchmarks import harness
 from tfvideo._optional import require
 
 MODES = ("keras_predict", "tf_function", "tf_function_xla", "saved_model", "litert_float",
@@ -163,22 +163,9 @@ def measure_model(name, num_frames=None, input_size=None, num_classes=None, mode
 
 def measure_in_subprocess(name, **kwargs) -> dict:
     """`measure_model` in a fresh Python process (so peak memory is this model's alone)."""
-    request = json.dumps({"name": name, **kwargs})
-    code = ("import json, sys; from tfvideo import benchmark; "
-            "args = json.loads(sys.argv[1]); "
-            "print('RESULT ' + json.dumps(benchmark.measure_model(args.pop('name'), **args)))")
-    return run_for_result([sys.executable, "-c", code, request], f"benchmark of {name}",
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-
-
-def run_for_result(command, what, env=None) -> dict:
-    """Runs `command` and returns the JSON its stdout prints after `RESULT `; raises
-    RuntimeError naming `what`, with the end of stderr, when no such line comes."""
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
-    for line in result.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"{what} failed:\n{result.stderr[-3000:]}")
+    return harness.call_in_subprocess("runtimes", "measure_model", f"benchmark of {name}",
+                                      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                                      name=name, **kwargs)
 
 
 def markdown_table(rows, batch_sizes=(1, 8)) -> str:

@@ -1,22 +1,25 @@
-"""`tfvideo benchmark` / `python scripts/benchmark.py`: speed and memory of the zoo.
+"""`python benchmarks/zoo.py`: speed and memory of the zoo (`benchmarks.runtimes`).
 
 Writes `benchmark.json` and `benchmark.md` into --output_dir. With --reference_* paths (local
 checkouts of the official code, never part of tfvideo) it also times the official PyTorch
 models on the same CPU and reports the ratio tfvideo / reference of forward latency.
 
 Example:
-    python scripts/benchmark.py --models tsm_tiny,tada2d_tiny --batch_sizes 1 --repeats 2
-    python scripts/benchmark.py --models s3d,tada2d_r50,blvnet_tam_r50 --modes tf_function \\
+    python benchmarks/zoo.py --models tsm_tiny,tada2d_tiny --batch_sizes 1 --repeats 2
+    python benchmarks/zoo.py --models s3d,tada2d_r50,blvnet_tam_r50 --modes tf_function \\
         --batch_sizes 1 --compare_reference --reference_tadaconv ~/src/TAdaConv \\
         --reference_blvnet ~/src/bLVNet-TAM
 """
 
 import json
 import os
+import sys
 
-from absl import logging
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfvideo._flags import FLAGS, define
+from absl import logging  # noqa: E402
+
+from tfvideo._flags import FLAGS, define  # noqa: E402
 
 define(
     "list",
@@ -43,24 +46,22 @@ define("integer", "torch_threads", None, "PyTorch threads (default: all cores)."
 
 def main(argv):
     del argv
-    from tfvideo import benchmark
+    from benchmarks import references, runtimes
 
-    modes = tuple(FLAGS.modes or benchmark.MODES)
+    modes = tuple(FLAGS.modes or runtimes.MODES)
     batch_sizes = tuple(int(b) for b in FLAGS.batch_sizes)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    report = {"machine": benchmark.machine_description(), "models": [], "references": []}
+    report = {"machine": runtimes.machine_description(), "models": [], "references": []}
     for name in FLAGS.models:
         logging.info("benchmarking %s", name)
-        row = benchmark.measure_in_subprocess(
+        row = runtimes.measure_in_subprocess(
             name, modes=modes, batch_sizes=batch_sizes, repeats=FLAGS.repeats, warmup=FLAGS.warmup
         )
         report["models"].append(row)
         print(json.dumps({k: row[k] for k in ("model", "params", "gmacs", "latency_s")}))
     if FLAGS.compare_reference:
-        from tfvideo import benchmark_reference
-
         rows = {row["model"]: row for row in report["models"]}
-        report["references"] = benchmark_reference.compare(
+        report["references"] = references.compare(
             rows,
             tadaconv_checkout=FLAGS.reference_tadaconv,
             blvnet_checkout=FLAGS.reference_blvnet,
@@ -69,24 +70,17 @@ def main(argv):
         )
     with open(os.path.join(FLAGS.output_dir, "benchmark.json"), "w") as file:
         json.dump(report, file, indent=1)
-    table = benchmark.markdown_table(report["models"], batch_sizes)
+    table = runtimes.markdown_table(report["models"], batch_sizes)
     if report["references"]:
-        table += "\n\n" + benchmark_reference_table(report["references"])
+        table += "\n\n" + references.markdown_table(report["references"])
     table = f"Measured on: {report['machine']}\n\n{table}\n"
     with open(os.path.join(FLAGS.output_dir, "benchmark.md"), "w") as file:
         file.write(table)
     print(table)
 
 
-def benchmark_reference_table(references) -> str:
-    lines = [
-        "| model | input | tfvideo (s) | reference | reference (s) | ratio |",
-        "|---|---|---|---|---|---|",
-    ]
-    for ref in references:
-        lines.append(
-            f"| {ref['model']} | {ref['input']} | {ref['tfvideo_s']:.3f} "
-            f"({ref['tfvideo_mode']}) | {ref['reference']} | {ref['reference_s']:.3f} "
-            f"| {ref['ratio']:.2f} |"
-        )
-    return "\n".join(lines)
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    from tfvideo.cli import run_command
+
+    run_command("__main__", sys.argv)
