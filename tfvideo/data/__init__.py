@@ -1,7 +1,7 @@
 """tfvideo.data: decoding, annotation formats, sampling, augmentation and
 ``tf.data`` builders (plus TFRecords and a synthetic dataset)."""
 
-from tfvideo.data import augment
+from tfvideo.data import augment, synthetic, tfrecords
 from tfvideo.data.annotations import (
     READERS,
     SSV2_FLIP_PAIRS,
@@ -56,7 +56,6 @@ from tfvideo.data.pipeline import (
     distribute_on_service,
     distribute_train_dataset,
     file_dataset,
-    predict_multi_view,
 )
 from tfvideo.data.sampling import (
     AllFramesSampler,
@@ -68,29 +67,9 @@ from tfvideo.data.sampling import (
     get_sampler,
     segment_indices,
 )
-
-# ---------------------------------------------------------------------------
-# data-synthetic helper's exports (synthetic.py, tfrecords.py). Imported
-# lazily so this package imports even while those modules are in progress.
-# Names listed here are resolved on first attribute access.
-# >>> SYNTHETIC/TFRECORDS EXPORTS: add names to the lists below. <<<
-_LAZY_MODULES = ("synthetic", "tfrecords")
-_LAZY_NAMES = {
-    # "name": "module",  e.g. "make_synthetic_dataset": "synthetic",
-    "write_tfrecords": "tfrecords",
-    "tfrecord_dataset": "tfrecords",
-    "parse_sequence_example": "tfrecords",
-    "make_sequence_example": "tfrecords",
-}
-# ---------------------------------------------------------------------------
-
-
-def __getattr__(name):
-    import importlib
-
-    if name in _LAZY_MODULES:
-        return importlib.import_module(f"tfvideo.data.{name}")
-    if name in _LAZY_NAMES:
-        module = importlib.import_module(f"tfvideo.data.{_LAZY_NAMES[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'tfvideo.data' has no attribute {name!r}")
+from tfvideo.data.tfrecords import (
+    make_sequence_example,
+    parse_sequence_example,
+    tfrecord_dataset,
+    write_tfrecords,
+)

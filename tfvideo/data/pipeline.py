@@ -401,30 +401,6 @@ def aggregate_views(predictions, video_indices, labels=None, softmax=False):
     return ids, avg, per_video
 
 
-def predict_multi_view(model, eval_dataset, softmax=True):
-    """Runs ``model`` over an evaluation dataset and averages views.
-
-    Returns:
-        dict with ``video_index``, ``scores`` ``[num_videos, C]``, ``labels``,
-        ``top1`` (accuracy over videos with a label >= 0).
-    """
-    preds, vids, labels = [], [], []
-    for batch in eval_dataset:
-        out = model(batch["clip"], training=False)
-        preds.append(np.asarray(out))
-        vids.append(batch["video_index"].numpy())
-        labels.append(batch["label"].numpy())
-    if not preds:
-        raise ValueError("the evaluation dataset produced no views")
-    ids, scores, lab = aggregate_views(np.concatenate(preds),
-                                       np.concatenate(vids),
-                                       np.concatenate(labels), softmax=softmax)
-    known = lab >= 0
-    top1 = float(np.mean(scores[known].argmax(-1) == lab[known])) \
-        if known.any() else float("nan")
-    return {"video_index": ids, "scores": scores, "labels": lab, "top1": top1}
-
-
 def _distribute(builder, strategy, dataset, sampler, global_batch_size, kwargs):
     def fn(input_context):
         per_replica = input_context.get_per_replica_batch_size(global_batch_size)

@@ -489,7 +489,7 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
         num_clips, num_crops: evaluation views (clips evenly spaced in time; 1 or 3 crops). With
             more than one view the elements are dicts `{"clip", "label", "video_index",
             "view_index"}`, one view per row, as `pipeline.build_eval_dataset` gives
-            (`pipeline.predict_multi_view` averages them).
+            (`pipeline.aggregate_views` averages them per video).
         shuffle_buffer: record shuffle buffer in training.
         repeat: repeat forever.
         seed: seed of the shuffling and of the per-element sampling and augmentation; with a
