@@ -58,6 +58,8 @@ from tfvideo.data.pipeline import (
     file_dataset,
 )
 from tfvideo.data.sampling import (
+    NAMES as SAMPLING_NAMES,
+    SAMPLERS,
     AllFramesSampler,
     DenseSampler,
     Sampler,
@@ -65,7 +67,12 @@ from tfvideo.data.sampling import (
     all_indices,
     dense_indices,
     get_sampler,
+    sampler_config,
+    sampling_kind,
     segment_indices,
+    tf_all_indices,
+    tf_dense_indices,
+    tf_segment_indices,
 )
 from tfvideo.data.tfrecords import (
     make_sequence_example,

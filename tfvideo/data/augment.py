@@ -15,14 +15,16 @@ import tensorflow as tf
 MULTI_SCALE_SCALES = (1.0, 0.875, 0.75, 0.66)
 
 
-def _seed(seed):
+def stateless_seed(seed):
+    """``seed`` as the int32 ``[2]`` tensor of the stateless random ops; ``None`` draws one."""
     if seed is None:
         return tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
     return tf.cast(seed, tf.int32)
 
 
-def _split(seed, n):
-    return tf.unstack(tf.random.experimental.stateless_split(_seed(seed), n))
+def split_seed(seed, n):
+    """``n`` independent stateless seeds derived from ``seed`` (see :func:`stateless_seed`)."""
+    return tf.unstack(tf.random.experimental.stateless_split(stateless_seed(seed), n))
 
 
 def _hw(clip):
@@ -79,7 +81,7 @@ def resize_short_side(clip, size, method="bilinear"):
 def random_short_side_resize(clip, min_size, max_size, seed=None):
     """Short side resized to a uniform random integer in
     ``[min_size, max_size]`` (SlowFast/TAda scale jitter, e.g. [256, 320])."""
-    size = tf.random.stateless_uniform([], _seed(seed), int(min_size),
+    size = tf.random.stateless_uniform([], stateless_seed(seed), int(min_size),
                                        int(max_size) + 1, dtype=tf.int32)
     return resize_short_side(clip, size)
 
@@ -97,7 +99,7 @@ def random_crop(clip, size, seed=None):
     clip = _check_clip(clip)
     ch, cw = _size_pair(size)
     h, w = _hw(clip)
-    s1, s2 = _split(seed, 2)
+    s1, s2 = split_seed(seed, 2)
     top = tf.random.stateless_uniform([], s1, 0, tf.maximum(h - ch, 0) + 1,
                                       dtype=tf.int32)
     left = tf.random.stateless_uniform([], s2, 0, tf.maximum(w - cw, 0) + 1,
@@ -166,7 +168,7 @@ def multi_scale_crop(clip, size, scales=MULTI_SCALE_SCALES, max_distort=1,
     clip = _check_clip(clip)
     out_h, out_w = _size_pair(size)
     h, w = _hw(clip)
-    s1, s2, s3, s4 = _split(seed, 4)
+    s1, s2, s3, s4 = split_seed(seed, 4)
     base = tf.cast(tf.minimum(h, w), tf.float32)
     sizes = tf.cast(base * tf.constant(scales, tf.float32), tf.int32)
     sizes_h = tf.where(tf.abs(sizes - out_h) < 3, out_h, sizes)
@@ -201,7 +203,7 @@ def random_resized_crop(clip, size, scale=(0.08, 1.0),
     begin, box_size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.stack([h, w, 3]),
         bounding_boxes=tf.zeros([1, 0, 4]),
-        seed=_seed(seed),
+        seed=stateless_seed(seed),
         min_object_covered=0.0,
         aspect_ratio_range=ratio,
         area_range=scale,
@@ -233,7 +235,7 @@ def random_flip(clip, label=None, flip_table=None, prob=0.5, seed=None):
     Returns ``clip`` or ``(clip, label)`` when ``label`` is given.
     """
     clip = _check_clip(clip)
-    do = tf.random.stateless_uniform([], _seed(seed)) < prob
+    do = tf.random.stateless_uniform([], stateless_seed(seed)) < prob
     clip = tf.cond(do, lambda: horizontal_flip(clip), lambda: clip)
     if label is None:
         return clip
@@ -262,7 +264,7 @@ def train_transform(clip, label, size=224, short_side=256, crop="multi_scale",
     """
     if crop not in TRAIN_CROPS:
         raise ValueError(f"crop must be one of {TRAIN_CROPS}, got {crop!r}")
-    s_crop, s_flip, s_jit = _split(seed, 3)
+    s_crop, s_flip, s_jit = split_seed(seed, 3)
     if crop == "multi_scale":
         out = multi_scale_crop(resize_short_side(clip, short_side), size,
                                scales=scales, seed=s_crop)

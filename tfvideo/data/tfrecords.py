@@ -36,9 +36,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfvideo.data import augment
-from tfvideo.data import sampling as sampling_lib
 from tfvideo.data.decode import VideoDecodeError, decode_video, video_info
 from tfvideo.data.errors import check_on_error
+from tfvideo.data.sampling import all_indices, get_sampler, sampler_config
 
 CLASSES_FILE = "classes.json"
 
@@ -51,9 +51,6 @@ FRAME_RATE = "clip/frame_rate"
 HEIGHT = "image/height"
 WIDTH = "image/width"
 IMAGE_ENCODED = "image/encoded"
-
-SAMPLINGS = ("segment", "dense", "all")
-_SAMPLING_ALIASES = {"segments": "segment", "tsn": "segment", "uniform": "segment"}
 
 
 # --------------------------------------------------------------------------------------- writing
@@ -156,7 +153,7 @@ def encode_video(path, jpeg_quality=90, resize_short_side=None, max_frames=None,
                              info.num_frames - 1)
         rate = float(fps)
     if max_frames is not None and len(indices) > max_frames:
-        keep = sampling_lib.all_indices(len(indices), int(max_frames))
+        keep = all_indices(len(indices), int(max_frames))
         rate = rate * len(keep) / len(indices)
         indices = indices[keep]
     frames = decode_video(path, indices if len(indices) < info.num_frames else None)
@@ -303,81 +300,6 @@ def parse_sequence_example(serialized):
     return out
 
 
-def _check_sampling(sampling):
-    if hasattr(sampling, "get_config"):  # a data-core Sampler
-        sampling = sampling.get_config()
-    if isinstance(sampling, dict):
-        if sampling.get("kind") not in SAMPLINGS:
-            raise ValueError(f"Unknown sampling config {sampling!r}.")
-        return dict(sampling)
-    kind = _SAMPLING_ALIASES.get(sampling, sampling)
-    if kind not in SAMPLINGS:
-        raise ValueError(f"`sampling` must be one of {SAMPLINGS} (or 'segments'), got "
-                         f"{sampling!r}.")
-    return {"kind": kind}
-
-
-def segment_indices(num_frames, num_segments, training=False, seed=None, clip_index=0,
-                    num_clips=1):
-    """TF-op version of `tfvideo.data.sampling.segment_indices` (same values in evaluation).
-
-    Args:
-        num_frames: scalar int tensor, frames in the video.
-        num_segments: Python int.
-        training: random frame per segment (stateless with `seed`, a `[2]` int tensor).
-        clip_index, num_clips: evaluation clip `c` of `n` takes fraction `(c + 0.5) / n`.
-
-    Returns:
-        int32 tensor `[num_segments]`.
-    """
-    n = tf.cast(num_frames, tf.int32)
-    k = int(num_segments)
-    nf, kf = tf.cast(n, tf.float64), float(k)
-    positions = tf.range(k, dtype=tf.float64)
-    length = nf / kf
-    starts = positions * length
-    if training:
-        offsets = tf.random.stateless_uniform([k], augment._seed(seed), dtype=tf.float64) * length
-    else:
-        offsets = tf.fill([k], length * (clip_index + 0.5) / num_clips)
-    idx = tf.cast(tf.floor(starts + offsets), tf.int32)
-    ends = tf.cast(tf.floor(starts + length), tf.int32) - 1
-    idx = tf.clip_by_value(tf.minimum(idx, ends), 0, tf.maximum(n - 1, 0))
-    short = tf.range(k, dtype=tf.int32) * n // k  # fewer frames than segments: repeat in order
-    return tf.where(n < k, short, idx)
-
-
-def dense_indices(num_frames, clip_length, interval=1, training=False, seed=None, clip_index=0,
-                  num_clips=1):
-    """TF-op version of `tfvideo.data.sampling.dense_indices` (short videos loop)."""
-    n = tf.cast(num_frames, tf.int32)
-    span = (int(clip_length) - 1) * int(interval) + 1
-    max_start = tf.maximum(n - span, 0)
-    if training:
-        start = tf.random.stateless_uniform([], augment._seed(seed), 0, max_start + 1,
-                                            dtype=tf.int32)
-    else:
-        start = tf.cast(tf.floor(tf.cast(max_start, tf.float64) * (clip_index + 0.5) / num_clips
-                                 + 0.5), tf.int32)
-    idx = start + tf.range(int(clip_length), dtype=tf.int32) * int(interval)
-    return tf.math.floormod(idx, tf.maximum(n, 1))
-
-
-def sample_indices(num_frames, sampling="segment", clip_frames=8, interval=1, training=False,
-                   seed=None, clip_index=0, num_clips=1):
-    """Frame indices (int32) for one clip, in TF ops. `sampling`: "segment", "dense", "all"."""
-    config = _check_sampling(sampling)
-    kind = config["kind"]
-    if kind == "segment":
-        return segment_indices(num_frames, config.get("num_segments", clip_frames), training,
-                               seed, clip_index, num_clips)
-    if kind == "dense":
-        return dense_indices(num_frames, config.get("clip_length", clip_frames),
-                             config.get("interval", interval), training, seed, clip_index,
-                             num_clips)
-    return tf.range(tf.cast(num_frames, tf.int32))
-
-
 def decode_frames(encoded, indices=None):
     """Gathers `encoded[indices]` (JPEG strings) and decodes only those: uint8 `[T, H, W, 3]`."""
     if indices is not None:
@@ -438,7 +360,7 @@ def _train_crops(clip, label, seed, crop_size, short_side, crop, flip, flip_tabl
     if crop not in ("center", "multi_scale") or short_side is None:
         return augment.train_transform(clip, label, crop_size, short_side, crop, flip,
                                        flip_table, scales, jitter, seed=seed)
-    s_crop, s_flip, _ = augment._split(seed, 3)  # the same seed split as train_transform
+    s_crop, s_flip, _ = augment.split_seed(seed, 3)  # the same seed split as train_transform
     clip = _short_side_uint8(clip, short_side)
     if crop == "center":
         out = augment.center_crop(clip, crop_size)
@@ -473,7 +395,8 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
         num_frames: frames per clip (segments for "segment", clip length for "dense").
         sampling: "segment" (TSN; "segments" also accepted), "dense" (`interval` apart),
             "all" (every stored frame; variable length, so `batch_size=None` unless all
-            videos have the same length), or a `tfvideo.data.sampling` sampler / config.
+            videos have the same length), or a `tfvideo.data.sampling` sampler / config
+            (read by `tfvideo.data.sampling.sampler_config`).
         training: random sampling, crop and flip; shuffles files and records.
         batch_size: batch the output (`None`: unbatched).
         interval: frame interval of dense sampling.
@@ -510,9 +433,9 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
     >>> ds = tfrecord_dataset("/tmp/records/train-*", num_frames=8, training=True,
     ...                       batch_size=4, crop_size=112, short_side=128)  # doctest: +SKIP
     """
-    config = _check_sampling(sampling)
     if int(num_frames) < 1:
         raise ValueError(f"`num_frames` must be >= 1, got {num_frames}.")
+    sampler = get_sampler(sampler_config(sampling, num_frames, interval))
     if crop not in augment.TRAIN_CROPS:
         raise ValueError(f"`crop` must be one of {augment.TRAIN_CROPS}, got {crop!r}.")
     if num_crops not in (1, 3):
@@ -525,7 +448,7 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
         raise ValueError(f"`file_pattern` {file_pattern!r} matches no file.")
     flip_table = _resolve_flip_table(label_flip_map, files[0]) if flip else None
     views = 1 if training else int(num_clips) * int(num_crops)
-    if views > 1 and (crop_size is None or config["kind"] == "all"):
+    if views > 1 and (crop_size is None or sampler.clip_frames is None):
         raise ValueError("Several evaluation views need `crop_size` and a fixed-length sampling.")
     if views > 1 and return_metadata:
         raise ValueError("`return_metadata` works with a single view only.")
@@ -549,8 +472,7 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
     ds = tf.data.Dataset.zip((ds, rand))
 
     def clip_for(encoded, count, clip_index, training_seed=None):
-        indices = sample_indices(count, config, num_frames, interval, training, training_seed,
-                                 clip_index, int(num_clips))
+        indices = sampler.tf_indices(count, training, training_seed, clip_index, int(num_clips))
         return decode_frames(encoded, indices)
 
     def load(element, r):
@@ -559,7 +481,7 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
         encoded = parsed[IMAGE_ENCODED]
         count = tf.shape(encoded)[0]
         label = tf.cast(parsed[LABEL_INDEX], tf.int32)
-        s_sample, s_aug = augment._split(_element_seed(r), 2)
+        s_sample, s_aug = augment.split_seed(_element_seed(r), 2)
         if views > 1:
             crops = [_eval_crops(clip_for(encoded, count, c), crop_size, short_side, num_crops)
                      for c in range(int(num_clips))]

@@ -20,6 +20,8 @@ import json
 import os
 import tempfile
 
+from tfvideo.data.sampling import SAMPLERS
+from tfvideo.data.sampling import sampler_config as data_sampler_config
 from tfvideo.models.spec import default_short_side
 
 METADATA_FILENAME = "tfvideo_metadata.json"
@@ -29,31 +31,20 @@ SAMPLING_KINDS = ("segment", "dense")
 
 
 def sampler_config(sampling, num_frames, interval=1) -> dict:
-    """A `tfvideo.data.sampling` evaluation sampler config for `num_frames`-frame clips.
+    """`tfvideo.data.sampling.sampler_config` for a model's evaluation sampling: a fixed-length
+    kind (segment or dense) whose clip length is the model's `num_frames`.
 
     `sampling` is a config dict (`{"kind": "segment", "num_segments": 8}` or
     `{"kind": "dense", "clip_length": 8, "interval": 2}`) or a registry name: `"segments"` /
     `"segment"` (TSN) or `"dense"` (with `interval`).
     """
-    if isinstance(sampling, dict):
-        config = dict(sampling)
-    elif sampling in ("segments", "segment"):
-        config = {"kind": "segment", "num_segments": num_frames}
-    elif sampling == "dense":
-        config = {"kind": "dense", "clip_length": num_frames, "interval": int(interval)}
-    else:
-        raise ValueError(f"sampling must be 'segments', 'dense' or a sampler config dict, got "
-                         f"{sampling!r}")
-    kind = config.get("kind")
+    config = data_sampler_config(sampling, num_frames, interval)
+    kind = config["kind"]
     if kind not in SAMPLING_KINDS:
         raise ValueError(f"sampling kind must be one of {SAMPLING_KINDS}, got {kind!r}")
-    length = config.get("num_segments" if kind == "segment" else "clip_length")
+    length = config[SAMPLERS[kind].length_arg]
     if length != num_frames:
         raise ValueError(f"the sampler takes {length} frames but the model takes {num_frames}")
-    if kind == "dense" and int(config.get("interval", 1)) < 1:
-        raise ValueError(f"dense sampling interval must be >= 1, got {config['interval']}")
-    if kind == "dense":
-        config["interval"] = int(config.get("interval", 1))
     return config
 
 

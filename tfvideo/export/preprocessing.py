@@ -3,7 +3,7 @@
 
 The spatial transform is `tfvideo.data.augment`'s evaluation one (short side resized to
 `short_side`, bilinear, then a centre crop); the frame indices mirror `tfvideo.data.sampling` in
-evaluation mode (one centre clip, via `tfvideo.data.tfrecords.sample_indices`). Core
+evaluation mode (one centre clip, via `tfvideo.data.sampling.Sampler.tf_indices`). Core
 TensorFlow ops only (DecodeImage, ResizeBilinear, Slice, ParseSequenceExample, Gather), so TF
 Serving runs every signature without custom ops.
 
@@ -20,6 +20,7 @@ Example:
 import tensorflow as tf
 
 from tfvideo.data import augment, tfrecords
+from tfvideo.data.sampling import get_sampler
 
 ENCODED_FEATURE = tfrecords.IMAGE_ENCODED  # "image/encoded"
 
@@ -47,7 +48,7 @@ def fit_frames(frames, input_size, short_side):
 def eval_frame_indices(num_available, sampling):
     """Evaluation indices (int32) of a video of `num_available` frames, in TF ops: the centre
     clip of `tfvideo.data.get_sampler(sampling)` (short videos repeat or loop frames as there)."""
-    return tfrecords.sample_indices(num_available, sampling, training=False)
+    return get_sampler(sampling).tf_indices(num_available)
 
 
 def decode_frames(encoded, input_size, short_side):

@@ -16,7 +16,7 @@ import dataclasses
 import os
 
 from tfvideo.data import annotations, synthetic
-from tfvideo.data.sampling import DenseSampler, SegmentSampler
+from tfvideo.data.sampling import get_sampler, sampler_config
 
 FORMATS = ("synthetic", "ssv2", "kinetics", "list", "ucf101", "hmdb51", "folder")
 DEFAULT_DATA_ROOT = os.path.join(os.path.expanduser("~"), ".cache", "tfvideo", "synthetic")
@@ -104,12 +104,10 @@ def load_datasets(config, need_train=True, verbose=False):
 
 
 def make_sampler(sampling, num_frames, frame_interval=1):
-    """`"segments"`/`"segment"` -> `SegmentSampler(T)`, `"dense"` -> `DenseSampler(T, k)`."""
-    if sampling in ("segments", "segment"):
-        return SegmentSampler(num_frames)
-    if sampling == "dense":
-        return DenseSampler(num_frames, frame_interval)
-    raise ValueError(f"`sampling` must be segments or dense, got {sampling!r}.")
+    """The sampler of `--sampling` for `num_frames`-frame clips: `"segments"` ->
+    `SegmentSampler(T)`, `"dense"` -> `DenseSampler(T, frame_interval)` (any name of
+    `tfvideo.data.sampling.NAMES`, read by `tfvideo.data.sampling.sampler_config`)."""
+    return get_sampler(sampler_config(sampling, num_frames, frame_interval))
 
 
 def resize_size(input_size, short_side=0):
