@@ -1,16 +1,18 @@
-"""The training job: strategy, data, model, optimizer, fit with exact resumption, evaluation,
-export. `train(TrainConfig(...))` is what `scripts/train.py` / `tfvideo train` run.
+"""The training run as named stages: `prepare` (strategy, data, steps, learning rate) -> `build`
+(model, optimizer, restored backup) -> `fit` (exact resumption) -> `save_trained` -> `evaluate`
+-> `complete`. `train(TrainConfig(...))` runs them; the `tfvideo train` job
+(`scripts/train.py`) adds the export between `evaluate` and `complete`.
 
 Output directory:
 
 ```
 <output_dir>/
-  model.keras              final model (evaluated and exported)
+  model.keras              final model, with its ModelSpec (evaluated and exported)
   checkpoints/last.keras   after every epoch (atomic)      checkpoints/best.keras, best.json
   backup/                  step-level backup while the run is unfinished (removed at the end)
   history.csv              one row per epoch               training_curves.png
   logs/                    TensorBoard                     train_config.json
-  classes.json, tfvideo_metadata.json (read by tfvideo.export)
+  classes.json             tfvideo_metadata.json (written by the job after training)
   eval_report.json, eval_per_class.txt, eval_confusion_matrix.png (+ eval_reversed_*)
   summary.json
 ```
@@ -26,6 +28,7 @@ import time
 import keras
 import tensorflow as tf
 
+from tfvideo._atomic import atomic_save, atomic_write_text
 from tfvideo.data import pipeline
 from tfvideo.data.errors import DecodeErrorReport, ErrorLog
 from tfvideo.training import callbacks as cb
@@ -160,28 +163,64 @@ def _verbose(config, chief):
     return 1 if sys.stdout.isatty() else 2
 
 
-def export_metadata(model, config, class_names, sampler, short_side):
-    """The `tfvideo.export.ExportMetadata` of a trained model (how to feed it)."""
-    from tfvideo.export import metadata_for_model
+@dataclasses.dataclass
+class Run:
+    """What the stages of one training run share (set up by `prepare`)."""
 
-    return metadata_for_model(model, class_names, config.model, sampling=sampler.get_config(),
-                              short_side=short_side)
+    config: TrainConfig
+    strategy: object
+    chief: bool
+    output_dir: str
+    started: float
+    num_frames: int
+    input_size: int
+    sampling: str
+    short_side: int
+    sampler: object
+    train_set: object
+    val_set: object
+    global_batch: int
+    steps_per_epoch: int
+    total_steps: int
+    peak_lr: float
+    jit_compile: bool
+    state: dict | None = None       # the backup restored by `build`, if any
+    backup: object = None
+    model_path: str | None = None   # model.keras, once `save_trained` wrote it
 
+    @property
+    def csv_path(self):
+        return os.path.join(self.output_dir, "history.csv")
 
-def _write_metadata(output_dir, meta):
-    cb.atomic_write_text(os.path.join(output_dir, "tfvideo_metadata.json"), meta.to_json())
-    cb.atomic_write_text(os.path.join(output_dir, "classes.json"),
-                         json.dumps({"class_names": list(meta.class_names)}, indent=1))
-    return meta
+    @property
+    def png_path(self):
+        return os.path.join(self.output_dir, "training_curves.png")
 
 
 def train(config, strategy=None):
-    """Runs the whole job; returns the summary dict (also written to `summary.json`).
+    """Trains and evaluates: `prepare` -> `build` -> `fit` -> `save_trained` -> `evaluate`.
+    Returns `(run, model, summary)`; `complete(run, summary)` ends the run (the job calls it
+    after exporting, `tfvideo.cli`).
 
     Raises:
         NonFiniteLossError: the loss became NaN/inf; the message names the step, and the last
             finite state (step backup, last checkpoint, history) is kept.
+        AfterTrainingError: evaluation failed after training (the model is saved).
     """
+    run = prepare(config, strategy)
+    model = build(run)
+    fit(run, model)
+    summary = save_trained(run, model)
+    if run.chief and config.evaluate:
+        try:
+            summary["evaluation"] = evaluate(run, model)
+        except Exception as error:  # noqa: BLE001 - the trained model must not be lost with it
+            raise AfterTrainingError("evaluation", error, run.model_path, config) from error
+    return run, model, summary
+
+
+def prepare(config, strategy=None) -> Run:
+    """Precision, seed, output directory, data, sampling, steps and the learning rate."""
     started = time.time()
     strategy = strategy or strategy_lib.select_strategy(config.num_cpu_devices)
     chief = strategy_lib.is_chief(strategy)
@@ -199,7 +238,6 @@ def train(config, strategy=None):
     train_set, val_set = data_setup.load_datasets(config.data, verbose=chief)
     train_set = _subset(train_set, config.max_train_videos)
     val_set = _subset(val_set, config.max_val_videos)
-    num_classes = train_set.num_classes
 
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
@@ -208,20 +246,30 @@ def train(config, strategy=None):
         raise ValueError(
             f"{len(train_set)} training videos do not fill one global batch of {global_batch} "
             f"({config.batch_size} x {replicas} replicas); lower --batch_size.")
-    total_steps = config.epochs * steps_per_epoch
     peak_lr = schedules.scaled_learning_rate(config.base_lr, global_batch, config.lr_scaling,
                                              config.lr_reference_batch)
-    jit = strategy_lib.resolve_jit_compile(config.jit_compile, strategy)
+    run = Run(config=config, strategy=strategy, chief=chief, output_dir=output_dir,
+              started=started, num_frames=num_frames, input_size=input_size, sampling=sampling,
+              short_side=short_side, sampler=sampler, train_set=train_set, val_set=val_set,
+              global_batch=global_batch, steps_per_epoch=steps_per_epoch,
+              total_steps=config.epochs * steps_per_epoch, peak_lr=peak_lr,
+              jit_compile=strategy_lib.resolve_jit_compile(config.jit_compile, strategy))
     _log(f"{config.model}: {num_frames} frames x {input_size}px, {sampling} sampling | "
-         f"{len(train_set)} train / {len(val_set)} val videos, {num_classes} classes | "
+         f"{len(train_set)} train / {len(val_set)} val videos, {train_set.num_classes} classes | "
          f"{replicas} replica(s) ({type(strategy).__name__}), global batch {global_batch}, "
          f"{steps_per_epoch} steps/epoch x {config.epochs} epochs | lr {peak_lr:.4g} "
          f"(= {config.base_lr:g} x {global_batch}/{config.lr_reference_batch}, "
-         f"{config.lr_scaling}) | {config.mixed_precision}, jit_compile={jit}", chief)
+         f"{config.lr_scaling}) | {config.mixed_precision}, jit_compile={run.jit_compile}", chief)
+    return run
 
-    with strategy.scope():
-        model = build_model(config, train_set.class_names, num_frames, input_size, sampling)
-        schedule = _schedule(config, peak_lr, steps_per_epoch, total_steps)
+
+def build(run):
+    """The model, its optimizer and loss, compiled; the backup (if any) restored into them."""
+    config, num_classes = run.config, run.train_set.num_classes
+    with run.strategy.scope():
+        model = build_model(config, run.train_set.class_names, run.num_frames, run.input_size,
+                            run.sampling)
+        schedule = _schedule(config, run.peak_lr, run.steps_per_epoch, run.total_steps)
         optimizer = optim.build_optimizer(
             config.optimizer, schedule, model, weight_decay=config.weight_decay,
             momentum=config.momentum, nesterov=config.nesterov, clipnorm=config.clipnorm)
@@ -232,29 +280,37 @@ def train(config, strategy=None):
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(
                 from_logits=True, label_smoothing=config.label_smoothing),
-            metrics=metrics, jit_compile=jit)
-        backup = cb.StepBackup(os.path.join(output_dir, "backup"), config.backup_every,
-                               write=chief, verbose=chief)
-        state = backup.restore(model)
-    start_step = state["step"] if state else 0
-    epoch, batch = cb.resume_position(state, steps_per_epoch) if state else (0, 0)
-    if state:
-        _log(f"Resuming from the backup at optimizer step {state['step']} (epoch "
-             f"{state['epoch'] + 1}, batch {state['batch']}) of {total_steps}.", chief)
-    if chief:
-        cb.atomic_write_text(os.path.join(output_dir, "train_config.json"),
+            metrics=metrics, jit_compile=run.jit_compile)
+        run.backup = cb.StepBackup(os.path.join(run.output_dir, "backup"), config.backup_every,
+                                   write=run.chief, verbose=run.chief)
+        run.state = run.backup.restore(model)
+    if run.state:
+        _log(f"Resuming from the backup at optimizer step {run.state['step']} (epoch "
+             f"{run.state['epoch'] + 1}, batch {run.state['batch']}) of {run.total_steps}.",
+             run.chief)
+    if run.chief:
+        atomic_write_text(os.path.join(run.output_dir, "train_config.json"),
                              json.dumps(config.to_dict(), indent=1, default=str))
-        _write_metadata(output_dir, export_metadata(model, config, train_set.class_names,
-                                                    sampler, short_side))
+        atomic_write_text(os.path.join(run.output_dir, "classes.json"), json.dumps(
+            {"class_names": list(run.train_set.class_names)}, indent=1))
+    return model
 
+
+def fit(run, model):
+    """The resumable fit: first the rest of an interrupted epoch, then the remaining epochs."""
+    config, state = run.config, run.state
+    start_step = state["step"] if state else 0
+    epoch, batch = cb.resume_position(state, run.steps_per_epoch) if state else (0, 0)
     error_log = ErrorLog("train")
+    num_classes = run.train_set.num_classes
 
     def train_data(seed_offset):
         ds = pipeline.build_train_dataset(
-            train_set, sampler, global_batch, crop_size=input_size, short_side=short_side,
-            crop=config.crop, flip=config.flip, on_error=config.on_error, error_log=error_log,
+            run.train_set, run.sampler, run.global_batch, crop_size=run.input_size,
+            short_side=run.short_side, crop=config.crop, flip=config.flip,
+            on_error=config.on_error, error_log=error_log,
             # "jitter" crops: short side in [S, 1.25 S] (SlowFast/TAda's 256..320 at 224 px).
-            jitter=(short_side, int(round(short_side * 1.25))),
+            jitter=(run.short_side, int(round(run.short_side * 1.25))),
             seed=config.seed + seed_offset, repeat=True)
         return _one_hot(ds, num_classes)
 
@@ -263,91 +319,120 @@ def train(config, strategy=None):
         # Repeated with a fixed number of steps: Keras then neither warns that the input "ran
         # out of data" nor needs the (unknown, because of skipped videos) cardinality.
         val_data = _one_hot(pipeline.as_keras_inputs(pipeline.build_eval_dataset(
-            val_set, sampler, global_batch, crop_size=input_size, short_side=short_side,
-            on_error=config.on_error)), num_classes).repeat()
-        val_steps = math.ceil(len(val_set) / global_batch)
+            run.val_set, run.sampler, run.global_batch, crop_size=run.input_size,
+            short_side=run.short_side, on_error=config.on_error)), num_classes).repeat()
+        val_steps = math.ceil(len(run.val_set) / run.global_batch)
 
     nonfinite = cb.StopOnNonFiniteLoss()
     callbacks = [nonfinite, cb.LearningRateLogger(), DecodeErrorReport(
         error_log, verbose=False)]
-    csv_path = os.path.join(output_dir, "history.csv")
-    png_path = os.path.join(output_dir, "training_curves.png")
-    if chief:
+    if run.chief:
         if state:
-            cb.truncate_history(csv_path, epoch)
+            cb.truncate_history(run.csv_path, epoch)
         callbacks += [
-            cb.AtomicCheckpoint(os.path.join(output_dir, "checkpoints"),
+            cb.AtomicCheckpoint(os.path.join(run.output_dir, "checkpoints"),
                                 monitor="val_accuracy" if val_data is not None else "loss",
-                                best=_previous_best(output_dir) if state else None),
-            keras.callbacks.CSVLogger(csv_path, append=bool(state)),
-            cb.EpochSummaries(os.path.join(output_dir, "logs")),
-            cb.PlotHistory(csv_path, png_path, title=config.model),
+                                best=_previous_best(run.output_dir) if state else None),
+            keras.callbacks.CSVLogger(run.csv_path, append=bool(state)),
+            cb.EpochSummaries(os.path.join(run.output_dir, "logs")),
+            cb.PlotHistory(run.csv_path, run.png_path, title=config.model),
         ]
-    callbacks.append(backup)  # last: an epoch is backed up once the others are done with it
-    verbose = _verbose(config, chief)
+    callbacks.append(run.backup)  # last: an epoch is backed up once the others are done with it
     fit_kwargs = dict(validation_data=val_data, validation_steps=val_steps,
                       validation_freq=max(config.val_every, 1), shuffle=False,  # tf.data shuffles
-                      callbacks=callbacks, verbose=verbose)
+                      callbacks=callbacks, verbose=_verbose(config, run.chief))
     if batch > 0 and epoch < config.epochs:
         # Finish the interrupted epoch with exactly its remaining steps.
-        backup.batch_offset = batch
+        run.backup.batch_offset = batch
         model.fit(train_data(start_step), initial_epoch=epoch, epochs=epoch + 1,
-                  steps_per_epoch=steps_per_epoch - batch, **fit_kwargs)
+                  steps_per_epoch=run.steps_per_epoch - batch, **fit_kwargs)
         epoch += 1
     if nonfinite.event is None and epoch < config.epochs:
-        model.fit(train_data(epoch * steps_per_epoch), initial_epoch=epoch,
-                  epochs=config.epochs, steps_per_epoch=steps_per_epoch, **fit_kwargs)
-    steps_done = int(model.optimizer.iterations.numpy())
-
+        model.fit(train_data(epoch * run.steps_per_epoch), initial_epoch=epoch,
+                  epochs=config.epochs, steps_per_epoch=run.steps_per_epoch, **fit_kwargs)
     if nonfinite.event is not None:
-        saved = []
-        if chief:
-            event = dict(nonfinite.event)
-            cb.atomic_write_text(os.path.join(output_dir, "nonfinite.json"), json.dumps(event))
-            if cb.draw_history(csv_path, png_path, config.model):
-                saved.append(png_path)
-            saved += [p for p in (csv_path, os.path.join(output_dir, "checkpoints", "last.keras"),
-                                  os.path.join(backup.backup_dir, cb.BACKUP_WEIGHTS))
-                      if os.path.exists(p)]
-        raise cb.NonFiniteLossError(nonfinite.event["step"], nonfinite.event["epoch"],
-                                    nonfinite.event["batch"], nonfinite.event["value"], saved)
+        _stop_on_nonfinite(run, nonfinite.event)
 
-    train_seconds = time.time() - started
+
+def _stop_on_nonfinite(run, event):
+    saved = []
+    if run.chief:
+        atomic_write_text(os.path.join(run.output_dir, "nonfinite.json"), json.dumps(event))
+        if cb.draw_history(run.csv_path, run.png_path, run.config.model):
+            saved.append(run.png_path)
+        saved += [p for p in (run.csv_path,
+                              os.path.join(run.output_dir, "checkpoints", "last.keras"),
+                              os.path.join(run.backup.backup_dir, cb.BACKUP_WEIGHTS))
+                  if os.path.exists(p)]
+    raise cb.NonFiniteLossError(event["step"], event["epoch"], event["batch"], event["value"],
+                                saved)
+
+
+def save_trained(run, model):
+    """Writes `model.keras` (chief) and returns the summary of the training part."""
+    config = run.config
     summary = {"model": config.model, "dataset": config.data.dataset,
-               "optimizer_steps": steps_done, "expected_steps": total_steps,
-               "resumed_from_step": start_step, "replicas": replicas,
-               "global_batch": global_batch, "peak_lr": peak_lr,
-               "train_seconds": round(train_seconds, 1)}
-    if os.path.isfile(csv_path):
+               "optimizer_steps": int(model.optimizer.iterations.numpy()),
+               "expected_steps": run.total_steps,
+               "resumed_from_step": run.state["step"] if run.state else 0,
+               "replicas": run.strategy.num_replicas_in_sync, "global_batch": run.global_batch,
+               "peak_lr": run.peak_lr, "train_seconds": round(time.time() - run.started, 1)}
+    if os.path.isfile(run.csv_path):
         from tfvideo.training.plots import read_history_csv
 
-        history = read_history_csv(csv_path)
+        history = read_history_csv(run.csv_path)
         summary["final_epoch_logs"] = {k: v[-1] for k, v in history.items() if v}
-    if not chief:
-        return summary
-    final_path = os.path.join(output_dir, "model.keras")
-    cb.atomic_save_model(model, final_path)
-    summary["model_path"] = final_path
-    summary["training_curves"] = png_path if os.path.exists(png_path) else None
+    if run.chief:
+        run.model_path = os.path.join(run.output_dir, "model.keras")
+        atomic_save(run.model_path, model.save)
+        summary["model_path"] = run.model_path
+        summary["training_curves"] = run.png_path if os.path.exists(run.png_path) else None
+    return summary
 
-    stage = "evaluation"
-    try:
-        if config.evaluate:
-            summary["evaluation"] = _evaluate(config, model, val_set, sampler, input_size,
-                                              short_side, output_dir)
-        stage = "export"
-        if config.export:
-            summary["export"] = _export(config, model, export_metadata(
-                model, config, train_set.class_names, sampler, short_side))
-    except Exception as error:  # noqa: BLE001 - the trained model must not be lost with it
-        raise AfterTrainingError(stage, error, final_path, config) from error
-    summary["total_seconds"] = round(time.time() - started, 1)
-    cb.atomic_write_text(os.path.join(output_dir, "summary.json"),
+
+def complete(run, summary):
+    """Ends a run: `summary.json`, the backup removed (kept until now, so a job killed during
+    evaluation or export resumes after its last step), the printed summary. Chief only."""
+    if not run.chief:
+        return summary
+    summary["total_seconds"] = round(time.time() - run.started, 1)
+    atomic_write_text(os.path.join(run.output_dir, "summary.json"),
                          json.dumps(summary, indent=1, default=str))
-    # Kept until here: a run killed during evaluation or export resumes after its last step.
-    backup.delete()
+    run.backup.delete()
     print_summary(summary)
     return summary
+
+
+def _previous_best(output_dir):
+    path = os.path.join(output_dir, "checkpoints", "best.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("value")
+    return None
+
+
+def evaluate(run, model):
+    """Multi-view evaluation after training (and with frames reversed, if asked); reports in
+    the run directory."""
+    config = run.config
+    aggregation = (evaluation.default_view_aggregation(model)
+                   if config.view_aggregation == "auto" else config.view_aggregation)
+    results = {}
+    for reverse in ((False, True) if config.eval_reverse_frames else (False,)):
+        result = evaluation.evaluate_model(
+            model, run.val_set, run.sampler, config.eval_num_clips, config.eval_num_crops,
+            aggregation, batch_size=config.batch_size, crop_size=run.input_size,
+            short_side=run.short_side, reverse_frames=reverse, on_error=config.on_error)
+        prefix = "eval_reversed" if reverse else "eval"
+        paths = evaluation.write_report(result, run.output_dir, prefix,
+                                        title=f"{config.model}" + (" (reversed)" if reverse else ""))
+        key = "reversed" if reverse else "normal"
+        results[key] = {k: result[k] for k in ("top1", "top5", "mean_class_accuracy",
+                                               "num_videos", "skipped_videos")}
+        results[key]["report"] = paths["json"]
+        print(("Reversed frames: " if reverse else "Validation: ") +
+              evaluation.format_summary(result), flush=True)
+    return results
 
 
 class AfterTrainingError(RuntimeError):
@@ -361,50 +446,6 @@ class AfterTrainingError(RuntimeError):
             f"{stage} failed after training: {cause_text}. The trained model is saved at "
             f"{model_path}. Export it with: tfvideo export --model {model_path} --output_dir "
             f"{config.export_dir} (or re-run the same command: it goes on after training).")
-
-
-def _previous_best(output_dir):
-    path = os.path.join(output_dir, "checkpoints", "best.json")
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("value")
-    return None
-
-
-def _evaluate(config, model, val_set, sampler, input_size, short_side, output_dir):
-    aggregation = (evaluation.default_view_aggregation(model)
-                   if config.view_aggregation == "auto" else config.view_aggregation)
-    results = {}
-    for reverse in ((False, True) if config.eval_reverse_frames else (False,)):
-        result = evaluation.evaluate_model(
-            model, val_set, sampler, config.eval_num_clips, config.eval_num_crops, aggregation,
-            batch_size=config.batch_size, crop_size=input_size, short_side=short_side,
-            reverse_frames=reverse, on_error=config.on_error)
-        prefix = "eval_reversed" if reverse else "eval"
-        paths = evaluation.write_report(result, output_dir, prefix,
-                                        title=f"{config.model}" + (" (reversed)" if reverse else ""))
-        key = "reversed" if reverse else "normal"
-        results[key] = {k: result[k] for k in ("top1", "top5", "mean_class_accuracy",
-                                               "num_videos", "skipped_videos")}
-        results[key]["report"] = paths["json"]
-        print(("Reversed frames: " if reverse else "Validation: ") +
-              evaluation.format_summary(result), flush=True)
-    return results
-
-
-def _export(config, model, meta):
-    from tfvideo import export as export_lib
-    from tfvideo.export.tflite import export_tflite
-
-    name = config.export_name or config.model
-    out = {"saved_model": export_lib.export_saved_model(
-        model, export_dir=config.export_dir, name=name, metadata=meta)}
-    if config.tflite:
-        path = os.path.join(config.export_dir, f"{name}.tflite")
-        out["tflite"] = export_tflite(model, path, metadata=meta)
-    for kind, path in out.items():
-        print(f"Exported {kind}: {path}", flush=True)
-    return out
 
 
 def print_summary(summary):
