@@ -50,7 +50,7 @@ setup(
     packages=find_packages(include=["tfvideo", "tfvideo.*"]),
     install_requires=[
         "tensorflow==2.21.*",
-        "keras>=3.12",
+        "keras>=3.12,<3.16",  # training/strategy.py patches trainer internals of 3.12-3.15
         "numpy",
         "absl-py",
         "av",  # PyAV: FFmpeg bundled in its wheels (tensorflow-io does not load with TF 2.21)

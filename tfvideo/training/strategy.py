@@ -149,7 +149,8 @@ _PATCHED = False
 
 
 def _patch_keras_for_multi_worker():
-    """Works around two Keras 3 (3.15) bugs that make `fit` fail under
+    """Works around two Keras 3 bugs (3.12 to 3.15, the releases setup.py allows; their trainer
+    internals are checked by tests/test_strategy_keras_internals.py) that make `fit` fail under
     `MultiWorkerMirroredStrategy` with the TensorFlow backend:
 
     1. `_maybe_symbolic_build` reduces the first (per-replica) data batch with
