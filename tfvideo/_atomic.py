@@ -7,17 +7,18 @@ so a crash leaves either the old or the new file, never half of one.
 """
 
 import os
-import tempfile
+import uuid
 
 
 def atomic_save(path, save):
     """Calls `save(tmp_path)` beside `path`, then renames the result into place; returns `path`.
 
-    The temporary name keeps `path`'s extension (Keras picks the format from it)."""
+    The temporary name is unique and keeps `path`'s extension (Keras and matplotlib pick the
+    format from it). `save` creates the file, so it gets the usual permissions (a
+    `tempfile.mkstemp` file would stay readable by its owner only)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    os.close(fd)
+    tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex[:12]}-{os.path.basename(path)}")
     try:
         save(tmp)
         os.replace(tmp, path)

@@ -41,6 +41,8 @@ import os
 
 import numpy as np
 
+from tfvideo._atomic import atomic_save
+
 GENERATOR_VERSION = 3
 
 LABELS_FILE = "something-something-v2-labels.json"
@@ -518,9 +520,8 @@ def make_dataset(root, num_classes=8, videos_per_class_train=40, videos_per_clas
     content = hashlib.sha256("".join(f"{r}:{e['sha256']}\n" for r, e in entries.items()).encode())
     manifest = {"params": params, "params_hash": params_hash, "content_hash": content.hexdigest(),
                 "files": entries}
-    tmp = manifest_path + ".tmp"
-    _write_json(tmp, manifest)
-    os.replace(tmp, manifest_path)  # the manifest appears last: its presence means "complete"
+    # The manifest appears last: its presence means "complete".
+    atomic_save(manifest_path, lambda tmp: _write_json(tmp, manifest))
     return _info(root, manifest)
 
 

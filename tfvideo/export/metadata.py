@@ -17,9 +17,8 @@ Example:
 
 import dataclasses
 import json
-import os
-import tempfile
 
+from tfvideo._atomic import atomic_write_text
 from tfvideo.data.sampling import SAMPLERS
 from tfvideo.data.sampling import sampler_config as data_sampler_config
 from tfvideo.models.spec import default_short_side
@@ -136,20 +135,5 @@ class ExportMetadata:
 
     def write(self, path: str) -> str:
         """Writes the JSON atomically to `path` and returns it."""
-        write_text_atomic(path, self.to_json() + "\n")
+        atomic_write_text(path, self.to_json() + "\n")
         return path
-
-
-def write_text_atomic(path: str, text: str | bytes) -> None:
-    """Writes `text` to a temporary file beside `path` and renames it into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8") if isinstance(text, str) else text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

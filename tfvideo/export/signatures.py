@@ -32,8 +32,9 @@ import os
 
 import tensorflow as tf
 
+from tfvideo._atomic import atomic_write_text
 from tfvideo.export import preprocessing
-from tfvideo.export.metadata import LABELS_FILENAME, METADATA_FILENAME, write_text_atomic
+from tfvideo.export.metadata import LABELS_FILENAME, METADATA_FILENAME
 from tfvideo.export.source import require_tensorflow_backend
 
 SIGNATURE_INPUTS = {
@@ -79,7 +80,7 @@ class ServingModule(tf.Module):
         self.model_variables = list(model.variables)
         labels_path = os.path.join(assets_dir, LABELS_FILENAME)
         meta_path = os.path.join(assets_dir, METADATA_FILENAME)
-        write_text_atomic(labels_path, "\n".join(metadata.class_names) + "\n")
+        atomic_write_text(labels_path, "\n".join(metadata.class_names) + "\n")
         metadata.write(meta_path)
         self.labels_asset = tf.saved_model.Asset(labels_path)
         self.metadata_asset = tf.saved_model.Asset(meta_path)

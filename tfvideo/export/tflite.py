@@ -31,7 +31,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfvideo.export.metadata import ExportMetadata, write_text_atomic
+from tfvideo._atomic import atomic_write_text
+from tfvideo.export.metadata import ExportMetadata
 from tfvideo.export.preprocessing import eval_crop
 from tfvideo.export.source import load_source, require_tensorflow_backend
 
@@ -185,5 +186,5 @@ def export_tflite(source, output_path, quantize="none", representative_clips=Non
     flatbuffer = convert(model, metadata, quantize, representative_clips, num_calibration_clips)
     metadata = dataclasses.replace(metadata, extra={**metadata.extra,
                                                    "tflite_quantization": quantize})
-    write_text_atomic(output_path, embed_metadata(flatbuffer, metadata))
+    atomic_write_text(output_path, embed_metadata(flatbuffer, metadata))
     return output_path

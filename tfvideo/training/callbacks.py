@@ -20,41 +20,11 @@ import sys
 import keras
 import numpy as np
 
+from tfvideo._atomic import atomic_save, atomic_write_text
 from tfvideo.training import plots
 
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
-
-
-def atomic_write_text(path, text):
-    """Writes `text` to `path` through a temporary file and `os.replace`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_save(path, save):
-    """Calls `save(tmp_path)` beside `path`, then renames the result into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}")
-    save(tmp)
-    os.replace(tmp, path)
-
-
-def atomic_save_model(model, path):
-    """`model.save(path)` (`.keras`) through a temporary file and `os.replace`."""
-    _atomic_save(path, model.save)
-
-
-def atomic_save_weights(model, path):
-    """`model.save_weights(path)` (`.weights.h5`, with the optimizer state) atomically."""
-    _atomic_save(path, model.save_weights)
 
 
 def read_backup_state(backup_dir):
@@ -148,7 +118,7 @@ class StepBackup(keras.callbacks.BackupAndRestore):
         if not self.write:
             return
         step = int(self.model.optimizer.iterations.numpy())
-        atomic_save_weights(self.model, self._weights_path)
+        atomic_save(self._weights_path, self.model.save_weights)
         atomic_write_text(self._training_metadata_path,
                           json.dumps({"epoch": epoch, "batch": batch, "step": step}))
         if self.verbose:
@@ -278,7 +248,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         logs = logs or {}
         if not _is_finite(logs.get("loss")):
             return
-        atomic_save_model(self.model, self.last_path)
+        atomic_save(self.last_path, self.model.save)
         name = self.monitor if self.monitor in logs else "loss"
         value = logs.get(name)
         if value is None or not _is_finite(value):
@@ -288,7 +258,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
                   (value > self.best if self._mode(name) == "max" else value < self.best))
         if better:
             self.best, self.best_epoch = value, epoch
-            atomic_save_model(self.model, self.best_path)
+            atomic_save(self.best_path, self.model.save)
             atomic_write_text(os.path.join(self.directory, "best.json"), json.dumps(
                 {"epoch": epoch + 1, "monitor": name, "value": value}))
 

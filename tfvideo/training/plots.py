@@ -2,9 +2,10 @@
 
 import csv
 import math
-import os
 
 import numpy as np
+
+from tfvideo._atomic import atomic_save
 
 
 def _pyplot():
@@ -17,11 +18,7 @@ def _pyplot():
 
 
 def _atomic_savefig(fig, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
 
 
 def read_history_csv(path):
