@@ -224,7 +224,8 @@ def main(argv):
                      f"{results[name]['cpu_ms_per_clip']:.0f} | "
                      f"{results[name]['cpu_bound_clips_per_second']:.0f} |")
     lines += ["", f"Measured: PyAV parallel / serial {ratios['pyav_parallel_vs_serial']}x (target "
-              f"1.8x); TFRecord / PyAV parallel {ratios['tfrecord_vs_pyav_parallel']}x (target 3x). "
+              f"1.8x); TFRecord / PyAV parallel {ratios['tfrecord_vs_pyav_parallel']}x "
+              "(target 3x). "
               f"CPU cost per clip, PyAV / TFRecord: {ratios['cpu_cost_pyav_vs_tfrecord']}x. "
               "CPU-bound clips/s = cores (1 for the serial loop) x 1000 / CPU-ms: the ceiling on "
               "an idle machine."]

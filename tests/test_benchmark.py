@@ -12,6 +12,7 @@ from tfvideo import models, profile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import runtimes  # noqa: E402
 
+
 def test_measure_model_reports_cost_and_every_requested_runtime():
     row = runtimes.measure_model("tsm_tiny", num_classes=5, modes=("tf_function", "litert_float"),
                                  batch_sizes=(1, 2), repeats=1, warmup=1)
@@ -26,6 +27,7 @@ def test_measure_model_reports_cost_and_every_requested_runtime():
     table = runtimes.markdown_table([row], batch_sizes=(1, 2))
     assert "tsm_tiny" in table and "clips/s" in table
     json.dumps(row)  # the report is JSON-serialisable
+
 
 def test_a_failing_runtime_is_reported_not_fatal():
     row = runtimes.measure_model("tsm_tiny", num_classes=5, modes=("no_such_mode",),

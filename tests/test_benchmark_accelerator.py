@@ -24,7 +24,8 @@ def test_tfvideo_side_trains_in_bf16_on_jax_without_tensorflow():
     assert row["dtype_policy"] == "mixed_bfloat16" and row["device"].startswith("cpu")
     assert row["input"] == "8x64x64" and row["batch_size"] == 2
     assert row["inference_clips_s"] > 0 and row["training_clips_s"] > 0
-    # Five SGD steps (1 warm-up + 4 timed) on one fixed batch: the jitted step really updates the weights.
+    # Five SGD steps (1 warm-up + 4 timed) on one fixed batch: the jitted step really updates
+    # the weights.
     assert row["loss_last"] < row["loss_first"]
 
 
