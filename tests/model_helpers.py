@@ -66,7 +66,9 @@ def calibrate_batch_norms(model, clip):
     statistics that `clip` produces, as a trained network's are. Each BN then normalises: a
     signal that shrinks layer by layer at initialisation (PyTorch's default conv init, slim's
     trunc_normal(0.01)) does not fade into the BN offsets, which would leave the early blocks
-    of a deep network with no visible effect on the logits."""
+    of a deep network with no visible effect on the logits. A channel's variance is floored at
+    its layer's mean variance, so quiet channels are not amplified (which would let float32
+    rounding alone approach the parity tolerances)."""
     norms = [layer for layer in model._flatten_layers(include_self=False)
              if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in norms]
@@ -77,6 +79,9 @@ def calibrate_batch_norms(model, clip):
     finally:
         for layer, momentum in zip(norms, momenta):
             layer.momentum = momentum
+    for layer in norms:
+        variance = keras.ops.convert_to_numpy(layer.moving_variance)
+        layer.moving_variance.assign(np.maximum(variance, variance.mean()))
 
 
 def relative_error(got, expected):
