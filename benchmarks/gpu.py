@@ -17,16 +17,18 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "jax")  # before anything imports Keras
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfvideo._flags import FLAGS, define  # noqa: E402
+from tfvideo.cli.flags import CommandFlags  # noqa: E402
 
-define("list", "models", None, "Registered model names (default: the five of the GPU "
+FLAGS = CommandFlags()
+
+FLAGS.define("list", "models", None, "Registered model names (default: the five of the GPU "
        "comparison: tada2d_r50, teinet_r50, blvnet_tam_r50, s3d, s3dg).")
-define("integer", "batch_size", 32, "Clips per step, both sides.")
-define("integer", "steps", 20, "Timed steps (inference batches and training steps).")
-define("integer", "warmup", 5, "Untimed steps first (compilation, cuDNN autotuning).")
-define("string", "output_dir", "runs/benchmark_gpu", "Where benchmark_gpu.json/.md are written.")
-define("string", "reference_tadaconv", None, "Checkout of alibaba-mmai-research/TAdaConv.")
-define("string", "reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
+FLAGS.define("integer", "batch_size", 32, "Clips per step, both sides.")
+FLAGS.define("integer", "steps", 20, "Timed steps (inference batches and training steps).")
+FLAGS.define("integer", "warmup", 5, "Untimed steps first (compilation, cuDNN autotuning).")
+FLAGS.define("string", "output_dir", "runs/benchmark_gpu", "Where benchmark_gpu.json/.md are written.")
+FLAGS.define("string", "reference_tadaconv", None, "Checkout of alibaba-mmai-research/TAdaConv.")
+FLAGS.define("string", "reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
 
 
 def main(argv):
@@ -53,4 +55,4 @@ def main(argv):
 if __name__ == "__main__":
     from tfvideo.cli import run_command
 
-    run_command("__main__", sys.argv)
+    sys.exit(run_command("__main__", sys.argv))

@@ -19,29 +19,31 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import logging  # noqa: E402
 
-from tfvideo._flags import FLAGS, define  # noqa: E402
+from tfvideo.cli.flags import CommandFlags  # noqa: E402
 
-define(
+FLAGS = CommandFlags()
+
+FLAGS.define(
     "list",
     "models",
     ["s3d", "s3dg", "tsm_r50", "teinet_r50", "tada2d_r50", "blvnet_tam_r50", "tadaconvnext_t"],
     "Registered model names.",
 )
-define(
+FLAGS.define(
     "list",
     "modes",
     None,
     "Subset of modes (default: all): keras_predict, tf_function, "
     "tf_function_xla, saved_model, litert_float, litert_int8, train_step.",
 )
-define("list", "batch_sizes", ["1", "8"], "Batch sizes: latency at 1, throughput at 8.")
-define("integer", "repeats", 3, "Timed repetitions (the median is reported).")
-define("integer", "warmup", 1, "Untimed calls before timing.")
-define("string", "output_dir", "runs/benchmark", "Where benchmark.json/.md are written.")
-define("bool", "compare_reference", False, "Also time the official PyTorch models.")
-define("string", "reference_tadaconv", None, "Checkout of alibaba-mmai-research/TAdaConv.")
-define("string", "reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
-define("integer", "torch_threads", None, "PyTorch threads (default: all cores).")
+FLAGS.define("list", "batch_sizes", ["1", "8"], "Batch sizes: latency at 1, throughput at 8.")
+FLAGS.define("integer", "repeats", 3, "Timed repetitions (the median is reported).")
+FLAGS.define("integer", "warmup", 1, "Untimed calls before timing.")
+FLAGS.define("string", "output_dir", "runs/benchmark", "Where benchmark.json/.md are written.")
+FLAGS.define("bool", "compare_reference", False, "Also time the official PyTorch models.")
+FLAGS.define("string", "reference_tadaconv", None, "Checkout of alibaba-mmai-research/TAdaConv.")
+FLAGS.define("string", "reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
+FLAGS.define("integer", "torch_threads", None, "PyTorch threads (default: all cores).")
 
 
 def main(argv):
@@ -83,4 +85,4 @@ if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     from tfvideo.cli import run_command
 
-    run_command("__main__", sys.argv)
+    sys.exit(run_command("__main__", sys.argv))

@@ -1,4 +1,4 @@
-"""Annotated videos -> sharded SequenceExample TFRecords (see `tfvideo.data.build_tfrecords_main`);
+"""Annotated videos -> sharded SequenceExample TFRecords (see `tfvideo.cli.build_tfrecords`);
 same flags as `tfvideo build_tfrecords`."""
 
 import os

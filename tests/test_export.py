@@ -16,7 +16,7 @@ from tfvideo.data import get_sampler
 from tfvideo.data.augment import eval_transform
 from tfvideo.export import ExportMetadata, export_saved_model, read_saved_model_metadata
 from tfvideo.export import preprocessing, warmup
-from tfvideo.export.export_main import run as export_run
+from tfvideo.cli.export import run as export_run
 from tfvideo.export.metadata import sampler_config
 
 

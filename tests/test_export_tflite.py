@@ -99,7 +99,7 @@ def test_export_main_int8_calibrates_on_a_video_directory(tmp_path):
     from tests.data_fixtures import write_video
     from tests.test_export_common import save_with_classes
     from tfvideo.export.calibration import representative_clips
-    from tfvideo.export.export_main import run as export_run
+    from tfvideo.cli.export import run as export_run
 
     videos = tmp_path / "videos"
     for i in range(3):
@@ -123,7 +123,7 @@ def test_export_main_int8_calibrates_on_a_video_directory(tmp_path):
               "val_annotations": str(videos)}
     with open(os.path.join(run_dir, "train_config.json"), "w") as f:
         json.dump({"model": "toy_net", "data": folder}, f)
-    from tfvideo.export.source import training_dataset
+    from tfvideo.training.datasets import training_dataset
     assert len(training_dataset(run_dir).samples) == 4
     path = export_run(run_dir, format="tflite", quantize="int8", output=str(tmp_path / "d.tflite"),
                       num_calibration_clips=3)

@@ -156,7 +156,7 @@ def test_consumers_read_the_spec_not_layer_names():
 def test_convert_writes_a_preset_that_loads_without_torch(tmp_path):
     """`tfvideo convert --preset DIR`: a checkpoint (here a torchvision-layout .npz) becomes a
     preset; loading it needs only tfvideo."""
-    from tfvideo.convert.convert_main import convert
+    from tfvideo.cli.convert import convert
     from tfvideo.models.resnet_weights import resnet_state_dict
 
     source = models.create("tsn_tiny", num_classes=5, num_frames=2, input_size=64)

@@ -18,7 +18,7 @@ from tfvideo.data import decode_video, get_sampler
 from tfvideo.data.augment import eval_transform
 from tfvideo.export import export_saved_model
 from tfvideo.export.predict import classify_files, load_clip, load_predictor
-from tfvideo.export.predict_main import run as predict_run
+from tfvideo.cli.predict import run as predict_run
 from tfvideo.export.tflite import export_tflite
 
 GOOD = ("h264.mp4", "mpeg4.avi", "h264.mkv", "vp8.webm", "vp9.webm", "h264.mov", "anim.gif",

@@ -10,7 +10,6 @@ import pytest
 import tensorflow as tf
 
 from tfvideo.training import callbacks as cb
-from tfvideo.training import flags as flag_lib
 from tfvideo.training import optim, schedules
 from tfvideo.training.loop import TrainConfig
 
@@ -155,20 +154,26 @@ def test_epoch_summaries_are_tensorboard_scalars(tmp_path):
 
 
 def test_flags_round_trip_config():
-    from absl import flags
+    from tfvideo.cli.train import FLAGS
 
-    from tfvideo.training import train_main  # noqa: F401  (defines the flags)
-
-    flag_values = flags.FLAGS
-    flag_values(["train", "--model=tsn_tiny", "--epochs=3", "--lr_steps=2,4",
+    FLAGS.parse(["train", "--model=tsn_tiny", "--epochs=3", "--lr_steps=2,4",
                  "--model_options=dropout=0.5,shift_div=4", "--noflip", "--dataset=list"])
-    try:
-        config = flag_lib.config_from_flags(TrainConfig, flag_values)
-    finally:
-        flag_values.unparse_flags()
+    config = FLAGS.config(TrainConfig)
     assert config.model == "tsn_tiny" and config.epochs == 3 and config.lr_steps == (2.0, 4.0)
     assert config.model_options == {"dropout": 0.5, "shift_div": 4}
     assert config.flip is False and config.data.dataset == "list"
+
+
+def test_each_command_has_its_own_flags():
+    """No flag is shared between commands: `--model` is a registry name for `train` (default
+    tsm_tiny) and a path for `predict` (no default); each parses its own command line."""
+    from tfvideo.cli.predict import FLAGS as PREDICT
+    from tfvideo.cli.train import FLAGS as TRAIN
+
+    assert TRAIN.values is not PREDICT.values
+    assert TRAIN.parse(["train", "--model=tsn_tiny"]) == [] and TRAIN.model == "tsn_tiny"
+    assert PREDICT.parse(["predict", "clip.mp4"]) == ["clip.mp4"] and PREDICT.model is None
+    assert "epochs" in TRAIN.values and "epochs" not in PREDICT.values
 
 
 def test_mixed_bfloat16_training_step():

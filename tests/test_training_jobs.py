@@ -72,7 +72,7 @@ def test_default_job_code_path_trains_evaluates_exports(tmp_path, data_root):
 
     # The evaluate job on the run directory: 2 clips x 3 crops, frames reversed.
     from tfvideo.training.datasets import DataConfig
-    from tfvideo.training.evaluate_main import EvalConfig, evaluate
+    from tfvideo.cli.evaluate import EvalConfig, evaluate
 
     report = evaluate(EvalConfig(
         model_path=str(out), num_clips=2, num_crops=3, reverse_frames=True,

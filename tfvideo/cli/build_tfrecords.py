@@ -27,42 +27,43 @@ Examples:
 import json
 import os
 
-from absl import app, flags
+from tfvideo.cli.flags import CommandFlags, UsageError, no_arguments
 
 FORMATS = ("kinetics", "list", "ssv2", "ucf101", "hmdb51", "folder")
 
-flags.DEFINE_enum("format", None, FORMATS, "Annotation format.")
-flags.DEFINE_string("annotations", None,
+FLAGS = CommandFlags()
+
+FLAGS.define("enum", "format", None, "Annotation format.", enum_values=FORMATS)
+FLAGS.define("string", "annotations", None,
                     "Annotation file: Kinetics CSV, `path label` list, SSv2 split JSON; the "
                     "split folder for ucf101/hmdb51; unused for folder.")
-flags.DEFINE_string("labels", None,
+FLAGS.define("string", "labels", None,
                     "SSv2 labels JSON (required for ssv2); class names file for "
                     "kinetics/list/folder (optional).")
-flags.DEFINE_string("video_root", None, "Folder holding the videos.")
-flags.DEFINE_string("output_dir", None, "Output folder for the shards and classes.json.")
-flags.DEFINE_string("prefix", None, "Shard name prefix (default: --subset, or 'train').")
-flags.DEFINE_integer("num_shards", 8, "Number of shards.")
-flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality (1-100).")
-flags.DEFINE_integer("resize_short_side", 0, "Resize frames to this short side (0: keep).")
-flags.DEFINE_integer("max_frames", 0, "At most this many frames per video, evenly spaced "
+FLAGS.define("string", "video_root", None, "Folder holding the videos.")
+FLAGS.define("string", "output_dir", None, "Output folder for the shards and classes.json.")
+FLAGS.define("string", "prefix", None, "Shard name prefix (default: --subset, or 'train').")
+FLAGS.define("integer", "num_shards", 8, "Number of shards.")
+FLAGS.define("integer", "jpeg_quality", 90, "JPEG quality (1-100).")
+FLAGS.define("integer", "resize_short_side", 0, "Resize frames to this short side (0: keep).")
+FLAGS.define("integer", "max_frames", 0, "At most this many frames per video, evenly spaced "
                      "(0: all).")
-flags.DEFINE_float("fps", 0.0, "Resample videos to this frame rate (0: keep).")
-flags.DEFINE_string("split", None, "Kinetics: keep rows whose `split` column equals this.")
-flags.DEFINE_integer("split_number", 1, "UCF101/HMDB51 split (1, 2 or 3).")
-flags.DEFINE_enum("subset", "train", ["train", "test"], "UCF101/HMDB51 subset.")
-flags.DEFINE_string("extension", None, "Video file extension (ssv2 default .webm, "
+FLAGS.define("float", "fps", 0.0, "Resample videos to this frame rate (0: keep).")
+FLAGS.define("string", "split", None, "Kinetics: keep rows whose `split` column equals this.")
+FLAGS.define("integer", "split_number", 1, "UCF101/HMDB51 split (1, 2 or 3).")
+FLAGS.define("enum", "subset", "train", "UCF101/HMDB51 subset.", enum_values=["train", "test"])
+FLAGS.define("string", "extension", None, "Video file extension (ssv2 default .webm, "
                     "kinetics default .mp4).")
-flags.DEFINE_string("label_flip_map", None,
+FLAGS.define("string", "label_flip_map", None,
                     "JSON file {label: label after a horizontal flip} (or a list). For ssv2, "
                     "a label_flip_map.json beside --labels is used when present, else the "
                     "official 174-class pairs.")
-flags.DEFINE_bool("shuffle", True, "Shuffle samples before sharding.")
-flags.DEFINE_integer("seed", 0, "Shuffling seed.")
-flags.DEFINE_integer("limit", 0, "Convert only the first N samples (0: all).")
-flags.DEFINE_enum("on_error", "skip", ["skip", "raise"], "What to do with undecodable videos.")
-flags.DEFINE_bool("progress", True, "Show a progress bar.")
-
-FLAGS = flags.FLAGS
+FLAGS.define("bool", "shuffle", True, "Shuffle samples before sharding.")
+FLAGS.define("integer", "seed", 0, "Shuffling seed.")
+FLAGS.define("integer", "limit", 0, "Convert only the first N samples (0: all).")
+FLAGS.define("enum", "on_error", "skip", "What to do with undecodable videos.",
+             enum_values=["skip", "raise"])
+FLAGS.define("bool", "progress", True, "Show a progress bar.")
 
 
 def _read_flip_map(path):
@@ -81,9 +82,9 @@ def read_dataset():
 
     fmt = FLAGS.format
     if fmt != "folder" and not FLAGS.annotations:
-        raise app.UsageError(f"--annotations is required for --format={fmt}.")
+        raise UsageError(f"--annotations is required for --format={fmt}.")
     if not FLAGS.video_root and fmt != "list":
-        raise app.UsageError("--video_root is required.")
+        raise UsageError("--video_root is required.")
     if fmt == "kinetics":
         dataset = annotations.read_kinetics_csv(
             FLAGS.annotations, FLAGS.video_root, split=FLAGS.split, class_names=FLAGS.labels,
@@ -93,7 +94,7 @@ def read_dataset():
             FLAGS.annotations, root=FLAGS.video_root, class_names=FLAGS.labels)
     elif fmt == "ssv2":
         if not FLAGS.labels:
-            raise app.UsageError("--labels (the SSv2 labels JSON) is required for ssv2.")
+            raise UsageError("--labels (the SSv2 labels JSON) is required for ssv2.")
         flip_path = FLAGS.label_flip_map
         beside = os.path.join(os.path.dirname(FLAGS.labels), "label_flip_map.json")
         if flip_path is None and os.path.exists(beside):
@@ -119,13 +120,12 @@ def read_dataset():
     return dataset
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def main(args):
+    no_arguments(args)
     if not FLAGS.output_dir:
-        raise app.UsageError("--output_dir is required.")
+        raise UsageError("--output_dir is required.")
     if FLAGS.format is None:
-        raise app.UsageError(f"--format is required, one of {FORMATS}.")
+        raise UsageError(f"--format is required, one of {FORMATS}.")
     from tfvideo.data import tfrecords
 
     dataset = read_dataset()

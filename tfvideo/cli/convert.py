@@ -15,40 +15,37 @@ weight written, shapes and BN epsilons checked), and the weights are saved: `.we
 import json
 import sys
 
-from tfvideo._flags import FLAGS, define
+from tfvideo.cli.flags import CommandFlags, no_arguments
+
+FLAGS = CommandFlags()
 from tfvideo.convert import core
 
-define("string", "arch", None, "Registered model name, e.g. tada2d_r50, s3d, blvnet_tam_r50.")
-define("string", "checkpoint", None, "PyTorch checkpoint (.pth/.pyth/.pth.tar) or .npz.")
-define("string", "out", None, "Output file: NAME.weights.h5 (weights) or NAME.keras (model).")
-define("string", "preset", None,
+FLAGS.define("string", "arch", None, "Registered model name, e.g. tada2d_r50, s3d, blvnet_tam_r50.")
+FLAGS.define("string", "checkpoint", None, "PyTorch checkpoint (.pth/.pyth/.pth.tar) or .npz.")
+FLAGS.define("string", "out", None, "Output file: NAME.weights.h5 (weights) or NAME.keras (model).")
+FLAGS.define("string", "preset", None,
        "Also (or instead of --out) write a preset directory: config, weights and spec, loadable "
        "with tfvideo.models.from_preset without torch.")
-define(
+FLAGS.define(
     "enum",
     "source",
     None,
     "Checkpoint layout; detected from the key names when omitted.",
     enum_values=sorted(core.SOURCES),
 )
-define("integer", "num_classes", None, "Classes of the model; default: the checkpoint's.")
-define("integer", "num_frames", None, "Frames per clip of the built model (default: arch's).")
-define("integer", "input_size", None, "Frame size of the built model (default: arch's).")
-define("string", "model_options", None, "JSON dict of extra builder options.")
-define(
+FLAGS.define("integer", "num_classes", None, "Classes of the model; default: the checkpoint's.")
+FLAGS.define("integer", "num_frames", None, "Frames per clip of the built model (default: arch's).")
+FLAGS.define("integer", "input_size", None, "Frame size of the built model (default: arch's).")
+FLAGS.define("string", "model_options", None, "JSON dict of extra builder options.")
+FLAGS.define(
     "bool",
     "include_head",
     None,
     "Load the classifier. Default: yes, unless --num_classes "
     "differs from the checkpoint's classes.",
 )
-define("bool", "ema", False, "Use the EMA weights (model_ema_state) of a TAdaConv checkpoint.")
-define("bool", "allow_pickle", False, "torch.load(weights_only=False): trusted files only.")
-
-
-def _given(name):
-    """The flag's value when given on the command line, else None."""
-    return FLAGS[name].value if FLAGS[name].present else None
+FLAGS.define("bool", "ema", False, "Use the EMA weights (model_ema_state) of a TAdaConv checkpoint.")
+FLAGS.define("bool", "allow_pickle", False, "torch.load(weights_only=False): trusted files only.")
 
 
 def convert(
@@ -100,36 +97,36 @@ def convert(
     return model, report
 
 
-def main(argv):
-    del argv
+def main(args):
+    no_arguments(args)
     for name in ("arch", "checkpoint"):
-        if not _given(name):
+        if not FLAGS.given(name):
             print(f"tfvideo convert: --{name} is required", file=sys.stderr)
-            sys.exit(2)
-    if not (_given("out") or _given("preset")):
+            return 2
+    if not (FLAGS.given("out") or FLAGS.given("preset")):
         print("tfvideo convert: --out or --preset is required", file=sys.stderr)
-        sys.exit(2)
-    options = _given("model_options")
+        return 2
+    options = FLAGS.given("model_options")
     try:
         model, report = convert(
-            _given("arch"),
-            _given("checkpoint"),
-            _given("out"),
-            source=_given("source"),
-            num_classes=_given("num_classes"),
-            num_frames=_given("num_frames"),
-            input_size=_given("input_size"),
+            FLAGS.given("arch"),
+            FLAGS.given("checkpoint"),
+            FLAGS.given("out"),
+            source=FLAGS.given("source"),
+            num_classes=FLAGS.given("num_classes"),
+            num_frames=FLAGS.given("num_frames"),
+            input_size=FLAGS.given("input_size"),
             model_options=json.loads(options) if options else {},
-            include_head=_given("include_head"),
-            ema=bool(_given("ema")),
-            allow_pickle=bool(_given("allow_pickle")),
-            preset=_given("preset"),
+            include_head=FLAGS.given("include_head"),
+            ema=bool(FLAGS.given("ema")),
+            allow_pickle=bool(FLAGS.given("allow_pickle")),
+            preset=FLAGS.given("preset"),
         )
     except (ValueError, FileNotFoundError, ImportError) as error:
         print(f"tfvideo convert: {error}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     print(report.summary())
-    written = " and ".join(p for p in (_given("out"), _given("preset")) if p)
+    written = " and ".join(p for p in (FLAGS.given("out"), FLAGS.given("preset")) if p)
     print(
         f"wrote {written}: {model.name}, {model.count_params():,} parameters, "
         f"{model.output_shape[-1]} classes"

@@ -8,9 +8,7 @@ input size, sampling and class names), scores the chosen split with clips x crop
 import dataclasses
 import os
 
-from absl import app, flags
-
-from tfvideo.training import flags as flag_lib
+from tfvideo.cli.flags import CommandFlags, no_arguments
 from tfvideo.training.datasets import DataConfig
 
 
@@ -41,8 +39,8 @@ EVAL_HELP = {
     "output_dir": "Where the reports go (default: the model's directory).",
     "frame_interval": "Stride between frames with --sampling=dense (0: 1).",
 }
-flag_lib.define_dataclass_flags(EvalConfig, help_overrides=EVAL_HELP)
-flags.adopt_module_key_flags(flag_lib)  # `--help` lists them for this job
+FLAGS = CommandFlags()
+FLAGS.define_dataclass(EvalConfig, help_overrides=EVAL_HELP)
 
 
 def evaluate(config):
@@ -92,12 +90,6 @@ def evaluate(config):
     return result
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    flag_lib.quiet_logging()
-    evaluate(flag_lib.config_from_flags(EvalConfig, flags.FLAGS))
-
-
-if __name__ == "__main__":
-    app.run(main)
+def main(args):
+    no_arguments(args)
+    evaluate(FLAGS.config(EvalConfig))

@@ -9,31 +9,32 @@ TFLite.
 import os
 import sys
 
-from absl import app, logging
+from tfvideo.cli.flags import CommandFlags, UsageError, no_arguments
+from tfvideo.training.datasets import training_dataset
 
-from tfvideo._flags import FLAGS, define
+FLAGS = CommandFlags()
 
-define("string", "model", None, "A .keras file or a training output directory.")
-define("string", "output_dir", "saved_models",
+FLAGS.define("string", "model", None, "A .keras file or a training output directory.")
+FLAGS.define("string", "output_dir", "saved_models",
        "SavedModel: the parent of <name>/<version>/. TFLite: where <name>_<quantize>.tflite goes "
        "unless --output is given.")
-define("string", "name", None, "Served model name (default: the model's registry name).")
-define("integer", "version", None, "SavedModel version (default: one more than the newest).")
-define("enum", "format", "saved_model", "Export format.",
+FLAGS.define("string", "name", None, "Served model name (default: the model's registry name).")
+FLAGS.define("integer", "version", None, "SavedModel version (default: one more than the newest).")
+FLAGS.define("enum", "format", "saved_model", "Export format.",
        enum_values=["saved_model", "savedmodel", "tflite"])
-define("enum", "quantize", "none", "TFLite quantization.",
+FLAGS.define("enum", "quantize", "none", "TFLite quantization.",
        enum_values=["none", "float16", "dynamic", "int8"])
-define("string", "output", None, "TFLite: the output .tflite path.")
-define("string", "class_names", None,
+FLAGS.define("string", "output", None, "TFLite: the output .tflite path.")
+FLAGS.define("string", "class_names", None,
        "A classes .json or labels .txt (default: the one stored with the model).")
-define("integer", "top_k", 5, "How many labels the serving signatures return.")
-define("integer", "short_side", None,
+FLAGS.define("integer", "top_k", 5, "How many labels the serving signatures return.")
+FLAGS.define("integer", "short_side", None,
        "Evaluation short side before the centre crop (default: the model's).")
-define("bool", "warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
-define("string", "calibration_data", None,
+FLAGS.define("bool", "warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
+FLAGS.define("string", "calibration_data", None,
        "int8: training data to calibrate on (a dataset directory, dataset JSON, TFRecord glob or "
        "a directory of videos); default: the dataset recorded in the training directory.")
-define("integer", "num_calibration_clips", 100, "int8: how many clips calibrate.")
+FLAGS.define("integer", "num_calibration_clips", 100, "int8: how many clips calibrate.")
 
 
 def run(model, output_dir="saved_models", name=None, version=None, format="saved_model",
@@ -54,7 +55,7 @@ def run(model, output_dir="saved_models", name=None, version=None, format="saved
     clips = None
     if quantize == "int8":
         from tfvideo.export.calibration import representative_clips
-        data = calibration_data or source_lib.training_dataset(model)
+        data = calibration_data or training_dataset(model)
         if data is None:
             raise ValueError("--quantize int8 needs --calibration_data (the training data to "
                              "calibrate on); none is recorded with the model")
@@ -64,11 +65,10 @@ def run(model, output_dir="saved_models", name=None, version=None, format="saved
                          num_calibration_clips=num_calibration_clips, metadata=metadata)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(args):
+    no_arguments(args)
     if not FLAGS.model:
-        raise app.UsageError("--model is required (a .keras file or a training directory)")
+        raise UsageError("--model is required (a .keras file or a training directory)")
     try:
         path = run(FLAGS.model, FLAGS.output_dir, FLAGS.name, FLAGS.version, FLAGS.format,
                    FLAGS.quantize, FLAGS.output, FLAGS.class_names, FLAGS.top_k,
@@ -77,10 +77,6 @@ def main(argv):
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
-    logging.info("exported %s", path)
     print(path)
     return 0
 
-
-if __name__ == "__main__":
-    app.run(main)

@@ -1,9 +1,20 @@
-"""absl flags generated from the job dataclasses, so the script, the `tfvideo` command and the
-Python API share names, defaults and types. A flag already defined (by the other job module in the
-same process) is reused."""
+"""The one flag mechanism of the `tfvideo` commands: each command owns a `CommandFlags`, a private
+absl `FlagValues`, so no flag is shared between commands (`--model` is a registry name for `train`
+and a path for `predict`; each has its own type, default and help). Job dataclasses
+(`TrainConfig`, `EvalConfig`) become flags field by field, so the scripts, the `tfvideo` command
+and the Python API share names, defaults and types.
+
+Example:
+    >>> from tfvideo.cli.flags import CommandFlags
+    >>> cmd = CommandFlags()
+    >>> _ = cmd.define("integer", "top_k", 5, "How many labels.")
+    >>> cmd.parse(["tfvideo predict", "a.mp4", "--top_k=3"]), cmd.top_k
+    (['a.mp4'], 3)
+"""
 
 import ast
 import dataclasses
+import functools
 import json
 import typing
 
@@ -98,35 +109,31 @@ def _flag_kind(field):
     return origin
 
 
-def define_dataclass_flags(cls, skip=(), help_overrides=None):
-    """Defines one absl flag per field of dataclass `cls` (nested dataclasses are flattened).
-
-    `help_overrides` replaces `HELP` entries for this job (a flag defined earlier in the same
-    process by the other job keeps its first help text)."""
+def define_dataclass_flags(cls, flag_values, skip=(), help_overrides=None):
+    """Defines one absl flag in `flag_values` per field of dataclass `cls` (nested dataclasses
+    are flattened); help texts come from `HELP`, then `help_overrides`."""
     defaults = cls()
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
         value = getattr(defaults, field.name)
         if dataclasses.is_dataclass(value):
-            define_dataclass_flags(type(value), skip, help_overrides)
-            continue
-        if field.name in flags.FLAGS:
+            define_dataclass_flags(type(value), flag_values, skip, help_overrides)
             continue
         text = (help_overrides or {}).get(field.name) or HELP.get(field.name, field.name)
         kind = _flag_kind(field)
-        if kind is bool:
-            flags.DEFINE_bool(field.name, value, text)
-        elif kind is int:
-            flags.DEFINE_integer(field.name, value, text)
-        elif kind is float:
-            flags.DEFINE_float(field.name, value, text)
-        elif kind in (tuple, list):
-            flags.DEFINE_list(field.name, [str(v) for v in value], text)
+        define = functools.partial(_DEFINE[kind] if kind in _DEFINE else flags.DEFINE_string,
+                                   flag_values=flag_values)
+        if kind in (tuple, list):
+            define(field.name, [str(v) for v in value], text)
         elif kind is dict:
-            flags.DEFINE_string(field.name, json.dumps(value) if value else "", text)
+            define(field.name, json.dumps(value) if value else "", text)
         else:
-            flags.DEFINE_string(field.name, value, text)
+            define(field.name, value, text)
+
+
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+           tuple: flags.DEFINE_list, list: flags.DEFINE_list}
 
 
 def parse_options(text):
@@ -150,9 +157,8 @@ def parse_options(text):
     return options
 
 
-def config_from_flags(cls, flag_values=None):
+def config_from_flags(cls, flag_values):
     """Builds a `cls` instance from parsed flags (inverse of `define_dataclass_flags`)."""
-    flag_values = flag_values or flags.FLAGS
     kwargs = {}
     defaults = cls()
     for field in dataclasses.fields(cls):
@@ -172,10 +178,62 @@ def config_from_flags(cls, flag_values=None):
     return cls(**kwargs)
 
 
-def quiet_logging():
-    """absl logs INFO by default under `app.run`; keep the console to warnings unless
-    `--verbosity` was given."""
-    from absl import logging
+class UsageError(ValueError):
+    """A command line that the command cannot run (the `tfvideo` command prints it, exit 2)."""
 
-    if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
+
+def no_arguments(args):
+    """Raises `UsageError` when a command that takes only flags got positional arguments."""
+    if args:
+        raise UsageError(f"unexpected arguments: {' '.join(args)}")
+
+
+class CommandFlags:
+    """The flags of one command, in a private absl `FlagValues`.
+
+    `define(kind, name, default, help)` is `flags.DEFINE_<kind>` into it; `define_dataclass(cls)`
+    defines a job dataclass's fields; `parse(argv)` returns the positional arguments; flag
+    values read as attributes (`cmd.top_k`); `given(name)` is a flag's value only when it was
+    on the command line.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "values", flags.FlagValues())
+
+    def define(self, kind, name, default, help_text, **kwargs):
+        if kind == "enum":
+            return flags.DEFINE_enum(name, default, kwargs.pop("enum_values"), help_text,
+                                     flag_values=self.values, **kwargs)
+        return getattr(flags, f"DEFINE_{kind}")(name, default, help_text,
+                                                flag_values=self.values, **kwargs)
+
+    def define_dataclass(self, cls, help_overrides=None):
+        define_dataclass_flags(cls, self.values, help_overrides=help_overrides)
+
+    def config(self, cls):
+        """The `cls` instance the parsed flags describe."""
+        return config_from_flags(cls, self.values)
+
+    def parse(self, argv):
+        """Parses `argv` (argv[0] is the program); returns the positional arguments.
+
+        Raises:
+            absl.flags.Error: an unknown flag or a bad value (the message names it).
+        """
+        self.values.unparse_flags()
+        return self.values(list(argv))[1:]
+
+    def given(self, name):
+        return self.values[name].value if self.values[name].present else None
+
+    def help(self):
+        """Every flag with its help text and default, sorted by name."""
+        text = self.values.get_help(prefix="  ", include_special_flags=False)
+        # Drop absl's per-module heading: every flag of a command is the command's.
+        return "\n".join(line[2:] for line in text.splitlines() if line.startswith("    "))
+
+    def __getattr__(self, name):
+        values = object.__getattribute__(self, "values")
+        if name in values:
+            return values[name].value
+        raise AttributeError(name)

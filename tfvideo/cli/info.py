@@ -8,14 +8,16 @@ Example:
 import platform
 
 
-from tfvideo._flags import FLAGS, define
+from tfvideo.cli.flags import CommandFlags, no_arguments
 
-define("string", "model", None, "Registered model name to summarise (see --list).")
-define("integer", "num_classes", None, "Classes (default: the model's).")
-define("integer", "num_frames", None, "Input frames (default: the model's).")
-define("integer", "input_size", None, "Input height = width (default: the model's).")
-define("bool", "summary", True, "Print the Keras summary of --model.")
-define("bool", "list", False, "List the registered model names.")
+FLAGS = CommandFlags()
+
+FLAGS.define("string", "model", None, "Registered model name to summarise (see --list).")
+FLAGS.define("integer", "num_classes", None, "Classes (default: the model's).")
+FLAGS.define("integer", "num_frames", None, "Input frames (default: the model's).")
+FLAGS.define("integer", "input_size", None, "Input height = width (default: the model's).")
+FLAGS.define("bool", "summary", True, "Print the Keras summary of --model.")
+FLAGS.define("bool", "list", False, "List the registered model names.")
 
 
 def environment_report() -> dict:
@@ -60,8 +62,8 @@ def model_report(name, num_classes=None, num_frames=None, input_size=None, summa
     return model, profile.count_params(model), profile.count_macs(model)
 
 
-def main(argv):
-    del argv
+def main(args):
+    no_arguments(args)
     for key, value in environment_report().items():
         print(f"{key:>14}: {value}")
     if FLAGS.list:

@@ -11,15 +11,15 @@ code is 1 if any file failed.
 import json
 import sys
 
-from absl import app
+from tfvideo.cli.flags import CommandFlags
 
-from tfvideo._flags import FLAGS, define
+FLAGS = CommandFlags()
 
-define("string", "model", None,
+FLAGS.define("string", "model", None,
        "A SavedModel directory (or TF Serving base directory), .keras file, training directory "
        "or .tflite file. Default: the model committed under saved_models/.")
-define("integer", "top_k", 5, "How many labels to print per video.")
-define("bool", "json", False, "Print one JSON document instead of text.")
+FLAGS.define("integer", "top_k", 5, "How many labels to print per video.")
+FLAGS.define("bool", "json", False, "Print one JSON document instead of text.")
 
 
 def run(videos, model=None, top_k=5, as_json=False, out=None, err=None) -> int:
@@ -54,9 +54,6 @@ def run(videos, model=None, top_k=5, as_json=False, out=None, err=None) -> int:
     return 1 if any("error" in r for r in results) else 0
 
 
-def main(argv):
-    return run(argv[1:], FLAGS.model, FLAGS.top_k, FLAGS.json)
+def main(args):
+    return run(args, FLAGS.model, FLAGS.top_k, FLAGS.json)
 
-
-if __name__ == "__main__":
-    app.run(main)

@@ -5,22 +5,19 @@ the CPU, evaluates it (normal and reversed frames), exports a SavedModel under `
 a `.tflite`, and prints a summary. Re-running an interrupted command resumes it.
 """
 
+import os
 import sys
 
-from absl import app, flags
-
-from tfvideo.training import flags as flag_lib
+from tfvideo.cli.flags import CommandFlags, no_arguments
 from tfvideo.training.loop import TrainConfig
 
-flag_lib.define_dataclass_flags(TrainConfig)
-flags.adopt_module_key_flags(flag_lib)  # `--help` lists them for this job
+FLAGS = CommandFlags()
+FLAGS.define_dataclass(TrainConfig)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    config = flag_lib.config_from_flags(TrainConfig, flags.FLAGS)
-    flag_lib.quiet_logging()
+def main(args):
+    no_arguments(args)
+    config = FLAGS.config(TrainConfig)
     # The strategy must exist before TensorFlow runs any op (logical CPUs, multi-worker).
     from tfvideo.training import strategy as strategy_lib
 
@@ -32,18 +29,17 @@ def main(argv):
         train_and_export(config, strategy)
     except NonFiniteLossError as error:
         print(f"ERROR: {error}", file=sys.stderr, flush=True)
-        sys.exit(3)
+        return 3
     except AfterTrainingError as error:
         print(f"ERROR: {error}", file=sys.stderr, flush=True)
-        sys.exit(4)
+        return 4
+    return 0
 
 
 def train_and_export(config, strategy=None):
     """The `tfvideo train` job: train and evaluate (`tfvideo.training.loop.train`), write the
     run's `tfvideo_metadata.json`, export (SavedModel, `.tflite`), then end the run. Returns the
     summary."""
-    import os
-
     from tfvideo.training import loop
 
     run, model, summary = loop.train(config, strategy)
@@ -62,8 +58,6 @@ def train_and_export(config, strategy=None):
 
 
 def _export(config, model, meta):
-    import os
-
     from tfvideo import export as export_lib
     from tfvideo.export.tflite import export_tflite
 
@@ -76,11 +70,3 @@ def _export(config, model, meta):
     for kind, path in out.items():
         print(f"Exported {kind}: {path}", flush=True)
     return out
-
-
-def run():
-    app.run(main)
-
-
-if __name__ == "__main__":
-    run()

@@ -167,32 +167,3 @@ def load_source(source, class_names=None, model_name=None, **overrides):
         fields.pop("format_version", None)
         return model, metadata_for_model(model, names, name, **fields)
     return source, metadata_for_model(source, class_names, model_name, **overrides)
-
-
-def training_dataset(source):
-    """The training set recorded with a training run (its `train_config.json`, written by
-    `tfvideo train`), as a `tfvideo.data.VideoDataset`; None when nothing is recorded.
-
-    `source` is a training output directory or a `.keras` file inside one (or in its
-    `checkpoints/`)."""
-    if not isinstance(source, (str, os.PathLike)):
-        return None
-    directory = os.path.abspath(os.fspath(source))
-    if not os.path.isdir(directory):
-        directory = os.path.dirname(directory)
-    for candidate in (directory, os.path.dirname(directory)):
-        path = os.path.join(candidate, "train_config.json")
-        if os.path.exists(path):
-            break
-    else:
-        return None
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f).get("data")
-    if not data:
-        return None
-    from tfvideo.training import datasets
-
-    known = {f.name for f in dataclasses.fields(datasets.DataConfig)}
-    config = datasets.DataConfig(**{k: v for k, v in data.items() if k in known})
-    train, _ = datasets.load_datasets(config, need_train=True)
-    return train

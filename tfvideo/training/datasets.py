@@ -13,6 +13,7 @@ Formats (`--dataset`):
 """
 
 import dataclasses
+import json
 import os
 
 from tfvideo.data import annotations, synthetic
@@ -116,3 +117,30 @@ def resize_size(input_size, short_side=0):
     from tfvideo.models.spec import default_short_side
 
     return int(short_side) if short_side else default_short_side(input_size)
+
+
+def training_dataset(source):
+    """The training set recorded with a training run (its `train_config.json`, written by
+    `tfvideo train`), as a `tfvideo.data.VideoDataset`; None when nothing is recorded.
+
+    `source` is a training output directory or a `.keras` file inside one (or in its
+    `checkpoints/`)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    directory = os.path.abspath(os.fspath(source))
+    if not os.path.isdir(directory):
+        directory = os.path.dirname(directory)
+    for candidate in (directory, os.path.dirname(directory)):
+        path = os.path.join(candidate, "train_config.json")
+        if os.path.exists(path):
+            break
+    else:
+        return None
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f).get("data")
+    if not data:
+        return None
+    known = {f.name for f in dataclasses.fields(DataConfig)}
+    config = DataConfig(**{k: v for k, v in data.items() if k in known})
+    train, _ = load_datasets(config, need_train=True)
+    return train

@@ -17,7 +17,7 @@ from tfvideo.data import pipeline
 from tfvideo.data.errors import ErrorLog
 from tfvideo.training import metrics as metrics_lib
 from tfvideo.training import plots
-from tfvideo.training.callbacks import atomic_write_text
+from tfvideo._atomic import atomic_write_text
 
 def default_view_aggregation(model):
     """How the paper of `model` (a tfvideo model, its `ModelSpec` or a registered name) averages
