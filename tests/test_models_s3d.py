@@ -148,6 +148,99 @@ def test_gating_per_branch(name, gates):
             "mixed_4b_b2_0b").output
 
 
+# Where S3D-G gates, written from TF-slim (papers.md 1.2; research/slim/nets/s3dg.py
+# `s3dg_base` and i3d_utils.py `inception_block_v1_3d`), not from tfvideo: once gating has
+# started (`gating_startat`), `self_gating` follows the conv of Conv2d_2c_3x3 (before
+# MaxPool_3a_3x3), and in every Mixed block the final op of each of the four branches, before
+# the concat. Nothing else is gated: not Conv2d_1a/2b, not the 0a 1x1 of Branch_1/2, not the
+# pools, not the concat, not the logits.
+SLIM_MIXED = ("Mixed_3b", "Mixed_3c", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e",
+              "Mixed_4f", "Mixed_5b", "Mixed_5c")
+SLIM_BRANCH_GATED_OP = ("Conv2d_0a_1x1", "Conv2d_0b_3x3", "Conv2d_0b_3x3", "Conv2d_0b_1x1")
+# (model, options) -> the endpoints that are gated. s3dg / fast_s3d gate from Conv2d_2c_3x3 (the
+# slim default); gating_startat="Mixed_4b" is slim's inverted-pyramid knob.
+SLIM_GATED_ENDPOINTS = [
+    ("s3dg", {}, ("Conv2d_2c_3x3",) + SLIM_MIXED),
+    ("s3dg", {"layout": "slim"}, ("Conv2d_2c_3x3",) + SLIM_MIXED),
+    ("s3dg", {"gating_startat": "Mixed_4b"}, SLIM_MIXED[2:]),
+    ("fast_s3d", {}, ("Conv2d_2c_3x3",) + SLIM_MIXED),
+    ("s3d", {}, ()),
+    ("i3d", {}, ()),
+    ("i2d", {}, ()),
+    ("s3d_top_heavy", {}, ()),
+    ("s3d_bottom_heavy", {}, ()),
+]
+# Layers a gate's input may pass through back to its conv (BN, ReLU, the frame-folding views).
+_PASS_THROUGH = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Reshape,
+                 common.FoldFrames, common.UnfoldFrames)
+_CONVS = (keras.layers.Conv2D, keras.layers.Conv3D, SeparableConv3D)
+
+
+def _keras_conv_name(endpoint, branch=None):
+    """TF-slim scope -> the tfvideo layer name: Mixed_4b/Branch_1/Conv2d_0b_3x3 ->
+    mixed_4b_b1_0b; Conv2d_2c_3x3 -> conv2d_2c_3x3."""
+    if branch is None:
+        return endpoint.lower()
+    return f"{endpoint.lower()}_b{branch}_{SLIM_BRANCH_GATED_OP[branch][7:9]}"
+
+
+def _producers(model):
+    out = {}
+    for layer in model.layers:
+        out[id(layer.output)] = layer
+    return out
+
+
+def _conv_behind(tensor, producers):
+    """The conv whose (BN + ReLU'd) output `tensor` is, and whether a ReLU was passed."""
+    layer, relu = producers[id(tensor)], False
+    while isinstance(layer, _PASS_THROUGH):
+        relu = relu or isinstance(layer, keras.layers.ReLU)
+        layer = producers[id(layer.input)]
+    return layer, relu
+
+
+@pytest.mark.parametrize("name,options,gated", SLIM_GATED_ENDPOINTS,
+                         ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}"
+                              for n, o, _ in SLIM_GATED_ENDPOINTS])
+def test_gating_placement_matches_tf_slim(name, options, gated):
+    model = build(name, **{**TINY, **options})
+    producers = _producers(model)
+    expected = set()
+    for endpoint in gated:
+        if endpoint.startswith("Mixed"):
+            expected |= {_keras_conv_name(endpoint, b) for b in range(4)}
+        else:
+            expected.add(_keras_conv_name(endpoint))
+    found = {}
+    for gate in (layer for layer in model.layers if isinstance(layer, SpatioTemporalGating)):
+        conv, relu = _conv_behind(gate.input, producers)
+        assert isinstance(conv, _CONVS), (gate.name, conv.name)  # directly behind a conv
+        assert relu or isinstance(conv, SeparableConv3D), gate.name  # on its activation
+        assert conv.name not in found, conv.name  # one gate per conv
+        found[conv.name] = gate
+    assert set(found) == expected
+    # Each Mixed block's concat takes the four branch outputs, in order, through their gates
+    # when the block is gated and directly otherwise.
+    for endpoint in SLIM_MIXED:
+        concat = model.get_layer(f"{endpoint.lower()}_concat")
+        assert len(concat.input) == 4
+        for branch, tensor in enumerate(concat.input):
+            conv_name = _keras_conv_name(endpoint, branch)
+            if endpoint in gated:
+                assert producers[id(tensor)] is found[conv_name], (endpoint, branch)
+            else:
+                assert not isinstance(producers[id(tensor)], SpatioTemporalGating)
+                assert _conv_behind(tensor, producers)[0].name == conv_name
+    # Conv2d_2c_3x3's gate (when there is one) feeds MaxPool_3a_3x3.
+    pool = model.get_layer("maxpool_3a_3x3")
+    behind_pool = producers[id(pool.input)]
+    if "Conv2d_2c_3x3" in gated:
+        assert behind_pool is found["conv2d_2c_3x3"]
+    else:
+        assert _conv_behind(pool.input, producers)[0].name == "conv2d_2c_3x3"
+
+
 def test_first_conv_layouts():
     s3d = build("s3d", **TINY)
     stem = s3d.get_layer("conv2d_1a_7x7")
