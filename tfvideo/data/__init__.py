@@ -1,5 +1,6 @@
 """tfvideo.data: decoding, annotation formats, sampling, augmentation and
-``tf.data`` builders (plus TFRecords and a synthetic dataset)."""
+``tf.data`` pipelines of named steps with two sources, videos (PyAV) and
+TFRecords (plus a synthetic dataset)."""
 
 from tfvideo.data import augment, synthetic, tfrecords
 from tfvideo.data.annotations import (
@@ -23,6 +24,7 @@ from tfvideo.data.annotations import (
 from tfvideo.data.augment import (
     center_crop,
     eval_transform,
+    fit_short_side,
     horizontal_flip,
     multi_crop,
     multi_scale_crop,

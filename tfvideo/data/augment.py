@@ -27,6 +27,13 @@ def split_seed(seed, n):
     return tf.unstack(tf.random.experimental.stateless_split(stateless_seed(seed), n))
 
 
+def seed_from_int(r):
+    """A stateless seed from one int64 (e.g. an element of ``tf.data.Dataset.random``): the
+    pipelines draw one per element, so a seeded pipeline is reproducible."""
+    r = tf.cast(r, tf.int64)
+    return tf.cast(tf.stack([r % 2147483647, (r // 2147483647) % 2147483647]), tf.int32)
+
+
 def _hw(clip):
     shape = tf.shape(clip)
     return shape[-3], shape[-2]
@@ -76,6 +83,21 @@ def resize_short_side(clip, size, method="bilinear"):
     out = tf.image.resize(tf.cast(clip, tf.float32), tf.stack([new_h, new_w]),
                           method=method)
     return tf.clip_by_value(out, 0.0, 255.0)
+
+
+def fit_short_side(clip, size):
+    """:func:`resize_short_side`, skipped when the shorter side is ``size`` already (float32
+    out either way; ``size=None`` keeps the frames).
+
+    A bilinear resize to the same size is the identity, so the values do not depend on the
+    skip; frames decoded or stored at the short side the transforms want skip the costliest op.
+    """
+    clip = _check_clip(clip)
+    if size is None:
+        return tf.cast(clip, tf.float32)
+    h, w = _hw(clip)
+    return tf.cond(tf.equal(tf.minimum(h, w), tf.cast(size, tf.int32)),
+                   lambda: tf.cast(clip, tf.float32), lambda: resize_short_side(clip, size))
 
 
 def random_short_side_resize(clip, min_size, max_size, seed=None):
@@ -254,6 +276,8 @@ def train_transform(clip, label, size=224, short_side=256, crop="multi_scale",
     """A training transform: resize, crop, flip (float32 ``[T, size, size,
     C]``, label).
 
+    The short-side resizes are :func:`fit_short_side` (skipped on frames that have the size).
+
     ``crop``:
       - ``"multi_scale"``: short side ``short_side`` then TSN multi-scale
         fixed/corner crop (TSN/TSM/TEINet/bLVNet).
@@ -266,7 +290,7 @@ def train_transform(clip, label, size=224, short_side=256, crop="multi_scale",
         raise ValueError(f"crop must be one of {TRAIN_CROPS}, got {crop!r}")
     s_crop, s_flip, s_jit = split_seed(seed, 3)
     if crop == "multi_scale":
-        out = multi_scale_crop(resize_short_side(clip, short_side), size,
+        out = multi_scale_crop(fit_short_side(clip, short_side), size,
                                scales=scales, seed=s_crop)
     elif crop == "random_resized":
         out = random_resized_crop(clip, size, seed=s_crop)
@@ -275,7 +299,7 @@ def train_transform(clip, label, size=224, short_side=256, crop="multi_scale",
                                                    seed=s_jit),
                           size, seed=s_crop)
     else:
-        out = center_crop(resize_short_side(clip, short_side), size)
+        out = center_crop(fit_short_side(clip, short_side), size)
     out = tf.ensure_shape(tf.cast(out, tf.float32), [None, size, size, None])
     if flip:
         out, label = random_flip(out, label, flip_table, seed=s_flip)
@@ -285,5 +309,5 @@ def train_transform(clip, label, size=224, short_side=256, crop="multi_scale",
 def eval_transform(clip, size=224, short_side=256, num_crops=1):
     """Evaluation crops ``[num_crops, T, size, size, C]`` float32: short side
     ``short_side`` then centre (1) or three (3) crops."""
-    out = multi_crop(resize_short_side(clip, short_side), size, num_crops)
+    out = multi_crop(fit_short_side(clip, short_side), size, num_crops)
     return tf.cast(out, tf.float32)

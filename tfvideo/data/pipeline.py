@@ -1,16 +1,25 @@
-"""``tf.data`` builders: file list -> sample indices -> decode -> augment.
+"""``tf.data`` pipelines as named steps: source -> sample -> decode -> transform -> batch.
 
-The pipeline follows DMVR's order (sample indices before decoding):
+Two sources run the same steps in DMVR's order (sample indices before decoding):
 
-1. a dataset of ``(path, label, video_index)`` from a :class:`VideoDataset`,
-   sharded by ``input_context`` (one shard per input pipeline), shuffled in
-   training;
-2. ``tf.numpy_function`` around PyAV: it samples indices once the frame count
-   is known and decodes only those frames (``num_parallel_calls=AUTOTUNE``;
-   PyAV releases the GIL while FFmpeg decodes, so parallel calls scale with
-   cores). A video that fails is skipped and recorded in an :class:`ErrorLog`
-   (``on_error="skip"``) or stops the pipeline (``"raise"``);
-3. clip-consistent augmentation in TF ops; batch; prefetch (AUTOTUNE).
+- **source**: :func:`file_dataset`, ``(path, label, video_index)`` from a
+  :class:`VideoDataset`, sharded by ``input_context`` (one shard per input
+  pipeline), shuffled in training; or the SequenceExample shards of
+  :func:`tfvideo.data.tfrecords.tfrecord_dataset`. :func:`with_seeds` gives
+  every element its own int64, so a seeded pipeline is reproducible.
+- **sample** and **decode**: for videos, ``tf.numpy_function`` around PyAV
+  samples indices once the frame count is known and decodes only those frames
+  (``num_parallel_calls=AUTOTUNE``; PyAV releases the GIL while FFmpeg
+  decodes, so parallel calls scale with cores). A video that fails is skipped
+  and recorded in an :class:`ErrorLog` (``on_error="skip"``) or stops the
+  pipeline (``"raise"``). For TFRecords, ``Sampler.tf_indices`` from the
+  number of stored frames, then only those JPEGs are decoded, in TF ops.
+- **transform**: the same clip-consistent augmentation in TF ops for both
+  sources, :func:`train_step` (``augment.train_transform``) and
+  :func:`eval_views` (``augment.eval_transform``, one row per view, see
+  :func:`view_rows`).
+- **batch**: :func:`assemble` runs load -> transform -> batch after a
+  source; :func:`finalize` prefetches (AUTOTUNE) and sets the options.
 
 Distribution: use :func:`distribute_train_dataset` (it calls
 ``strategy.distribute_datasets_from_function``; each input pipeline reads
@@ -18,7 +27,7 @@ Distribution: use :func:`distribute_train_dataset` (it calls
 another one uses). With ``strategy.experimental_distribute_dataset`` instead,
 TensorFlow's auto-sharding falls back to DATA sharding for this in-memory
 file list: correct, but every worker decodes every video and keeps 1/N; the
-builders set the policy to DATA explicitly so that choice is visible.
+video builders set the policy to DATA explicitly so that choice is visible.
 
 The same pipeline runs on a ``tf.data`` service (dispatcher + workers) with
 :func:`distribute_on_service`.
@@ -115,64 +124,103 @@ def file_dataset(dataset, input_context=None, shuffle=False, seed=None):
     return ds
 
 
-def _make_loader(sampler, training, num_clips, on_error, error_log):
-    """Python function ``(path, seed) -> (frames, ok)`` for
-    ``tf.numpy_function``. Frames are ``[num_clips * T, H, W, 3]``."""
-    clip_frames = sampler.clip_frames
-
-    def load(path, seed):
-        _SHUTDOWN.enter()
-        try:
-            return _load(path, seed)
-        finally:
-            _SHUTDOWN.leave()
-
-    def _load(path, seed):
-        path = path.decode("utf-8") if isinstance(path, bytes) else str(path)
-        rng = np.random.default_rng(int(seed) & 0x7FFFFFFFFFFFFFFF)
-
-        def indices(num_frames):
-            if training:
-                return sampler(num_frames, training=True, rng=rng)
-            return np.concatenate([
-                sampler(num_frames, False, None, c, num_clips)
-                for c in range(num_clips)])
-
-        try:
-            frames = decode_video(path, indices)
-            error_log.record_success()
-            return frames, True
-        except Exception as err:  # pylint: disable=broad-except
-            if on_error == "raise":
-                raise
-            message = (err.cause if isinstance(err, VideoDecodeError)
-                       else f"{type(err).__name__}: {err}")
-            error_log.record(path, message)
-            t = (clip_frames or 1) * num_clips
-            return np.zeros((t, 1, 1, 3), np.uint8), False
-
-    return load
+# --------------------------------------------------------------------------- the shared steps
 
 
-def _decode_map(sampler, training, num_clips, on_error, error_log):
-    load = _make_loader(sampler, training, num_clips, on_error, error_log)
-    t = None if sampler.clip_frames is None else sampler.clip_frames * num_clips
-
-    def fn(path, label, video_index, seed):
-        frames, ok = tf.numpy_function(load, [path, seed],
-                                       [tf.uint8, tf.bool], stateful=True,
-                                       name="decode_video")
-        frames.set_shape([t, None, None, 3])
-        ok.set_shape([])
-        return frames, label, video_index, seed, ok
-
-    return fn
+def with_seeds(ds, seed=None):
+    """``(element, r)`` for every element: ``r`` is an int64 of
+    ``tf.data.Dataset.random(seed)``, redrawn every epoch (the per-element seed
+    of sampling and augmentation, see ``augment.seed_from_int``)."""
+    rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((ds, rand))
 
 
-def _finish(clip, output_dtype):
+def finish(clip, output_dtype):
+    """The output dtype: ``"uint8"`` rounds and clips to [0, 255] (uint8
+    clips pass as they are), any other dtype is a cast."""
     if output_dtype == "uint8":
-        return tf.cast(tf.round(tf.clip_by_value(clip, 0, 255)), tf.uint8)
+        if clip.dtype == tf.uint8:
+            return clip
+        return tf.cast(tf.round(tf.clip_by_value(tf.cast(clip, tf.float32), 0.0, 255.0)),
+                       tf.uint8)
     return tf.cast(clip, output_dtype)
+
+
+def check_views(num_clips, num_crops):
+    """Validates the evaluation views and returns their number per video."""
+    if num_crops not in (1, 3):
+        raise ValueError(f"num_crops must be 1 or 3, got {num_crops!r}")
+    if int(num_clips) < 1:
+        raise ValueError(f"num_clips must be >= 1, got {num_clips!r}")
+    return int(num_clips) * int(num_crops)
+
+
+def train_step(crop_size, short_side=256, crop="multi_scale", flip=True, flip_table=None,
+               scales=aug.MULTI_SCALE_SCALES, jitter=(256, 320), output_dtype="float32"):
+    """The training transform step: ``(frames, label, seed) -> (clip, label)``,
+    :func:`tfvideo.data.augment.train_transform` then :func:`finish`."""
+
+    def transform(frames, label, seed):
+        clip, label = aug.train_transform(
+            frames, label, size=crop_size, short_side=short_side, crop=crop, flip=flip,
+            flip_table=flip_table, scales=scales, jitter=jitter, seed=seed)
+        return finish(clip, output_dtype), label
+
+    return transform
+
+
+def eval_views(frames, num_clips, crop_size, short_side, num_crops=1, output_dtype="float32",
+               clip_frames=None):
+    """The evaluation transform step: the frames of ``num_clips`` clips
+    ``[num_clips * T, H, W, 3]`` -> ``[num_clips * num_crops, T, S, S, 3]``
+    (clip ``c``'s crops in rows ``c * num_crops ...``), each clip through
+    :func:`tfvideo.data.augment.eval_transform`, then :func:`finish`."""
+    views = int(num_clips) * int(num_crops)
+    clips = tf.reshape(frames, tf.concat([[int(num_clips), -1], tf.shape(frames)[1:]], 0))
+    crops = tf.map_fn(
+        lambda c: aug.eval_transform(c, crop_size, short_side, num_crops), clips,
+        fn_output_signature=tf.TensorSpec([num_crops, clip_frames, crop_size, crop_size, 3],
+                                          tf.float32))
+    crops = tf.reshape(crops, tf.concat([[views], tf.shape(crops)[2:]], 0))
+    return finish(crops, output_dtype)
+
+
+def view_rows(views, label, video_index):
+    """One evaluation element per view: ``{"clip", "label", "video_index",
+    "view_index"}`` (unbatch them to get one view per row)."""
+    count = views.shape[0] if views.shape[0] is not None else tf.shape(views)[0]
+    return {"clip": views,
+            "label": tf.fill([count], label),
+            "video_index": tf.fill([count], tf.cast(video_index, tf.int32)),
+            "view_index": tf.range(count, dtype=tf.int32)}
+
+
+def assemble(ds, load, transform, batch_size=None, unbatch=False, drop_remainder=False,
+             num_parallel_calls=AUTOTUNE, deterministic=None):
+    """The steps after a source, the same for every source.
+
+    Args:
+        ds: the source's elements.
+        load: sample + decode: an element -> a dict with ``frames``, ``label``,
+            ``video_index``, ``seed`` (of the transform) and more; elements whose
+            dict has ``ok`` False (a video that failed to decode) are dropped.
+        transform: that dict -> an output element.
+        batch_size: batch the output (``None``: unbatched).
+        unbatch: the transform gives several views (:func:`view_rows`): one per row.
+        drop_remainder: drop the last, smaller batch.
+        num_parallel_calls: of the maps and the batch.
+        deterministic: of the maps and the batch (``None``: the dataset's option).
+    """
+    ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    if "ok" in ds.element_spec:
+        ds = ds.filter(lambda element: element["ok"])
+    ds = ds.map(transform, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    if unbatch:
+        ds = ds.unbatch()
+    if batch_size:
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder,
+                      num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    return ds
 
 
 def decode_threadpool_size(threadpool_size="auto"):
@@ -199,32 +247,83 @@ def decode_threadpool_size(threadpool_size="auto"):
     return threadpool_size
 
 
-def _finalize(ds, prefetch, deterministic, threadpool_size, error_log):
-    """Prefetch, the pipeline's options (DATA auto-sharding, see the module docstring; thread
-    pool; determinism) and the error log attached to the returned object."""
+def finalize(ds, prefetch=AUTOTUNE, deterministic=None, threadpool_size=None, error_log=None,
+             shard_by_data=False):
+    """Prefetch and the pipeline's options: determinism, a private thread pool
+    (:func:`decode_threadpool_size`), DATA auto-sharding (``shard_by_data``, see
+    the module docstring); ``error_log`` is attached to the returned object."""
     options = tf.data.Options()
     if deterministic is not None:
         options.deterministic = deterministic
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA)
+    if shard_by_data:
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
     threads = decode_threadpool_size(threadpool_size)
     if threads is not None:
         options.threading.private_threadpool_size = threads
     ds = ds.prefetch(prefetch).with_options(options)
-    ds.error_log = error_log
+    if error_log is not None:
+        ds.error_log = error_log
     return ds
 
 
-def _seeded(ds, seed):
-    rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    return tf.data.Dataset.zip((ds, rand)).map(
-        lambda e, r: (e[0], e[1], e[2], r))
+# --------------------------------------------------------------------------- the PyAV source
 
 
-def _stateless_seed(r):
-    r = tf.cast(r, tf.int64)
-    return tf.cast(tf.stack([r % 2147483647, (r // 2147483647) % 2147483647]),
-                   tf.int32)
+def _make_loader(sampler, training, num_clips, on_error, error_log):
+    """Python function ``(path, seed) -> (frames, ok)`` for
+    ``tf.numpy_function``. Frames are ``[num_clips * T, H, W, 3]``."""
+    clip_frames = sampler.clip_frames
+
+    def load(path, seed):
+        _SHUTDOWN.enter()
+        try:
+            return _load(path, seed)
+        finally:
+            _SHUTDOWN.leave()
+
+    def _load(path, seed):
+        path = path.decode("utf-8") if isinstance(path, bytes) else str(path)
+        rng = np.random.default_rng(int(seed) & 0x7FFFFFFFFFFFFFFF)
+
+        def indices(num_frames):
+            if training:
+                return sampler(num_frames, training=True, rng=rng)
+            return sampler.multi_clip(num_frames, num_clips).reshape(-1)
+
+        try:
+            frames = decode_video(path, indices)
+            error_log.record_success()
+            return frames, True
+        except Exception as err:  # pylint: disable=broad-except
+            if on_error == "raise":
+                raise
+            message = (err.cause if isinstance(err, VideoDecodeError)
+                       else f"{type(err).__name__}: {err}")
+            error_log.record(path, message)
+            t = (clip_frames or 1) * num_clips
+            return np.zeros((t, 1, 1, 3), np.uint8), False
+
+    return load
+
+
+def _decode_map(sampler, training, num_clips, on_error, error_log):
+    """The sample + decode step of videos: ``((path, label, video_index), r)``
+    -> the dict :func:`assemble` expects."""
+    load = _make_loader(sampler, training, num_clips, on_error, error_log)
+    t = None if sampler.clip_frames is None else sampler.clip_frames * num_clips
+
+    def fn(element, r):
+        path, label, video_index = element
+        frames, ok = tf.numpy_function(load, [path, r],
+                                       [tf.uint8, tf.bool], stateful=True,
+                                       name="decode_video")
+        frames.set_shape([t, None, None, 3])
+        ok.set_shape([])
+        return {"frames": frames, "label": label, "video_index": video_index,
+                "seed": aug.seed_from_int(r), "ok": ok}
+
+    return fn
 
 
 def build_train_dataset(dataset, sampler, batch_size, crop_size=224,
@@ -277,21 +376,13 @@ def build_train_dataset(dataset, sampler, batch_size, crop_size=224,
     ds = file_dataset(dataset, input_context, shuffle=True, seed=seed)
     if repeat:
         ds = ds.repeat()
-    ds = _seeded(ds, seed)
-    ds = ds.map(_decode_map(sampler, True, 1, on_error, error_log),
-                num_parallel_calls=num_parallel_calls)
-    ds = ds.filter(lambda frames, label, vid, r, ok: ok)
-
-    def transform(frames, label, vid, r, ok):
-        clip, label = aug.train_transform(
-            frames, label, size=crop_size, short_side=short_side, crop=crop,
-            flip=flip, flip_table=flip_table, scales=scales, jitter=jitter,
-            seed=_stateless_seed(r))
-        return _finish(clip, output_dtype), label
-
-    ds = ds.map(transform, num_parallel_calls=num_parallel_calls)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return _finalize(ds, prefetch, deterministic, threadpool_size, error_log)
+    transform = train_step(crop_size, short_side, crop, flip, flip_table, scales, jitter,
+                           output_dtype)
+    ds = assemble(with_seeds(ds, seed), _decode_map(sampler, True, 1, on_error, error_log),
+                  lambda e: transform(e["frames"], e["label"], e["seed"]), batch_size,
+                  drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls)
+    return finalize(ds, prefetch, deterministic, threadpool_size, error_log,
+                    shard_by_data=True)
 
 
 def build_eval_dataset(dataset, sampler, batch_size, num_clips=1, num_crops=1,
@@ -316,42 +407,23 @@ def build_eval_dataset(dataset, sampler, batch_size, num_clips=1, num_crops=1,
     """
     check_on_error(on_error)
     sampler = _as_sampler(sampler)
-    if num_crops not in (1, 3):
-        raise ValueError(f"num_crops must be 1 or 3, got {num_crops!r}")
-    if int(num_clips) < 1:
-        raise ValueError(f"num_clips must be >= 1, got {num_clips!r}")
+    check_views(num_clips, num_crops)
     if sampler.clip_frames is None and (num_clips != 1 or batch_size != 1):
         raise ValueError("a sampler without a fixed clip length needs "
                          "num_clips=1 and batch_size=1")
     error_log = error_log if error_log is not None else ErrorLog("eval")
-    views = num_clips * num_crops
     ds = file_dataset(dataset, input_context, shuffle=False)
-    ds = ds.map(lambda p, l, v: (p, l, v, tf.constant(0, tf.int64)))
-    ds = ds.map(_decode_map(sampler, False, num_clips, on_error, error_log),
-                num_parallel_calls=num_parallel_calls,
-                deterministic=True)
-    ds = ds.filter(lambda frames, label, vid, r, ok: ok)
+    ds = ds.map(lambda *element: (element, tf.constant(0, tf.int64)))  # no random draws
 
-    def transform(frames, label, vid, r, ok):
-        shape = tf.shape(frames)
-        clips = tf.reshape(frames, tf.concat([[num_clips, -1], shape[1:]], 0))
-        crops = tf.map_fn(
-            lambda c: aug.eval_transform(c, crop_size, short_side, num_crops),
-            clips, fn_output_signature=tf.TensorSpec(
-                [num_crops, sampler.clip_frames, crop_size, crop_size, 3],
-                tf.float32))
-        crops = tf.reshape(crops, tf.concat(
-            [[views], tf.shape(crops)[2:]], 0))
-        crops = _finish(crops, output_dtype)
-        return {"clip": crops,
-                "label": tf.fill([views], label),
-                "video_index": tf.fill([views], vid),
-                "view_index": tf.range(views, dtype=tf.int32)}
+    def transform(e):
+        views = eval_views(e["frames"], num_clips, crop_size, short_side, num_crops,
+                           output_dtype, sampler.clip_frames)
+        return view_rows(views, e["label"], e["video_index"])
 
-    ds = ds.map(transform, num_parallel_calls=num_parallel_calls,
-                deterministic=True)
-    ds = ds.unbatch().batch(batch_size)
-    return _finalize(ds, prefetch, None, threadpool_size, error_log)
+    ds = assemble(ds, _decode_map(sampler, False, num_clips, on_error, error_log), transform,
+                  batch_size, unbatch=True, num_parallel_calls=num_parallel_calls,
+                  deterministic=True)
+    return finalize(ds, prefetch, None, threadpool_size, error_log, shard_by_data=True)
 
 
 def as_keras_inputs(eval_dataset):

@@ -16,7 +16,8 @@ Layout of one record (keys as in TF Model Garden and DMVR, so shards interoperat
 `write_tfrecords` writes `<prefix>-00000-of-000NN.tfrecord` shards and `classes.json` (class
 names and label flip map) next to them. `tfrecord_dataset` samples the frame indices first (TF
 ops, from the length of the `image/encoded` list), gathers only those JPEG strings and decodes
-them with `tf.io.decode_jpeg`: no Python runs per element.
+them with `tf.io.decode_image`: no Python runs per element. It is the TFRecord source of
+`tfvideo.data.pipeline`: sampling, transforms and batching are the video pipeline's steps.
 
 Example:
 
@@ -35,7 +36,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfvideo.data import augment
+from tfvideo.data import augment, pipeline
 from tfvideo.data.decode import VideoDecodeError, decode_video, video_info
 from tfvideo.data.errors import check_on_error
 from tfvideo.data.sampling import all_indices, get_sampler, sampler_config
@@ -277,11 +278,13 @@ def write_tfrecords(dataset, output_dir, num_shards=8, prefix="train", jpeg_qual
 # --------------------------------------------------------------------------------------- reading
 
 
-def parse_sequence_example(serialized):
+def parse_sequence_example(serialized, with_context=True):
     """Parses one serialized SequenceExample.
 
     Returns a dict with the context keys (missing ones get defaults: label -1, empty text,
-    0 sizes) and `image/encoded`, a string tensor `[num_frames]`.
+    0 sizes) and `image/encoded`, a string tensor `[num_frames]`. With `with_context=False`
+    only `image/encoded` is read (records whose context has other types or several labels
+    parse too).
     """
     context = {
         LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
@@ -292,7 +295,7 @@ def parse_sequence_example(serialized):
         FRAME_RATE: tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
         HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=0),
         WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-    }
+    } if with_context else None
     sequence = {IMAGE_ENCODED: tf.io.FixedLenSequenceFeature([], tf.string)}
     ctx, seq = tf.io.parse_single_sequence_example(serialized, context, sequence)
     out = dict(ctx)
@@ -300,22 +303,20 @@ def parse_sequence_example(serialized):
     return out
 
 
+def decode_image(encoded):
+    """One encoded frame (JPEG, PNG, BMP or GIF's first frame) -> uint8 `[H, W, 3]`."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    return tf.ensure_shape(image, [None, None, 3])
+
+
 def decode_frames(encoded, indices=None):
-    """Gathers `encoded[indices]` (JPEG strings) and decodes only those: uint8 `[T, H, W, 3]`."""
+    """Gathers `encoded[indices]` (encoded frames of one size) and decodes only those with
+    `decode_image`: uint8 `[T, H, W, 3]`."""
     if indices is not None:
         encoded = tf.gather(encoded, indices)
-    return tf.map_fn(lambda s: tf.io.decode_jpeg(s, channels=3), encoded,
+    return tf.map_fn(decode_image, encoded,
                      fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
                      parallel_iterations=16)
-
-
-def _finish(clip, output_dtype):
-    if output_dtype == "uint8":
-        if clip.dtype == tf.uint8:
-            return clip
-        return tf.cast(tf.round(tf.clip_by_value(tf.cast(clip, tf.float32), 0.0, 255.0)),
-                       tf.uint8)
-    return tf.cast(clip, output_dtype)
 
 
 def _resolve_flip_table(label_flip_map, first_file):
@@ -336,45 +337,23 @@ def _resolve_flip_table(label_flip_map, first_file):
     return [int(v) for v in label_flip_map]
 
 
-def _short_side_uint8(clip, short_side):
-    """Resizes uint8 frames to `short_side` (rounded back to uint8), or returns them untouched
-    when they already have it: frames stored at the training short side skip the resize, the
-    costliest op of the TF-side transform."""
-    if short_side is None:
-        return clip
-    short = tf.minimum(tf.shape(clip)[1], tf.shape(clip)[2])
-    return tf.cond(short == int(short_side), lambda: clip,
-                   lambda: _finish(augment.resize_short_side(clip, short_side), "uint8"))
-
-
-def _eval_crops(clip, crop_size, short_side, num_crops):
-    """`[num_crops, T, S, S, 3]` evaluation crops (as `augment.eval_transform`)."""
-    if crop_size is None:
-        return clip[None]
-    return augment.multi_crop(_short_side_uint8(clip, short_side), crop_size, num_crops)
-
-
-def _train_crops(clip, label, seed, crop_size, short_side, crop, flip, flip_table, scales,
-                 jitter):
-    """`augment.train_transform`, without the identity resize for "center" / "multi_scale"."""
-    if crop not in ("center", "multi_scale") or short_side is None:
-        return augment.train_transform(clip, label, crop_size, short_side, crop, flip,
-                                       flip_table, scales, jitter, seed=seed)
-    s_crop, s_flip, _ = augment.split_seed(seed, 3)  # the same seed split as train_transform
-    clip = _short_side_uint8(clip, short_side)
-    if crop == "center":
-        out = augment.center_crop(clip, crop_size)
-    else:
-        out = augment.multi_scale_crop(clip, crop_size, scales=scales, seed=s_crop)
-    out = tf.ensure_shape(out, [None, crop_size, crop_size, None])
-    if flip:
-        out, label = augment.random_flip(out, label, flip_table, seed=s_flip)
-    return out, label
-
-
-def _element_seed(r):
-    r = tf.cast(r, tf.int64)
-    return tf.cast(tf.stack([r % 2147483647, (r // 2147483647) % 2147483647]), tf.int32)
+def _record_source(files, training, seed, shuffle_buffer, repeat, input_context,
+                   num_parallel_calls, deterministic):
+    """The source step of shards: `((position, serialized record), r)`, each input pipeline
+    reading its share of the files, shuffled in training."""
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                       num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    ds = ds.enumerate()
+    if training and shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return pipeline.with_seeds(ds, seed)
 
 
 def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=False,
@@ -386,9 +365,10 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
                      input_context=None, num_parallel_calls=tf.data.AUTOTUNE):
     """A `tf.data.Dataset` of clips read from SequenceExample TFRecords.
 
-    Per element: parse -> sample indices (TF ops, from the number of stored frames) ->
-    `tf.gather` the JPEG strings -> `tf.io.decode_jpeg` only those -> crop/flip with the same
-    TF-op transforms as the PyAV pipeline (`tfvideo.data.augment`). No Python runs per element.
+    The steps of `tfvideo.data.pipeline` with this module's source: shards -> parse -> sample
+    indices (`Sampler.tf_indices`, from the number of stored frames) -> `tf.gather` the JPEG
+    strings and decode only those -> the PyAV pipeline's transforms (`pipeline.train_step`,
+    `pipeline.eval_views`) -> batch. No Python runs per element.
 
     Args:
         file_pattern: glob of the shards, or a list of globs/files.
@@ -438,74 +418,59 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
     sampler = get_sampler(sampler_config(sampling, num_frames, interval))
     if crop not in augment.TRAIN_CROPS:
         raise ValueError(f"`crop` must be one of {augment.TRAIN_CROPS}, got {crop!r}.")
-    if num_crops not in (1, 3):
-        raise ValueError(f"`num_crops` must be 1 or 3, got {num_crops}.")
-    if int(num_clips) < 1:
-        raise ValueError(f"`num_clips` must be >= 1, got {num_clips}.")
+    views = pipeline.check_views(num_clips, num_crops)
     patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else file_pattern
     files = sorted(f for p in patterns for f in tf.io.gfile.glob(os.fspath(p)))
     if not files:
         raise ValueError(f"`file_pattern` {file_pattern!r} matches no file.")
     flip_table = _resolve_flip_table(label_flip_map, files[0]) if flip else None
-    views = 1 if training else int(num_clips) * int(num_crops)
+    views = 1 if training else views
     if views > 1 and (crop_size is None or sampler.clip_frames is None):
         raise ValueError("Several evaluation views need `crop_size` and a fixed-length sampling.")
     if views > 1 and return_metadata:
         raise ValueError("`return_metadata` works with a single view only.")
     drop_remainder = training if drop_remainder is None else drop_remainder
     deterministic = not training or seed is not None  # a seeded pipeline is reproducible
+    ds = _record_source(files, training, seed, shuffle_buffer, repeat, input_context,
+                        num_parallel_calls, deterministic)
 
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if training:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
-                       num_parallel_calls=num_parallel_calls, deterministic=deterministic)
-    ds = ds.enumerate()
-    if training and shuffle_buffer:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    # One stateless seed per element, so a seeded pipeline is reproducible.
-    rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip((ds, rand))
-
-    def clip_for(encoded, count, clip_index, training_seed=None):
-        indices = sampler.tf_indices(count, training, training_seed, clip_index, int(num_clips))
-        return decode_frames(encoded, indices)
-
-    def load(element, r):
+    def load(element, r):  # the sample and decode steps
         position, serialized = element
         parsed = parse_sequence_example(serialized)
         encoded = parsed[IMAGE_ENCODED]
         count = tf.shape(encoded)[0]
-        label = tf.cast(parsed[LABEL_INDEX], tf.int32)
-        s_sample, s_aug = augment.split_seed(_element_seed(r), 2)
+        s_sample, s_aug = augment.split_seed(augment.seed_from_int(r), 2)
         if views > 1:
-            crops = [_eval_crops(clip_for(encoded, count, c), crop_size, short_side, num_crops)
-                     for c in range(int(num_clips))]
-            return {"clip": _finish(tf.concat(crops, axis=0), output_dtype),
-                    "label": tf.fill([views], label),
-                    "video_index": tf.fill([views], tf.cast(position, tf.int32)),
-                    "view_index": tf.range(views, dtype=tf.int32)}
-        clip = clip_for(encoded, count, 0, s_sample)
-        if crop_size is not None:
-            if training:
-                clip, label = _train_crops(clip, label, s_aug, crop_size, short_side, crop, flip,
-                                           flip_table, scales, jitter)
-            else:
-                clip = _eval_crops(clip, crop_size, short_side, 1)[0]
-        clip = _finish(clip, output_dtype)
+            indices = tf.reshape(sampler.tf_multi_clip(count, int(num_clips)), [-1])
+        else:
+            indices = sampler.tf_indices(count, training, s_sample, 0, int(num_clips))
+        out = {"frames": decode_frames(encoded, indices),
+               "label": tf.cast(parsed[LABEL_INDEX], tf.int32),
+               "video_index": tf.cast(position, tf.int32), "seed": s_aug}
         if return_metadata:
-            return clip, label, {"video_id": parsed[VIDEO_ID], "data_path": parsed[DATA_PATH],
-                                 "num_frames": count}
-        return clip, label
+            out["metadata"] = {"video_id": parsed[VIDEO_ID], "data_path": parsed[DATA_PATH],
+                               "num_frames": count}
+        return out
 
-    ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
-    if views > 1:
-        ds = ds.unbatch()
-    if batch_size:
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder,
-                      num_parallel_calls=num_parallel_calls, deterministic=deterministic)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    train = pipeline.train_step(crop_size, short_side, crop, flip, flip_table, scales, jitter,
+                                output_dtype)
+
+    def transform(e):
+        if views > 1:
+            return pipeline.view_rows(
+                pipeline.eval_views(e["frames"], num_clips, crop_size, short_side, num_crops,
+                                    output_dtype, sampler.clip_frames),
+                e["label"], e["video_index"])
+        clip, label = e["frames"], e["label"]
+        if crop_size is not None and training:
+            clip, label = train(clip, label, e["seed"])
+        elif crop_size is not None:
+            clip = pipeline.eval_views(clip, 1, crop_size, short_side,
+                                       clip_frames=sampler.clip_frames)[0]
+        clip = pipeline.finish(clip, output_dtype)
+        return (clip, label, e["metadata"]) if return_metadata else (clip, label)
+
+    ds = pipeline.assemble(ds, load, transform, batch_size, unbatch=views > 1,
+                           drop_remainder=drop_remainder,
+                           num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    return pipeline.finalize(ds)

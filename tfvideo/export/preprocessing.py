@@ -53,25 +53,22 @@ def eval_frame_indices(num_available, sampling):
 
 def decode_frames(encoded, input_size, short_side):
     """Encoded images (JPEG, PNG, BMP or GIF) string `[N]` -> float32 `[N, h, w, 3]`, each
-    resized and centre-cropped by `eval_crop`."""
+    decoded by `tfvideo.data.tfrecords.decode_image`, then resized and centre-cropped by
+    `eval_crop` (so the frames may differ in size)."""
     height, width = input_size
 
     def one(data):
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image = tf.ensure_shape(image, [None, None, 3])
-        return eval_crop(image[tf.newaxis], input_size, short_side)[0]
+        return eval_crop(tfrecords.decode_image(data)[tf.newaxis], input_size, short_side)[0]
 
     return tf.map_fn(one, encoded,
                      fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32))
 
 
 def parse_sequence_example(serialized, metadata):
-    """One serialized SequenceExample (one encoded image per frame under `image/encoded`) -> the
-    evaluation clip, float32 `[num_frames, h, w, 3]`; only the sampled frames are decoded."""
-    _, sequence = tf.io.parse_single_sequence_example(
-        serialized,
-        sequence_features={ENCODED_FEATURE: tf.io.FixedLenSequenceFeature([], tf.string)})
-    encoded = sequence[ENCODED_FEATURE]
+    """One serialized SequenceExample (one encoded image per frame under `image/encoded`, read
+    by `tfvideo.data.tfrecords.parse_sequence_example`) -> the evaluation clip, float32
+    `[num_frames, h, w, 3]`; only the sampled frames are decoded."""
+    encoded = tfrecords.parse_sequence_example(serialized, with_context=False)[ENCODED_FEATURE]
     count = tf.shape(encoded)[0]
     with tf.control_dependencies([tf.debugging.assert_positive(
             count, message="SequenceExample has no image/encoded frames")]):
