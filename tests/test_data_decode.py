@@ -10,8 +10,10 @@ from data_fixtures import (  # noqa: F401  (fixtures)
     REAL_VIDEOS,
     VIDEO_SPECS,
     WIDTH,
+    frame_image,
     frame_index_of,
     video_dir,
+    write_video,
 )
 from tfvideo.data import (
     VideoDecodeError,
@@ -90,6 +92,80 @@ def test_rotation_metadata_is_applied(video_dir):
     assert [frame_index_of(x) for x in frames] == list(range(10))
     # seek-based decoding rotates too
     np.testing.assert_array_equal(decode_video(path, [7, 3]), frames[[7, 3]])
+
+
+# Display-matrix rotations, counter-clockwise degrees as PyAV's set_display_rotation writes
+# them (phone videos: -90 for portrait, 180 upside down). -90 is reported as 270.
+ROTATIONS = (0, 90, 180, 270, -90)
+ROTATED_FRAMES = 6
+
+
+def _marked_frame(i):
+    """Frame ``i`` on a mid-grey background (index ``i + 8`` for ``frame_index_of``): white
+    8x8 square top-left, black one top-right. No rotation or flip maps the image to itself, so
+    any wrong turn shows."""
+    return frame_image(i + 8)
+
+
+def _upright(stored, angle):
+    """The picture a player shows for ``stored`` under a counter-clockwise display rotation of
+    ``angle``, by index arithmetic: displayed pixel (r, c) reads stored pixel ..."""
+    h, w = stored.shape[:2]
+    turn = angle % 360
+    if turn == 0:
+        return stored
+    if turn == 180:
+        return stored[::-1, ::-1]
+    r, c = np.indices((w, h))  # a quarter turn swaps the sides
+    if turn == 90:   # top-right corner goes to top-left
+        return stored[c, w - 1 - r]
+    return stored[h - 1 - c, r]  # 270: top-left corner goes to top-right
+
+
+# Where the white and black markers are once upright (rows, cols of an 8x8 corner).
+TOP, BOTTOM, LEFT, RIGHT = slice(0, 8), slice(-8, None), slice(0, 8), slice(-8, None)
+MARKERS = {0: ((TOP, LEFT), (TOP, RIGHT)), 90: ((BOTTOM, LEFT), (TOP, LEFT)),
+           180: ((BOTTOM, RIGHT), (BOTTOM, LEFT)), 270: ((TOP, RIGHT), (BOTTOM, RIGHT))}
+
+
+@pytest.fixture(scope="module")
+def rotated_videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rotated")
+    images = [_marked_frame(i) for i in range(ROTATED_FRAMES)]
+    return {angle: write_video(root / f"rot{angle}.mp4", num_frames=ROTATED_FRAMES,
+                               rotation=angle, images=images) for angle in ROTATIONS}
+
+
+@pytest.mark.parametrize("angle", ROTATIONS)
+def test_every_display_rotation_decodes_upright(rotated_videos, angle):
+    path = rotated_videos[angle]
+    turn = angle % 360
+    quarter = turn in (90, 270)
+    info = video_info(path)
+    assert info.rotation == turn
+    assert (info.width, info.height) == ((HEIGHT, WIDTH) if quarter else (WIDTH, HEIGHT))
+    frames = decode_video(path)
+    assert frames.shape == (ROTATED_FRAMES, info.height, info.width, 3)
+    white, black = MARKERS[turn]
+    for i, frame in enumerate(frames):
+        assert frame_index_of(frame) == i + 8
+        f = frame.astype(float)
+        assert f[white].mean() > 240 and f[black].mean() < 16, (angle, i)
+        # The whole picture, not just the markers, is the stored one turned upright.
+        want = _upright(_marked_frame(i), angle).astype(int)
+        assert np.abs(frame.astype(int) - want).max() <= 8, (angle, i)
+    # seek-based decoding turns the frames too
+    np.testing.assert_array_equal(decode_video(path, [4, 1, 4]), frames[[4, 1, 4]])
+
+
+def test_upright_reference_turns_counter_clockwise():
+    # The reference itself, on a 2 x 3 picture: 90 CCW puts the top row on the left side,
+    # read bottom to top.
+    stored = np.arange(6).reshape(2, 3)
+    np.testing.assert_array_equal(_upright(stored, 90), [[2, 5], [1, 4], [0, 3]])
+    np.testing.assert_array_equal(_upright(stored, 270), [[3, 0], [4, 1], [5, 2]])
+    np.testing.assert_array_equal(_upright(stored, -90), _upright(stored, 270))
+    np.testing.assert_array_equal(_upright(stored, 180), [[5, 4, 3], [2, 1, 0]])
 
 
 @pytest.mark.parametrize("name, reason, words", [
