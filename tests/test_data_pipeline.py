@@ -61,8 +61,11 @@ def test_dense_sampling_interval_loop_and_clips():
     # a video shorter than the clip loops: indices modulo num_frames
     np.testing.assert_array_equal(D.dense_indices(5, 8, 1), [0, 1, 2, 3, 4,
                                                              0, 1, 2])
-    np.testing.assert_array_equal(D.dense_indices(10, 4, 4, True, rng) % 1,
-                                  0)
+    # in training too: a clip spanning more than the video (13 > 10 frames) can only start
+    # at 0, so every random draw gives the same looped indices
+    for _ in range(5):
+        np.testing.assert_array_equal(D.dense_indices(10, 4, 4, True, rng),
+                                      [0, 4, 8, 2])
     np.testing.assert_array_equal(D.dense_indices(10, 4, 4), [0, 4, 8, 2])
 
 
@@ -309,11 +312,17 @@ def test_train_dataset_raise_mode(video_dir):
     assert log.total >= 6  # parallel calls may record a few more
 
 
-def test_decode_threadpool_oversubscribes_cores(video_dir):
+def test_decode_threadpool_oversubscribes_cores(video_dir, monkeypatch):
     from tfvideo.data.pipeline import decode_threadpool_size
-    auto = max(4, 2 * os.cpu_count())
+    # "auto": twice the cores, at least 4 (an unknown core count counts as one)
+    for cores, threads in ((1, 4), (2, 4), (3, 6), (8, 16), (64, 128), (None, 4)):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        assert decode_threadpool_size() == decode_threadpool_size("auto") == threads, cores
+    auto = 6
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
     data = _dataset(video_dir, GOOD)
     train = D.build_train_dataset(data, D.SegmentSampler(2), 1, crop_size=16, short_side=20)
+    monkeypatch.undo()
     views = D.build_eval_dataset(data, D.SegmentSampler(2), 1, crop_size=16, short_side=20,
                                  threadpool_size=3)
     default = D.build_train_dataset(data, D.SegmentSampler(2), 1, crop_size=16,
