@@ -181,7 +181,7 @@ def write_outputs():
 
 
 def runtime_rows(benchmark_models):
-    """`tfvideo benchmark` rows (`benchmark.json`'s "models") -> the runtime table's rows."""
+    """`benchmarks/zoo.py` rows (`benchmark.json`'s "models") -> the runtime table's rows."""
     rows = []
     for m in benchmark_models:
         row = {"model": m["model"], "input": m["input"], "params_m": round(m["params"] / 1e6, 2),
@@ -210,7 +210,7 @@ def import_benchmark(report, *, date, models_to=None, references_to=None, machin
                                                            *r["throughput_clips_s"].values())
                           for b in per})
         old = load(models_to) if pathlib.Path(models_to).exists() else {}
-        save(models_to, {"kind": "runtime", "title": old.get("title", "tfvideo benchmark"),
+        save(models_to, {"kind": "runtime", "title": old.get("title", "benchmarks/zoo.py"),
                          "command": command or old.get("command"), "machine": machine,
                          "date": date, "modes": modes, "batch_sizes": batches,
                          "notes": old.get("notes"), "models": rows})
