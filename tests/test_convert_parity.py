@@ -66,7 +66,7 @@ def randomize(module, seed=0, inputs=None):
                 normal(m.bias, 0.1)
                 normal(m.running_mean, 0.1)
                 uniform(m.running_var, 0.5, 1.5)
-        for name, p in module.named_parameters():
+        for p in module.parameters():
             if p.numel() > 1 and float(p.std()) == 0.0:
                 if float(p.abs().max()) > 0:
                     uniform(p, 0.5, 1.5)
