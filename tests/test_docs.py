@@ -171,3 +171,25 @@ def test_measure_zoo_recounts_a_row(tmp_path):
     assert round(row["params"] / 1e6, 3) == 0.512  # docs/models/resnet.md: 0.512M (10 cls)
     assert row["gmacs"] == pytest.approx(0.24, abs=0.005)
     assert gen_tables.load(path)["rows"][0] == row
+
+
+def _documented_flags(page):
+    return set(re.findall(r"^\| `--(\w+)`", (DOCS / page).read_text(), re.M))
+
+
+def _command_flags(command):
+    flag_values = importlib.import_module(f"tfvideo.cli.{command}").FLAGS.values
+    return {name for name in flag_values if flag_values[name].name == name} - {
+        "help", "helpshort", "helpfull", "helpxml"}
+
+
+def test_flag_tables_list_the_commands_flags():
+    """docs/training-flags.md lists exactly `tfvideo train`'s flags; docs/evaluation.md lists the
+    flags of `tfvideo evaluate` that train does not have (the dataset flags are train's)."""
+    train, evaluate = _command_flags("train"), _command_flags("evaluate")
+    documented_train = _documented_flags("training-flags.md")
+    assert documented_train == train, (f"undocumented: {sorted(train - documented_train)}, "
+                                       f"gone: {sorted(documented_train - train)}")
+    documented_eval = _documented_flags("evaluation.md")
+    assert documented_eval <= evaluate, sorted(documented_eval - evaluate)
+    assert evaluate <= documented_eval | train, sorted(evaluate - documented_eval - train)
