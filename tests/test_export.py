@@ -60,11 +60,46 @@ def test_graph_indices_match_the_numpy_samplers(sampling):
         np.testing.assert_array_equal(graph, sampler(n), err_msg=f"{n} frames")
 
 
+def numpy_eval_crop(frames, size, short_side):
+    """The evaluation crop computed here, without TensorFlow: the short side resized to
+    `short_side` (the other side rounded), bilinear with half-pixel centres and no antialiasing
+    (what TF2's `tf.image.resize` does), then the central `size` x `size` window."""
+    frames = np.asarray(frames, np.float64)
+    height, width = frames.shape[1:3]
+    scale = short_side / min(height, width)
+    out_h, out_w = round(height * scale), round(width * scale)
+
+    def taps(in_size, out_size):
+        position = (np.arange(out_size) + 0.5) * in_size / out_size - 0.5
+        low = np.floor(position)
+        weight = position - low
+        low = np.clip(low, 0, in_size - 1).astype(int)
+        return low, np.minimum(low + 1, in_size - 1), weight
+
+    top, bottom, wy = taps(height, out_h)
+    left, right, wx = taps(width, out_w)
+    wy, wx = wy[None, :, None, None], wx[None, None, :, None]
+    rows = frames[:, top] * (1 - wy) + frames[:, bottom] * wy
+    resized = rows[:, :, left] * (1 - wx) + rows[:, :, right] * wx
+    y0, x0 = (out_h - size) // 2, (out_w - size) // 2
+    return resized[:, y0:y0 + size, x0:x0 + size].astype(np.float32)
+
+
+def test_numpy_eval_crop_reference():
+    # A 2x downscale with half-pixel centres averages each 2 x 2 block; the crop is central.
+    frames = np.arange(2 * 8 * 12 * 3, dtype=np.float64).reshape(2, 8, 12, 3)
+    blocks = frames.reshape(2, 4, 2, 6, 2, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(numpy_eval_crop(frames, 4, 4), blocks[:, :, 1:5], rtol=1e-6)
+
+
 def test_eval_crop_is_the_data_evaluation_transform():
     frames = random_frames((3, 40, 56, 3))
     ours = preprocessing.eval_crop(frames, (32, 32), 36).numpy()
     data = eval_transform(frames, size=32, short_side=36)[0].numpy()
     np.testing.assert_array_equal(ours, data)
+    # and both are the evaluation crop computed independently (40 x 56 -> 36 x 50, window at
+    # row 2, column 9)
+    np.testing.assert_allclose(ours, numpy_eval_crop(frames, 32, 36), atol=1e-3)
     # frames of the input size pass unchanged through the `frames` signature's path
     exact = random_frames((2, 32, 32, 3))
     np.testing.assert_array_equal(preprocessing.fit_frames(exact, (32, 32), 36).numpy(), exact)
@@ -162,7 +197,8 @@ def test_signatures_in_a_fresh_process(exported, tmp_path):
     frames = random_frames((2, NUM_FRAMES, SIZE, SIZE, 3), seed=1)
     big = random_frames((1, NUM_FRAMES, 45, 60, 3), seed=2)
     video = random_frames((10, 40, 48, 3), seed=3)  # 10 frames, sampled down to 4
-    idx = get_sampler({"kind": "segment", "num_segments": NUM_FRAMES})(10)
+    # the centre frame of each of 4 segments of 2.5 frames: floor((k + 0.5) * 2.5)
+    idx = np.array([1, 3, 6, 8])
     inputs = {
         "frames": frames,
         "frames_big": big,
@@ -177,8 +213,8 @@ def test_signatures_in_a_fresh_process(exported, tmp_path):
                    timeout=300)
     out = np.load(tmp_path / "out.npz", allow_pickle=True)
 
-    def crop(clip):
-        return preprocessing.eval_crop(clip, (SIZE, SIZE), 37).numpy()
+    def crop(clip):  # the metadata's short side: 32 * 8 / 7 -> 37
+        return numpy_eval_crop(clip, SIZE, 37)
 
     expected = {
         "frames": model(frames.astype(np.float32)).numpy(),
