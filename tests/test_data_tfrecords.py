@@ -1,5 +1,6 @@
 """SequenceExample TFRecords: exact round trip, index sampling in TF ops, shards, the script."""
 
+import io
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image  # a matplotlib dependency: a JPEG decoder that is not TensorFlow's
 
 from tfvideo.data import sampling, synthetic, tfrecords
 from tfvideo.data.annotations import VideoDataset
@@ -53,6 +55,36 @@ def _frame_indices(clip):
                     ).astype(int)
 
 
+# JPEG Annex K example tables (natural order) and libjpeg's quality scaling: what any IJG-based
+# encoder, TensorFlow's included, writes at a given quality.
+ANNEX_K_LUMINANCE = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+                     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+                     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+                     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+ANNEX_K_CHROMINANCE = ([17, 18, 24, 47] + [99] * 4 + [18, 21, 26, 66] + [99] * 4
+                       + [24, 26, 56] + [99] * 5 + [47, 66] + [99] * 6 + [99] * 32)
+
+
+def _ijg_table(base, quality):
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return [min(max((b * scale + 50) // 100, 1), 255) for b in base]
+
+
+def _pil_rgb(jpeg):
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+
+
+def _psnr(a, b):
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
+
+
+def test_ijg_tables():
+    assert _ijg_table(ANNEX_K_LUMINANCE, 50) == ANNEX_K_LUMINANCE
+    assert _ijg_table(ANNEX_K_LUMINANCE, 85)[:8] == [5, 3, 3, 5, 7, 12, 15, 18]
+    assert _ijg_table(ANNEX_K_CHROMINANCE, 100) == [1] * 64
+
+
 def test_round_trip_is_exact(small, tmp_path):
     dataset = synthetic.load(small, "train")
     out = str(tmp_path / "records")
@@ -67,6 +99,7 @@ def test_round_trip_is_exact(small, tmp_path):
     assert names == dataset.class_names and flip_table == dataset.flip_table() == [1, 0, 2, 3]
 
     labels = dict(dataset.samples)
+    stored_by_path = {}
     records = _records(os.path.join(out, "train-*"))
     assert sorted(r["clip/data_path"].numpy().decode() for r in records) == sorted(labels)
     for record in records:
@@ -83,6 +116,20 @@ def test_round_trip_is_exact(small, tmp_path):
             assert jpeg == expected
             np.testing.assert_array_equal(tf.io.decode_jpeg(jpeg).numpy(),
                                           tf.io.decode_jpeg(expected).numpy())
+        # Independently of TensorFlow: each stored frame is a JPEG that PIL decodes, written
+        # with the quality-85 tables, whose picture is its own source frame within JPEG loss
+        # (and closer to it than to any other frame of the clip).
+        stored_by_path[path] = stored
+        for i, jpeg in enumerate(stored):
+            assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"
+            image = Image.open(io.BytesIO(jpeg))
+            assert image.format == "JPEG" and image.size == frames.shape[2:0:-1]
+            assert image.quantization == {0: _ijg_table(ANNEX_K_LUMINANCE, 85),
+                                          1: _ijg_table(ANNEX_K_CHROMINANCE, 85)}
+            decoded = _pil_rgb(jpeg)
+            own = _psnr(decoded, frames[i])
+            others = [_psnr(decoded, f) for j, f in enumerate(frames) if j != i]
+            assert own > 28 and own > max(others), (path, i, own, max(others))
     # The reader with every frame and no crop gives back exactly the decoded JPEGs.
     read = tfrecords.tfrecord_dataset(os.path.join(out, "train-*"), sampling="all",
                                       crop_size=None, return_metadata=True)
@@ -92,6 +139,12 @@ def test_round_trip_is_exact(small, tmp_path):
         expected = [tf.io.decode_jpeg(tf.io.encode_jpeg(f, quality=85)).numpy()
                     for f in decode_video(path)]
         np.testing.assert_array_equal(clip.numpy(), np.stack(expected))
+        # ... which another decoder reproduces up to its rounding (IDCT, chroma upsampling;
+        # neighbouring frames differ from each other by >= 5 levels on average)
+        pil = np.stack([_pil_rgb(jpeg) for jpeg in stored_by_path[path]]).astype(int)
+        difference = np.abs(clip.numpy().astype(int) - pil)
+        assert difference.mean() < 2 and difference.max() <= 8, (difference.mean(),
+                                                                 difference.max())
         assert int(label) == labels[path]
         seen += 1
     assert seen == 8
