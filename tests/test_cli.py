@@ -44,7 +44,7 @@ HELP_FLAGS = {
     "predict": {"--model": None, "--top_k": "5", "--[no]json": "false"},
     "convert": {"--arch": None, "--checkpoint": None, "--out": None},
     "info": {"--model": None, "--[no]list": "false", "--[no]summary": "true"},
-    "build_tfrecords": {"--annotations": None, "--jpeg_quality": "90", "--fps": "0.0"},
+    "build_tfrecords": {"--train_annotations": None, "--jpeg_quality": "90", "--fps": "0.0"},
 }
 
 

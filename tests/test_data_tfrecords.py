@@ -260,10 +260,10 @@ def test_script_end_to_end(small, tmp_path):
     out = str(tmp_path / "records")
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "scripts", "build_tfrecords.py"), "--format=ssv2",
+        [sys.executable, os.path.join(REPO, "scripts", "build_tfrecords.py"), "--dataset=ssv2",
          f"--labels={os.path.join(root, synthetic.LABELS_FILE)}",
-         f"--annotations={os.path.join(root, synthetic.SPLIT_FILES['train'])}",
-         f"--video_root={os.path.join(root, 'videos')}", "--extension=.mp4",
+         f"--train_annotations={os.path.join(root, synthetic.SPLIT_FILES['train'])}",
+         f"--video_root={os.path.join(root, 'videos')}", "--video_extension=.mp4",
          f"--output_dir={out}", "--num_shards=2", "--resize_short_side=24", "--noprogress"],
         env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

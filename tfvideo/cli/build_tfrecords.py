@@ -5,141 +5,112 @@ One JPEG per frame (`image/encoded` feature list) with `clip/label/index`, `clip
 keys), plus `classes.json` next to the shards. Videos that cannot be decoded are skipped,
 counted and listed at the end (`--on_error=raise` stops instead).
 
+The dataset flags are the training job's (`tfvideo.data.datasets.DataConfig`): each subset
+given is written, `--train_annotations` to `train-*` shards and `--val_annotations` to
+`validation-*` (ucf101/hmdb51: both from the split folder; synthetic: both).
+
 Examples:
 
   # the synthetic SSv2-layout dataset (its label flip map is picked up automatically)
-  tfvideo build_tfrecords --format=ssv2 \
+  tfvideo build_tfrecords --dataset=ssv2 \
       --labels=/tmp/synthetic/something-something-v2-labels.json \
-      --annotations=/tmp/synthetic/something-something-v2-train.json \
-      --video_root=/tmp/synthetic/videos --extension=.mp4 \
-      --output_dir=/tmp/records --prefix=train --num_shards=4
+      --train_annotations=/tmp/synthetic/something-something-v2-train.json \
+      --video_root=/tmp/synthetic/videos --video_extension=.mp4 \
+      --output_dir=/tmp/records --num_shards=4
 
-  # Kinetics CSV, frames resized to short side 256
-  tfvideo build_tfrecords --format=kinetics --annotations=train.csv \
-      --video_root=/data/k400/train --output_dir=/data/k400_tfr --prefix=train \
-      --num_shards=256 --resize_short_side=256 --jpeg_quality=90
+  # Kinetics CSVs, frames resized to short side 256
+  tfvideo build_tfrecords --dataset=kinetics --train_annotations=train.csv \
+      --val_annotations=validate.csv --video_root=/data/k400/videos \
+      --output_dir=/data/k400_tfr --num_shards=256 --resize_short_side=256 --jpeg_quality=90
 
-  # UCF101 split 1 (--annotations is the folder with classInd.txt / trainlist01.txt)
-  tfvideo build_tfrecords --format=ucf101 --annotations=ucfTrainTestlist \
-      --video_root=UCF-101 --split_number=1 --subset=test --output_dir=/tmp/ucf_tfr
+  # UCF101 split 1 (the folder with classInd.txt / trainlist01.txt / testlist01.txt)
+  tfvideo build_tfrecords --dataset=ucf101 --train_annotations=ucfTrainTestlist \
+      --video_root=UCF-101 --split=1 --output_dir=/tmp/ucf_tfr
 """
 
-import json
-import os
+import dataclasses
 
 from tfvideo.cli.flags import CommandFlags, UsageError, no_arguments
+from tfvideo.data.datasets import DataConfig, load_datasets
 
-FORMATS = ("kinetics", "list", "ssv2", "ucf101", "hmdb51", "folder")
 
+@dataclasses.dataclass
+class BuildConfig:
+    """Settings of a conversion (the flags of `scripts/build_tfrecords.py`)."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    output_dir: str = ""
+    num_shards: int = 8
+    jpeg_quality: int = 90
+    resize_short_side: int = 0
+    max_frames: int = 0
+    fps: float = 0.0
+    max_train_videos: int = 0
+    max_val_videos: int = 0
+    shuffle: bool = True
+    seed: int = 0
+    on_error: str = "skip"
+    progress: bool = True
+
+
+BUILD_HELP = {
+    "output_dir": "Output folder for the shards (train-*, validation-*) and classes.json.",
+    "num_shards": "Number of shards per subset.",
+    "jpeg_quality": "JPEG quality (1-100).",
+    "resize_short_side": "Resize frames to this short side (0: keep).",
+    "max_frames": "At most this many frames per video, evenly spaced (0: all).",
+    "fps": "Resample videos to this frame rate (0: keep).",
+    "shuffle": "Shuffle samples before sharding.",
+    "seed": "Shuffling seed.",
+    "progress": "Show a progress bar.",
+}
 FLAGS = CommandFlags()
-
-FLAGS.define("enum", "format", None, "Annotation format.", enum_values=FORMATS)
-FLAGS.define("string", "annotations", None,
-                    "Annotation file: Kinetics CSV, `path label` list, SSv2 split JSON; the "
-                    "split folder for ucf101/hmdb51; unused for folder.")
-FLAGS.define("string", "labels", None,
-                    "SSv2 labels JSON (required for ssv2); class names file for "
-                    "kinetics/list/folder (optional).")
-FLAGS.define("string", "video_root", None, "Folder holding the videos.")
-FLAGS.define("string", "output_dir", None, "Output folder for the shards and classes.json.")
-FLAGS.define("string", "prefix", None, "Shard name prefix (default: --subset, or 'train').")
-FLAGS.define("integer", "num_shards", 8, "Number of shards.")
-FLAGS.define("integer", "jpeg_quality", 90, "JPEG quality (1-100).")
-FLAGS.define("integer", "resize_short_side", 0, "Resize frames to this short side (0: keep).")
-FLAGS.define("integer", "max_frames", 0, "At most this many frames per video, evenly spaced "
-                     "(0: all).")
-FLAGS.define("float", "fps", 0.0, "Resample videos to this frame rate (0: keep).")
-FLAGS.define("string", "split", None, "Kinetics: keep rows whose `split` column equals this.")
-FLAGS.define("integer", "split_number", 1, "UCF101/HMDB51 split (1, 2 or 3).")
-FLAGS.define("enum", "subset", "train", "UCF101/HMDB51 subset.", enum_values=["train", "test"])
-FLAGS.define("string", "extension", None, "Video file extension (ssv2 default .webm, "
-                    "kinetics default .mp4).")
-FLAGS.define("string", "label_flip_map", None,
-                    "JSON file {label: label after a horizontal flip} (or a list). For ssv2, "
-                    "a label_flip_map.json beside --labels is used when present, else the "
-                    "official 174-class pairs.")
-FLAGS.define("bool", "shuffle", True, "Shuffle samples before sharding.")
-FLAGS.define("integer", "seed", 0, "Shuffling seed.")
-FLAGS.define("integer", "limit", 0, "Convert only the first N samples (0: all).")
-FLAGS.define("enum", "on_error", "skip", "What to do with undecodable videos.",
-             enum_values=["skip", "raise"])
-FLAGS.define("bool", "progress", True, "Show a progress bar.")
+FLAGS.define_dataclass(BuildConfig, help_overrides=BUILD_HELP)
 
 
-def _read_flip_map(path):
-    with open(path) as f:
-        data = json.load(f)
-    if isinstance(data, dict) and "label_flip_map" in data:  # classes.json / VideoDataset JSON
-        data = data["label_flip_map"] or {}
-    if isinstance(data, list):
-        return {i: int(v) for i, v in enumerate(data) if int(v) != i}
-    return {int(k): int(v) for k, v in data.items() if int(k) != int(v)}
+def read_datasets(config):
+    """`{"train": VideoDataset, "validation": VideoDataset}` for the subsets the flags give."""
+    from tfvideo.data.errors import check_on_error
 
-
-def read_dataset():
-    """The `VideoDataset` described by the flags."""
-    from tfvideo.data import annotations
-
-    fmt = FLAGS.format
-    if fmt != "folder" and not FLAGS.annotations:
-        raise UsageError(f"--annotations is required for --format={fmt}.")
-    if not FLAGS.video_root and fmt != "list":
-        raise UsageError("--video_root is required.")
-    if fmt == "kinetics":
-        dataset = annotations.read_kinetics_csv(
-            FLAGS.annotations, FLAGS.video_root, split=FLAGS.split, class_names=FLAGS.labels,
-            extension=FLAGS.extension or ".mp4")
-    elif fmt == "list":
-        dataset = annotations.read_path_label_list(
-            FLAGS.annotations, root=FLAGS.video_root, class_names=FLAGS.labels)
-    elif fmt == "ssv2":
-        if not FLAGS.labels:
-            raise UsageError("--labels (the SSv2 labels JSON) is required for ssv2.")
-        flip_path = FLAGS.label_flip_map
-        beside = os.path.join(os.path.dirname(FLAGS.labels), "label_flip_map.json")
-        if flip_path is None and os.path.exists(beside):
-            flip_path = beside
-        kwargs = {}
-        if flip_path:
-            kwargs["flip_pairs"] = [(a, b) for a, b in _read_flip_map(flip_path).items()
-                                    if a < b]
-        dataset = annotations.read_ssv2(FLAGS.labels, FLAGS.annotations, FLAGS.video_root,
-                                        extension=FLAGS.extension or ".webm", **kwargs)
-    elif fmt == "ucf101":
-        dataset = annotations.read_ucf101(FLAGS.annotations, FLAGS.video_root,
-                                          split=FLAGS.split_number, subset=FLAGS.subset)
-    elif fmt == "hmdb51":
-        dataset = annotations.read_hmdb51(FLAGS.annotations, FLAGS.video_root,
-                                          split=FLAGS.split_number, subset=FLAGS.subset)
-    else:
-        dataset = annotations.read_folder_per_class(FLAGS.video_root, class_names=FLAGS.labels)
-    if FLAGS.label_flip_map and fmt != "ssv2":
-        dataset.label_flip_map = _read_flip_map(FLAGS.label_flip_map)
-    if FLAGS.limit:
-        dataset = dataset.subset(range(min(FLAGS.limit, len(dataset))))
-    return dataset
+    if not config.output_dir:
+        raise UsageError("--output_dir is required.")
+    need_train, need_val = config.data.has("train"), config.data.has("validation")
+    if not (need_train or need_val):
+        raise UsageError(f"--dataset={config.data.dataset} needs --train_annotations or "
+                         "--val_annotations.")
+    try:
+        check_on_error(config.on_error)
+        train, val = load_datasets(config.data, need_train=need_train, need_val=need_val)
+    except ValueError as error:  # a missing flag or file, an unknown format
+        raise UsageError(str(error)) from error
+    limits = {"train": config.max_train_videos, "validation": config.max_val_videos}
+    out = {}
+    for subset, dataset in (("train", train), ("validation", val)):
+        if dataset is not None and limits[subset]:
+            dataset = dataset.subset(range(min(limits[subset], len(dataset))))
+        if dataset is not None:
+            out[subset] = dataset
+    return out
 
 
 def main(args):
     no_arguments(args)
-    if not FLAGS.output_dir:
-        raise UsageError("--output_dir is required.")
-    if FLAGS.format is None:
-        raise UsageError(f"--format is required, one of {FORMATS}.")
     from tfvideo.data import tfrecords
 
-    dataset = read_dataset()
-    prefix = FLAGS.prefix or (FLAGS.subset if FLAGS.format in ("ucf101", "hmdb51") else "train")
-    print(f"{len(dataset)} videos, {dataset.num_classes} classes -> {FLAGS.output_dir}/"
-          f"{prefix}-*-of-{FLAGS.num_shards:05d}.tfrecord")
-    result = tfrecords.write_tfrecords(
-        dataset, FLAGS.output_dir, num_shards=FLAGS.num_shards, prefix=prefix,
-        jpeg_quality=FLAGS.jpeg_quality, resize_short_side=FLAGS.resize_short_side or None,
-        max_frames=FLAGS.max_frames or None, fps=FLAGS.fps or None, shuffle=FLAGS.shuffle,
-        seed=FLAGS.seed, on_error=FLAGS.on_error, progress=FLAGS.progress)
-    print(f"wrote {result['num_written']} videos into {len(result['shards'])} shards; "
-          f"skipped {result['num_skipped']} bad video(s)")
-    for path, cause in result["skipped"]:
-        print(f"  skipped {path}: {cause}")
+    config = FLAGS.config(BuildConfig)
+    for prefix, dataset in read_datasets(config).items():
+        print(f"{len(dataset)} videos, {dataset.num_classes} classes -> {config.output_dir}/"
+              f"{prefix}-*-of-{config.num_shards:05d}.tfrecord")
+        result = tfrecords.write_tfrecords(
+            dataset, config.output_dir, num_shards=config.num_shards, prefix=prefix,
+            jpeg_quality=config.jpeg_quality,
+            resize_short_side=config.resize_short_side or None,
+            max_frames=config.max_frames or None, fps=config.fps or None,
+            shuffle=config.shuffle, seed=config.seed, on_error=config.on_error,
+            progress=config.progress)
+        print(f"wrote {result['num_written']} videos into {len(result['shards'])} shards; "
+              f"skipped {result['num_skipped']} bad video(s)")
+        for path, cause in result["skipped"]:
+            print(f"  skipped {path}: {cause}")
     print(f"class names: {result['classes_json']}")
     return 0

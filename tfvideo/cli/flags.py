@@ -38,6 +38,10 @@ HELP = {
     "labels": "Class names / labels file (SSv2 labels json, a names list, ...).",
     "video_extension": "Video file extension for ssv2/kinetics ('' = format default).",
     "split": "Official split number for ucf101/hmdb51.",
+    "kinetics_split": "Kinetics: keep only the CSV rows whose split column is this ('': all).",
+    "label_flip_map": "JSON {label: label after a horizontal flip} (or a list); ssv2 uses a "
+                      "label_flip_map.json beside --labels when present, else the official "
+                      "174-class pairs.",
     "data_root": "Where the synthetic dataset is generated (cached by parameters).",
     "synthetic_classes": "Synthetic: number of classes (even, 2..12; time-reversed pairs).",
     "synthetic_train_per_class": "Synthetic: training videos per class.",

@@ -2,7 +2,7 @@
 ``tf.data`` pipelines of named steps with two sources, videos (PyAV) and
 TFRecords (plus a synthetic dataset)."""
 
-from tfvideo.data import augment, synthetic, tfrecords
+from tfvideo.data import augment, datasets, synthetic, tfrecords
 from tfvideo.data.annotations import (
     READERS,
     SSV2_FLIP_PAIRS,
@@ -36,6 +36,7 @@ from tfvideo.data.augment import (
     three_crop,
     train_transform,
 )
+from tfvideo.data.datasets import DataConfig, load_dataset, load_datasets
 from tfvideo.data.decode import (
     VIDEO_EXTENSIONS,
     VideoInfo,

@@ -604,7 +604,8 @@ READERS = {
 
 
 def read_annotations(kind, *args, **kwargs):
-    """Dispatches to a reader by name: one of ``READERS``."""
+    """Dispatches to a reader by name: one of ``READERS``, with that reader's own arguments
+    (:func:`tfvideo.data.datasets.load_dataset` maps the commands' dataset options onto them)."""
     if kind not in READERS:
         raise ValueError(f"unknown annotation format {kind!r}; expected one "
                          f"of {sorted(READERS)}")
