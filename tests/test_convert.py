@@ -1,19 +1,26 @@
 """Checkpoint reading, layout detection, strictness and the `tfvideo convert` command.
 
 These run without PyTorch: the checkpoints are torchvision-layout numpy state dicts written from a
-tiny model (`resnet_state_dict`). Numerical parity with PyTorch is in test_convert_parity.py.
+tiny model (`resnet_state_dict`), whose layout one test checks against torchvision's own ResNets
+(skipped without torchvision). Numerical parity with PyTorch is in test_convert_parity.py.
 """
+
+import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
 import pytest
 
 import tfvideo
+from model_helpers import random_clip, randomize_zero_initialised_weights, relative_error
 from tfvideo import cli
 from tfvideo.convert import (ConversionError, detect_source, load_torch_state_dict,
-                             model_family, read_checkpoint, unwrap_state_dict)
+                             model_family, read_checkpoint, resnet_state_dict, unwrap_state_dict)
 from tfvideo.models import common
-from tfvideo.models.resnet_weights import resnet_state_dict
 
 
 def tiny(name="tsn_tiny", **options):
@@ -84,6 +91,67 @@ def test_torchvision_resnet_round_trip_is_exact():
     assert len(report.loaded_keys) == len(state)
     back = resnet_state_dict(model)
     assert all(np.array_equal(back[k], state[k]) for k in state)
+
+
+# torchvision's own ResNets, in a subprocess (torchvision and TensorFlow do not share a process
+# here): their state_dict keys and shapes, and their logits with the weights that
+# `resnet_state_dict` wrote from a Keras model, TSN-style (per-frame logits averaged).
+TORCHVISION_CHILD = textwrap.dedent("""
+    import json, sys
+    import numpy as np, torch, torchvision
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    folder = sys.argv[1]
+    builders = {"bottleneck_1111": lambda: ResNet(Bottleneck, [1, 1, 1, 1], num_classes=5),
+                "resnet18": lambda: torchvision.models.resnet18(num_classes=5)}
+    report = {}
+    for case, build in builders.items():
+        model = build().eval()
+        data = np.load(f"{folder}/{case}.npz")
+        shapes = {k: list(v.shape) for k, v in model.state_dict().items()
+                  if not k.endswith("num_batches_tracked")}
+        state = {k[3:]: torch.from_numpy(data[k]) for k in data.files if k.startswith("sd/")}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+        clip = data["clip"]  # [1, T, H, W, 3] in [0, 255]
+        mean = np.array([0.485, 0.456, 0.406], "float32")
+        std = np.array([0.229, 0.224, 0.225], "float32")
+        frames = torch.from_numpy(((clip[0] / 255.0 - mean) / std).astype("float32"))
+        with torch.no_grad():
+            logits = model(frames.permute(0, 3, 1, 2).contiguous()).mean(0, keepdim=True)
+        report[case] = {"shapes": shapes, "missing": missing, "unexpected": list(unexpected),
+                        "logits": logits.numpy().tolist()}
+    print(json.dumps(report))
+""")
+
+
+def test_resnet_state_dict_is_torchvisions_layout(tmp_path):
+    """`resnet_state_dict` writes torchvision's own keys and shapes (checked against
+    torchvision's ResNet, not against the project's loader), and torchvision's ResNet with
+    those weights gives the Keras model's logits."""
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed")
+    keras_logits, states = {}, {}
+    for case, depth in (("bottleneck_1111", (1, 1, 1, 1)), ("resnet18", 18)):
+        model = tfvideo.models.create("tsn_r50", num_classes=5, num_frames=2, input_size=64,
+                                      depth=depth)
+        randomize_zero_initialised_weights(model, seed=7)
+        clip = random_clip(model, seed=7)
+        keras_logits[case] = model(clip, training=False).numpy()
+        states[case] = resnet_state_dict(model)
+        np.savez(tmp_path / f"{case}.npz", clip=clip,
+                 **{f"sd/{k}": v for k, v in states[case].items()})
+        keras.backend.clear_session()
+    result = subprocess.run([sys.executable, "-c", TORCHVISION_CHILD, str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for case, state in states.items():
+        torch_side = report[case]
+        assert not torch_side["missing"] and not torch_side["unexpected"], case
+        assert {k: list(v.shape) for k, v in state.items()} == torch_side["shapes"], case
+        error = relative_error(torch_side["logits"], keras_logits[case])
+        assert error < 1e-4, (case, error)
 
 
 def test_errors_list_every_problem_and_leave_the_model_unchanged():
