@@ -19,9 +19,8 @@ import tfvideo
 from model_helpers import random_clip, randomize_zero_initialised_weights, relative_error
 from tfvideo import cli
 from tfvideo.convert import (ConversionError, detect_source, load_torch_state_dict,
-                             model_family, read_checkpoint, unwrap_state_dict)
+                             model_family, read_checkpoint, resnet_state_dict, unwrap_state_dict)
 from tfvideo.models import common
-from tfvideo.models.resnet_weights import resnet_state_dict
 
 
 def tiny(name="tsn_tiny", **options):

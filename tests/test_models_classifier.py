@@ -157,7 +157,7 @@ def test_convert_writes_a_preset_that_loads_without_torch(tmp_path):
     """`tfvideo convert --preset DIR`: a checkpoint (here a torchvision-layout .npz) becomes a
     preset; loading it needs only tfvideo."""
     from tfvideo.cli.convert import convert
-    from tfvideo.models.resnet_weights import resnet_state_dict
+    from tfvideo.convert import resnet_state_dict
 
     source = models.create("tsn_tiny", num_classes=5, num_frames=2, input_size=64)
     rng = np.random.default_rng(3)

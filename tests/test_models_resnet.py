@@ -7,7 +7,8 @@ import pytest
 
 from model_helpers import random_clip, randomize_batch_norms, relative_error  # noqa: F401
 from tfvideo import models
-from tfvideo.models import resnet, resnet_weights
+from tfvideo.convert import load_torch_state_dict, resnet_state_dict
+from tfvideo.models import resnet
 from tfvideo.profile import count_macs, count_params
 
 TINY = ["tsn_tiny", "tsm_tiny", "teinet_tiny"]
@@ -97,7 +98,7 @@ def test_tsn_r50_from_keras_applications_reproduces_2d_features(keras_resnet50, 
     expected = np.asarray(expected)
     model = models.create("tsn_r50", num_frames=2, input_size=64, stride_on="1x1",
                           mean=resnet.CAFFE[0], std=resnet.CAFFE[1])
-    report = resnet_weights.load_2d_resnet_weights(model, keras_resnet50)
+    report = load_torch_state_dict(model, keras_resnet50, include_head=False)
     assert len(report["loaded"]) == 106 and not report["unused"]  # 53 convs + 53 BNs
     assert relative_error(_features(model, clip), expected) < 1e-4
     # The same from a weights file.
@@ -105,22 +106,22 @@ def test_tsn_r50_from_keras_applications_reproduces_2d_features(keras_resnet50, 
     keras_resnet50.save_weights(path)
     fresh = models.create("tsn_r50", num_frames=2, input_size=64, stride_on="1x1",
                           mean=resnet.CAFFE[0], std=resnet.CAFFE[1])
-    resnet_weights.load_2d_resnet_weights(fresh, path)
+    load_torch_state_dict(fresh, path, include_head=False)
     assert relative_error(_features(fresh, clip), expected) < 1e-4
 
 
 def test_keras_applications_weights_rejected_by_a_v1_5_model(keras_resnet50):
     model = models.create("tsn_r50", num_frames=2, input_size=64)  # stride on the 3x3
     with pytest.raises(ValueError, match="stride_on='1x1'"):
-        resnet_weights.load_2d_resnet_weights(model, keras_resnet50)
-    report = resnet_weights.load_2d_resnet_weights(model, keras_resnet50, strict=False)
+        load_torch_state_dict(model, keras_resnet50, include_head=False)
+    report = load_torch_state_dict(model, keras_resnet50, include_head=False, strict=False)
     assert len(report["loaded"]) == 106
 
 
 def test_state_dict_round_trip_and_torch_layout():
     source = models.create("teinet_tiny", num_classes=5)
     randomize_batch_norms(source)
-    state = resnet_weights.resnet_state_dict(source)
+    state = resnet_state_dict(source)
     assert state["conv1.weight"].shape == (16, 3, 7, 7)  # PyTorch [out, in, kh, kw]
     assert state["layer1.0.downsample.0.weight"].shape == (64, 16, 1, 1)
     assert state["fc.weight"].shape == (5, 512)
@@ -128,13 +129,13 @@ def test_state_dict_round_trip_and_torch_layout():
     for mem, other in zip(source.weights, target.weights):  # temporal modules are not 2D weights
         if "tei" in mem.path:
             other.assign(mem)
-    resnet_weights.load_2d_resnet_weights(target, state, include_fc=True)
+    load_torch_state_dict(target, state)
     clip = random_clip(source, seed=2)
     np.testing.assert_allclose(target(clip, training=False), source(clip, training=False),
                                rtol=1e-6, atol=1e-6)
     state["layer9.0.conv1.weight"] = state["conv1.weight"]
     with pytest.raises(ValueError, match="layer9_0_conv1"):
-        resnet_weights.load_2d_resnet_weights(target, state)
+        load_torch_state_dict(target, state, include_head=False)
 
 
 # ------------------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ import pytest
 import tensorflow as tf
 
 import tfvideo
+from tfvideo.convert import load_torch_state_dict
 from tfvideo.layers import SeparableConv3D, SpatioTemporalGating
 from tfvideo.models import common
-from tfvideo.models.s3d import BLOCKS, SeparablePooling3D, load_torchvision_weights
+from tfvideo.models.s3d import BLOCKS, SeparablePooling3D
 from tfvideo.profile import count_macs
 
 
@@ -489,7 +490,7 @@ def torchvision_reference(tmp_path_factory):
 def test_matches_torchvision_s3d(torchvision_reference):
     state_dict, clips, want, effect = torchvision_reference
     model = build("s3d", num_classes=10, num_frames=16, input_size=64)
-    load_torchvision_weights(model, state_dict)
+    load_torch_state_dict(model, state_dict)
     got = model(clips, training=False).numpy()
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
     # The comparison sees the early blocks: zeroing the stem or Mixed_3b in the reference
@@ -502,9 +503,9 @@ def test_torchvision_loader_rejects_mismatches(torchvision_reference):
     model = build("s3d", num_classes=10, num_frames=16, input_size=64)
     missing = {k: v for k, v in state_dict.items() if not k.startswith("features.8.branch2")}
     with pytest.raises(ValueError, match="features.8.branch2"):
-        load_torchvision_weights(model, missing)
+        load_torch_state_dict(model, missing)
     with pytest.raises(ValueError, match="not used"):
-        load_torchvision_weights(model, {**state_dict, "extra.weight": np.zeros(3)})
+        load_torch_state_dict(model, {**state_dict, "extra.weight": np.zeros(3)})
     gated = build("s3dg", **TINY)
     with pytest.raises(ValueError, match="torchvision-flavour"):
-        load_torchvision_weights(gated, state_dict)
+        load_torch_state_dict(gated, state_dict)

@@ -7,7 +7,7 @@ import pytest
 
 from tfvideo import layers as video_layers
 from tfvideo import models
-from tfvideo.models import resnet_weights
+from tfvideo.convert import load_torch_state_dict, resnet_state_dict
 from tfvideo.profile import count_macs, count_params
 
 from model_helpers import random_clip, randomize_batch_norms, relative_error
@@ -43,8 +43,7 @@ def _tada_and_2d_twin(seed=0):
     fc = plain.get_layer("fc")
     fc.kernel.assign(np.random.default_rng(seed).normal(0, 0.1, fc.kernel.shape))
     tada = models.create("tada2d_tiny", num_classes=5)
-    report = resnet_weights.load_2d_resnet_weights(tada, resnet_weights.resnet_state_dict(plain),
-                                                   include_fc=True)
+    report = load_torch_state_dict(tada, resnet_state_dict(plain))
     assert len(report["loaded"]) == 2 * 17 + 1  # 17 convs + 17 BNs, fc
     return tada, plain
 

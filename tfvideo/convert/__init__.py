@@ -4,12 +4,15 @@
 
 or, in Python, `load_torch_state_dict(model, "checkpoint.pth")`. PyTorch is needed only to read
 `.pth` files (`pip install 'tfvideo[torch]'`); the converted weights load into the pure Keras model
-on any backend. Supported layouts: `SOURCES`.
+on any backend. Supported layouts: `SOURCES`, keras.applications ImageNet ResNets included
+(`load_torch_state_dict(model, keras.applications.ResNet50(weights="imagenet"))`). Every layout
+goes through one engine (`_plan.WeightPlan`): all problems are listed before anything is written.
 """
 
 from tfvideo.convert._plan import ConversionError, ConversionReport
 from tfvideo.convert.core import (SOURCES, checkpoint_num_classes, detect_source,
                                   load_torch_state_dict, model_family, read_state_dict)
+from tfvideo.convert.resnet import resnet_state_dict
 from tfvideo.convert.torch_io import read_checkpoint, unwrap_state_dict
 
 __all__ = [
@@ -22,5 +25,6 @@ __all__ = [
     "model_family",
     "read_checkpoint",
     "read_state_dict",
+    "resnet_state_dict",
     "unwrap_state_dict",
 ]

@@ -6,7 +6,8 @@ every problem instead of stopping at the first one: checkpoint keys that are mis
 nothing used, shapes that do not fit, model weights that nothing assigned, settings (BN epsilon)
 that differ from the release. `finish()` raises one `ConversionError` listing all of them, or
 returns a `ConversionReport`; only then does `apply()` write the weights, so a failed conversion
-leaves the model untouched.
+leaves the model untouched. Every layout goes through it: PyTorch releases, torchvision and
+keras.applications ImageNet weights.
 """
 
 import dataclasses
@@ -16,6 +17,12 @@ import keras
 import numpy as np
 
 MAX_LISTED = 20
+UNEXPECTED = "unexpected checkpoint keys"
+SETTINGS = "settings that differ from the release"
+# What `strict=False` accepts (listed in the report instead of raising).
+WAIVABLE = (UNEXPECTED, SETTINGS)
+_HINTS = {UNEXPECTED: "not used by the model; strict=False loads the rest and reports them",
+          SETTINGS: "strict=False loads anyway (a different function) and reports them"}
 
 
 class ConversionError(ValueError):
@@ -29,7 +36,14 @@ class ConversionError(ValueError):
             shown = items[:MAX_LISTED]
             more = f" ... and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
             lines.append(f"  {kind} ({len(items)}): " + "; ".join(shown) + more)
+            if kind in _HINTS:
+                lines.append(f"    ({_HINTS[kind]})")
         super().__init__("\n".join(lines))
+
+
+def _modules(keys):
+    """Checkpoint module paths (keys without their last field), sorted."""
+    return sorted({key.rpartition(".")[0] or key for key in keys})
 
 
 @dataclasses.dataclass
@@ -43,12 +57,25 @@ class ConversionReport:
             `include_head=False`).
         left_at_init: model weights the source does not define, kept at their initial values
             (e.g. the temporal modules when starting from ImageNet ResNet weights).
+        unused_keys: checkpoint entries no model weight takes, accepted with `strict=False`.
+        waived: settings that differ from the release, accepted with `strict=False`.
+
+    `report["loaded"]` / `report["unused"]` are the loaded / unused checkpoint modules (keys
+    without their field), as the ImageNet ResNet loader's dict had them.
     """
 
     source: str
     loaded_keys: list
     ignored_keys: list
     left_at_init: list
+    unused_keys: list = dataclasses.field(default_factory=list)
+    waived: list = dataclasses.field(default_factory=list)
+
+    def __getitem__(self, name):
+        modules = {"loaded": self.loaded_keys, "unused": self.unused_keys}
+        if name not in modules:
+            raise KeyError(f"{name!r}: a ConversionReport has 'loaded' and 'unused' modules")
+        return _modules(modules[name])
 
     def summary(self):
         lines = [f"source layout: {self.source}; {len(self.loaded_keys)} checkpoint tensors "
@@ -62,6 +89,12 @@ class ConversionReport:
             lines.append(f"model weights left at their initial values "
                          f"({len(self.left_at_init)} in {len(owners)} layers): "
                          + ", ".join(owners))
+        if self.unused_keys:
+            lines.append(f"unused checkpoint tensors, strict=False ({len(self.unused_keys)}): "
+                         + ", ".join(self.unused_keys))
+        if self.waived:
+            lines.append(f"settings that differ from the release, strict=False "
+                         f"({len(self.waived)}): " + "; ".join(self.waived))
         return "\n".join(lines)
 
 
@@ -127,6 +160,12 @@ def temporal_conv1d_kernel(weight):
     return np.transpose(weight[:, :, :, 0, 0], (2, 1, 0))
 
 
+def temporal_conv2d_kernel(weight):
+    """A Conv3d `[O, I, k, 1, 1]` over time -> a Keras `Conv2D` `(k, 1, I, O)` on a
+    `[B, T, H*W, C]` view."""
+    return temporal_conv1d_kernel(weight)[:, None]
+
+
 def pointwise_dense_kernel(weight):
     """A 1x1(x1) conv `[O, I, 1, 1(, 1)]` or a Linear `[O, I]` -> Keras `Dense` `(I, O)`."""
     if weight.ndim > 2:
@@ -162,9 +201,9 @@ class WeightPlan:
         self.mismatched = []
         self.settings = []
         self.assignments = []  # (variable, value)
-        self.covered = set()  # id() of variables assigned (here or by a delegate)
+        self.covered = set()  # id() of variables planned
         self.allowed_uncovered = set()  # id() of variables the source does not define
-        self.delegates = []  # callables run by apply() after the checked assignments
+        self.notes = {}  # checkpoint key -> why nothing in the model takes it
 
     # -- reading the checkpoint -------------------------------------------------------------
     def has(self, key):
@@ -183,6 +222,10 @@ class WeightPlan:
         for key in keys:
             if key in self.state:
                 self.ignored.add(key)
+
+    def note(self, key, why):
+        """Explains, in the error, why nothing takes checkpoint entry `key` if it stays unused."""
+        self.notes[key] = why
 
     # -- writing the model ------------------------------------------------------------------
     def assign(self, variable, key, transform=identity):
@@ -206,10 +249,6 @@ class WeightPlan:
             return
         self.assignments.append((variable, converted))
 
-    def cover(self, variables):
-        """Marks variables as assigned by a delegate loader."""
-        self.covered.update(id(v) for v in variables)
-
     def allow_uncovered(self, variables):
         """Model variables the source does not define: left at init and reported."""
         self.allowed_uncovered.update(id(v) for v in variables)
@@ -229,9 +268,10 @@ class WeightPlan:
         if getattr(layer, "use_bias", False) if bias is None else bias:
             self.assign(layer.bias, f"{prefix}.bias", vector)
 
-    def batch_norm(self, bn, prefix, epsilon):
-        """BatchNormalization from PyTorch's weight / bias / running_mean / running_var."""
-        self.check_setting(f"{bn.name}: BN epsilon", bn.epsilon, epsilon)
+    def batch_norm(self, bn, prefix, epsilon, name=None):
+        """BatchNormalization from PyTorch's weight / bias / running_mean / running_var
+        (`name`: the layer named in a settings problem, `bn.name` by default)."""
+        self.check_setting(f"{name or bn.name}: BN epsilon", bn.epsilon, epsilon)
         fields = [("weight", bn.gamma), ("bias", bn.beta), ("running_mean", bn.moving_mean),
                   ("running_var", bn.moving_variance)]
         for field, variable in fields:
@@ -249,8 +289,13 @@ class WeightPlan:
             self.assign(layer.bias, f"{prefix}.bias", vector)
 
     # -- finishing ----------------------------------------------------------------------------
-    def finish(self):
-        """Raises `ConversionError` listing every problem, or returns the report."""
+    def finish(self, strict=True):
+        """Raises `ConversionError` listing every problem, or returns the report.
+
+        With `strict=False`, unexpected checkpoint keys and settings that differ from the release
+        are listed in the report instead (`unused_keys`, `waived`); missing keys, shape
+        mismatches and unwritten model weights always raise.
+        """
         unexpected = sorted(set(self.state) - self.used - self.ignored)
         uncovered, left_at_init = [], []
         for variable in self.model.weights:
@@ -260,18 +305,20 @@ class WeightPlan:
             target.append(variable_name(variable))
         problems = {
             "missing checkpoint keys": sorted(set(self.missing)),
-            "unexpected checkpoint keys": unexpected,
+            UNEXPECTED: [f"{k} ({self.notes[k]})" if k in self.notes else k for k in unexpected],
             "shape mismatches": self.mismatched,
             "model weights with no checkpoint entry": uncovered,
-            "settings that differ from the release": self.settings,
+            SETTINGS: self.settings,
         }
+        if not strict:
+            problems.update(dict.fromkeys(WAIVABLE, []))
         if any(problems.values()):
             raise ConversionError(self.source, self.model.name, problems)
         return ConversionReport(source=self.source, loaded_keys=sorted(self.used),
-                                ignored_keys=sorted(self.ignored), left_at_init=left_at_init)
+                                ignored_keys=sorted(self.ignored), left_at_init=left_at_init,
+                                unused_keys=[] if strict else unexpected,
+                                waived=[] if strict else list(self.settings))
 
     def apply(self):
         for variable, value in self.assignments:
             variable.assign(value)
-        for delegate in self.delegates:
-            delegate()

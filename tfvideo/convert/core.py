@@ -1,10 +1,10 @@
-"""`load_torch_state_dict`: official PyTorch checkpoints -> tfvideo Keras models, exactly.
+"""`load_torch_state_dict`: official checkpoints (PyTorch releases, torchvision and
+keras.applications ImageNet weights) -> tfvideo Keras models, exactly, through one `WeightPlan`.
 
 Example:
     >>> import numpy as np, tfvideo
-    >>> from tfvideo.convert import load_torch_state_dict
+    >>> from tfvideo.convert import load_torch_state_dict, resnet_state_dict
     >>> model = tfvideo.models.create("tsn_r50", num_classes=1000, num_frames=2, input_size=64)
-    >>> from tfvideo.models.resnet_weights import resnet_state_dict
     >>> state = resnet_state_dict(model)      # any torchvision-style ResNet-50 state dict
     >>> load_torch_state_dict(model, state).source
     'torchvision_resnet'
@@ -14,12 +14,13 @@ import collections.abc
 import dataclasses
 import os
 
-from tfvideo.convert import _plan, torch_io
+from tfvideo.convert import _plan, keras_applications, torch_io
 from tfvideo.convert.blvnet import plan_blvnet
+from tfvideo.convert.keras_applications import plan_keras_applications_resnet
 from tfvideo.convert.resnet import plan_resnet
 from tfvideo.convert.s3d import plan_s3d
 from tfvideo.convert.tadaconvnext import plan_tadaconvnext
-from tfvideo.models import common, spec_of
+from tfvideo.models import common, resnet, spec_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,9 @@ class Source:
 SOURCES = {s.name: s for s in (
     Source("torchvision_resnet", "resnet", None,
            "torchvision ResNet-50/101 ImageNet weights (the 2D start of TSN/TSM/TEINet/TAda2D)"),
+    Source("keras_applications_resnet", "resnet", resnet.CAFFE,
+           "keras.applications ResNet50/101/152 (v1, Caffe BGR input) ImageNet weights: a model, "
+           ".h5 / .weights.h5 or .keras file (the 2D start of a stride_on='1x1' video ResNet)"),
     Source("tsm", "resnet", common.IMAGENET, "TSM release (mit-han-lab/temporal-shift-module)"),
     Source("tada2d", "tada2d", common.TADA, "TAdaConv release: TAda2D (ResNet3D + TAda2DBlock)"),
     Source("tadaconvnext", "tadaconvnext", common.TADA,
@@ -43,15 +47,17 @@ SOURCES = {s.name: s for s in (
     Source("torchvision_s3d", "s3d", common.KINETICS_S3D, "torchvision S3D (KINETICS400_V1)"),
 )}
 
-# Which sources a model family accepts (a TAda2D starts from ImageNet ResNet weights too).
+# The planner of each layout (which families take which layouts: `ModelSpec.checkpoint_layouts`).
 PLANNERS = {
     "torchvision_resnet": plan_resnet, "tsm": plan_resnet, "tada2d": plan_resnet,
+    "keras_applications_resnet": plan_keras_applications_resnet,
     "tadaconvnext": plan_tadaconvnext, "blvnet_tam": plan_blvnet, "torchvision_s3d": plan_s3d,
 }
 
-# Checkpoint entries that hold the classifier, per source (to count classes / skip the head).
+# A checkpoint entry of the classifier whose first axis is the class count, per source.
 HEAD_WEIGHT = {
     "torchvision_resnet": "fc.weight", "tsm": "new_fc.weight", "tada2d": "head.out.weight",
+    "keras_applications_resnet": "predictions.bias",
     "tadaconvnext": "head.out.weight", "blvnet_tam": "new_fc.weight",
     "torchvision_s3d": "classifier.1.weight",
 }
@@ -64,6 +70,8 @@ def detect_source(state):
     def has(fragment):
         return any(fragment in k for k in keys)
 
+    if "conv1_conv.kernel" in keys and "conv2_block1_1_conv.kernel" in keys:
+        return "keras_applications_resnet"
     if has("dwconv_rf.") or has("backbone.downsample_layers."):
         return "tadaconvnext"
     if has("conv_branch.") and has("backbone.conv1.a."):
@@ -85,8 +93,12 @@ def model_family(model):
     return spec_of(model).family
 
 
-def read_state_dict(state_dict, ema=False, allow_pickle=False):
-    """A flat `{key: float32 array}` dict from a path or a (possibly wrapped) mapping."""
+def read_state_dict(state_dict, ema=False, allow_pickle=False, depth=None):
+    """A flat `{key: float32 array}` dict from a path, a (possibly wrapped) mapping, or a
+    keras.applications ResNet (a model or its `.h5` / `.weights.h5` / `.keras` file; `depth`:
+    the ResNet to try first for a weights file)."""
+    if keras_applications.is_keras_source(state_dict):
+        return keras_applications.read_keras_applications(state_dict, depth=depth)
     if isinstance(state_dict, (str, os.PathLike)):
         return torch_io.read_checkpoint(state_dict, ema=ema, allow_pickle=allow_pickle)
     if not isinstance(state_dict, collections.abc.Mapping):
@@ -95,37 +107,42 @@ def read_state_dict(state_dict, ema=False, allow_pickle=False):
     return torch_io.unwrap_state_dict(state_dict, ema=ema)
 
 
-def _check_normalization(model, source):
-    expected = SOURCES[source].mean_std
+def _check_normalization(plan, spec):
+    expected = SOURCES[plan.source].mean_std
     if expected is None:
         return
-    spec = spec_of(model)
     actual = (spec.mean, spec.std)
     if any(abs(a - e) > 1e-6 for a, e in zip(actual[0] + actual[1], expected[0] + expected[1])):
-        raise ValueError(
-            f"model {model.name!r} normalises with mean/std {actual}, but the {source!r} weights "
-            f"were trained with {expected}; build the model with those (the registry defaults) "
-            "or pass check_normalization=False")
+        plan.settings.append(
+            f"model {plan.model.name!r} normalises with mean/std {actual}, but the "
+            f"{plan.source!r} weights were trained with {expected}; build the model with that "
+            "mean/std or pass check_normalization=False")
 
 
-def load_torch_state_dict(model, state_dict, *, source=None, include_head=True, ema=False,
-                          allow_pickle=False, check_normalization=True):
-    """Loads an official PyTorch checkpoint into a tfvideo model, for PyTorch-identical outputs.
+def load_torch_state_dict(model, state_dict, *, source=None, include_head=True, strict=True,
+                          ema=False, allow_pickle=False, check_normalization=True):
+    """Loads an official checkpoint into a tfvideo model, for identical outputs.
 
     Every checkpoint tensor must find its Keras weight with a fitting shape and every model weight
     must be written, or one `ConversionError` lists all missing keys, unexpected keys, shape
-    mismatches, unwritten model weights and settings (BN/LN epsilon) that differ from the
-    release; the model is then left unchanged. The only weights a source may leave at their
-    initial values are those it does not define by design (the temporal modules when starting
-    from ImageNet ResNet weights, the classifier with `include_head=False`); the report lists them.
+    mismatches, unwritten model weights and settings (BN/LN epsilon, stride layout, input
+    normalisation) that differ from the release; the model is then left unchanged. The only
+    weights a source may leave at their initial values are those it does not define by design
+    (the temporal modules when starting from ImageNet ResNet weights, the classifier with
+    `include_head=False`); the report lists them.
 
     Args:
-        model: a tfvideo model (`tfvideo.models.create(...)`) of the source's family.
-        state_dict: a checkpoint path (`.pth`, `.pyth`, `.pth.tar`, `.npz`) or a mapping of names
-            to arrays / torch tensors. `{"model_state": ...}` / `{"state_dict": ...}` /
-            `{"model": ...}` wrappers and `module.` prefixes are removed.
+        model: a tfvideo model (`tfvideo.models.create(...)`, or a preset) of the source's
+            family; its `spec` says which layouts it takes.
+        state_dict: a checkpoint path (`.pth`, `.pyth`, `.pth.tar`, `.npz`), a mapping of names
+            to arrays / torch tensors, or a keras.applications ResNet50/101/152 (the model, or
+            its `.h5` / `.weights.h5` / `.keras` file). `{"model_state": ...}` /
+            `{"state_dict": ...}` / `{"model": ...}` wrappers and `module.` prefixes are removed.
         source: the checkpoint layout (`SOURCES`); detected from the key names when None.
         include_head: also load the classifier (its class count must match the model's).
+        strict: False loads despite unexpected checkpoint keys and settings that differ from the
+            release (a different function, e.g. v1 ImageNet weights in a v1.5 model, to be
+            fine-tuned), and lists them in the report (`unused_keys`, `waived`).
         ema: take the EMA weights (`model_ema_state`) of a TAdaConv-style checkpoint.
         allow_pickle: allow `torch.load(weights_only=False)` for a trusted file.
         check_normalization: require the model's input `Normalize` mean/std to be the ones the
@@ -137,20 +154,22 @@ def load_torch_state_dict(model, state_dict, *, source=None, include_head=True, 
     Raises:
         ConversionError (a ValueError) or ValueError.
     """
-    state = read_state_dict(state_dict, ema=ema, allow_pickle=allow_pickle)
+    spec = spec_of(model)
+    depth = spec.options.get("depth")
+    state = read_state_dict(state_dict, ema=ema, allow_pickle=allow_pickle,
+                            depth=depth if isinstance(depth, int) else None)
     source = source or detect_source(state)
     if source not in SOURCES:
         raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
-    spec = spec_of(model)
     if source not in spec.checkpoint_layouts:
         raise ValueError(f"a {source!r} checkpoint ({SOURCES[source].description}) does not load "
                          f"into model {model.name!r} of family {spec.family!r}, which takes "
                          f"{list(spec.checkpoint_layouts)}")
-    if check_normalization:
-        _check_normalization(model, source)
     plan = _plan.WeightPlan(model, state, source)
+    if check_normalization:
+        _check_normalization(plan, spec)
     PLANNERS[source](plan, model, include_head)
-    report = plan.finish()
+    report = plan.finish(strict=strict)
     plan.apply()
     return report
 

@@ -4,7 +4,8 @@ The backbone follows torchvision's ResNet "v1.5" with PyTorch-exact padding (7x7
 `ZeroPadding2D(3)` + VALID, 3x3/2 max-pool with a 1-pixel pad, stride on the 3x3 conv of the first
 bottleneck of a stage, BN eps 1e-5 / momentum 0.1). Layer names mirror torchvision's state-dict keys
 with "." replaced by "_" (`conv1`, `bn1`, `layer1_0_conv1`, `layer3_5_downsample_0`, ...), so 2D
-ImageNet weights map one to one (`load_2d_resnet_weights`).
+ImageNet weights map one to one (`tfvideo.convert.load_torch_state_dict`, torchvision or
+keras.applications sources).
 
 Video models fold the frames into the batch (`[B*T, H, W, C]`) and differ only in what runs at the
 start of each residual branch (`branch_fn`) or in what replaces the 3x3 conv (`conv3x3_fn`):
@@ -28,7 +29,6 @@ from keras import layers
 
 from tfvideo.models import common
 from tfvideo.models.registry import register
-from tfvideo.models.resnet_weights import load_2d_resnet_weights, resnet_state_dict  # noqa: F401
 
 # Blocks per stage and block type for each supported depth.
 DEPTHS = {
@@ -42,7 +42,8 @@ EXPANSION = {"basic": 1, "bottleneck": 4}
 
 # keras.applications ResNet ImageNet weights expect Caffe preprocessing: BGR pixels in [0, 255]
 # minus the ImageNet mean pixel. As (mean, std) for `Normalize` (RGB input scaled to [0, 1]),
-# combined with `load_2d_resnet_weights(..., flip_input_channels=True)` this reproduces it exactly.
+# combined with the BGR flip of the stem kernel that the `keras_applications_resnet` conversion
+# applies, this reproduces it exactly.
 CAFFE = ((123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0), (1.0 / 255.0,) * 3)
 
 

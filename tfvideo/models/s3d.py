@@ -24,7 +24,6 @@ Example:
 
 import keras
 import ml_dtypes  # a Keras dependency: finfo for bfloat16 too
-import numpy as np
 from keras import layers, ops
 
 from tfvideo.layers import SeparableConv3D, SpatioTemporalGating
@@ -35,9 +34,10 @@ serializable = keras.saving.register_keras_serializable(package="tfvideo")
 
 FAMILY = "s3d"
 
-# Inception-v1 layout. Pools: (kernel (t, h, w), strides (t, h, w)). Inception blocks:
+# Inception-v1 layout, in torchvision's `S3D.features` order (`tfvideo.convert.s3d` maps its
+# checkpoints by it). Pools: (kernel (t, h, w), strides (t, h, w)). Inception blocks:
 # (Branch_0 1x1, Branch_1 1x1, Branch_1 3x3, Branch_2 1x1, Branch_2 3x3, Branch_3 1x1).
-_LAYOUT = (
+LAYOUT = (
     ("Conv2d_1a_7x7", "stem", 64),
     ("MaxPool_2a_3x3", "pool", ((1, 3, 3), (1, 2, 2))),
     ("Conv2d_2b_1x1", "pointwise", 64),
@@ -57,7 +57,7 @@ _LAYOUT = (
 )
 
 # Blocks whose 3x3 convolutions may be temporal (kt = 3) and that may be gated.
-BLOCKS = tuple(name for name, kind, _ in _LAYOUT if kind in ("conv", "inception"))
+BLOCKS = tuple(name for name, kind, _ in LAYOUT if kind in ("conv", "inception"))
 
 FLAVOURS = ("slim", "torchvision")
 PADDINGS = ("same", "torch")
@@ -375,7 +375,7 @@ def s3d_network(num_classes=400, num_frames=64, input_size=224, *,
                   depth_multiplier=depth_multiplier, min_depth=min_depth)
     clips = common.clip_input(num_frames, input_size)
     x = common.Normalize(mean, std, name="normalize")(clips)
-    for block_name, kind, spec in _LAYOUT:
+    for block_name, kind, spec in LAYOUT:
         lname = block_name.lower()
         if kind == "stem":
             x = _spatiotemporal(x, cfg.depth(spec), (first_temporal_kernel_size, 7), (2, 2), cfg,
@@ -481,94 +481,3 @@ def s3d_tiny(num_classes, num_frames, input_size, **options):
 # Mixed_3c, separable 3D from Mixed_4b on, gating from Conv2d_2c_3x3 as in S3D-G.
 fast_s3d = register("fast_s3d", num_frames=64, **_PAPER)(_heavy(
     "fast_s3d", first_temporal_kernel_size=1, temporal_conv_startat="Mixed_4b"))
-
-
-# ---------------------------------------------------------------------------
-# torchvision weights.
-# ---------------------------------------------------------------------------
-def _numpy(value):
-    if hasattr(value, "detach"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype="float32")
-
-
-def _torch_kernel(weight, keras_shape):
-    """A PyTorch Conv3d weight `[O, I, kt, kh, kw]` as a Keras Conv2D kernel `keras_shape`:
-    `(kh, kw, I, O)` when kt == 1, `(kt, 1, I, O)` when kh == kw == 1."""
-    out_ch, in_ch, kt, kh, kw = weight.shape
-    if kt == 1:
-        kernel = weight[:, :, 0].transpose(2, 3, 1, 0)
-    elif kh == kw == 1:
-        kernel = weight[:, :, :, 0, 0].transpose(2, 1, 0)[:, None]
-    else:
-        raise ValueError(f"a torchvision S3D conv weight has shape {weight.shape}; expected "
-                         "a 1xkxk or kx1x1 kernel")
-    if kernel.shape != tuple(keras_shape):
-        raise ValueError(f"torchvision weight of shape {weight.shape} does not fit the Keras "
-                         f"kernel {tuple(keras_shape)} (is the model `s3d` at full width?)")
-    return kernel
-
-
-def load_torchvision_weights(model, state_dict):
-    """Loads a torchvision `S3D` state dict (e.g. `S3D_Weights.KINETICS400_V1`) into `s3d`.
-
-    Args:
-        model: a model built by `create("s3d", num_classes=...)` (torchvision layout, full
-            width, any input size).
-        state_dict: mapping of torchvision parameter names to arrays (numpy arrays or torch
-            tensors), as `torchvision.models.video.s3d().state_dict()`.
-
-    Raises:
-        ValueError: a parameter is missing, unused, or of the wrong shape, or the model is
-            not in the torchvision layout.
-    """
-    weights = {k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
-    used = set()
-
-    def take(key):
-        if key not in weights:
-            raise ValueError(f"state_dict has no {key!r}")
-        used.add(key)
-        return _numpy(weights[key])
-
-    def load_conv(prefix, conv, bias=False):
-        values = [_torch_kernel(take(f"{prefix}.weight"), conv.kernel.shape)]
-        if bias:
-            values.append(take(f"{prefix}.bias"))
-        conv.set_weights(values)
-
-    def load_bn(prefix, bn):
-        bn.set_weights([take(f"{prefix}.{n}")
-                        for n in ("weight", "bias", "running_mean", "running_var")])
-
-    def load_conv_bn(prefix, name):
-        load_conv(f"{prefix}.0", model.get_layer(name))
-        load_bn(f"{prefix}.1", model.get_layer(f"{name}_bn"))
-
-    def load_separable(prefix, name):
-        layer = model.get_layer(name)
-        if not isinstance(layer, SeparableConv3D) or layer.flavour != "torchvision":
-            raise ValueError(f"layer {name!r} is not a torchvision-flavour SeparableConv3D; "
-                             "build the model with create('s3d')")
-        load_conv(f"{prefix}.0.0", layer.spatial_conv)
-        load_bn(f"{prefix}.0.1", layer.spatial_bn)
-        load_conv(f"{prefix}.1.0", layer.temporal_conv)
-        load_bn(f"{prefix}.1.1", layer.temporal_bn)
-
-    for index, (block_name, kind, _) in enumerate(_LAYOUT):
-        prefix, name = f"features.{index}", block_name.lower()
-        if kind in ("stem", "conv"):
-            load_separable(prefix, name)
-        elif kind == "pointwise":
-            load_conv_bn(prefix, name)
-        elif kind == "inception":
-            load_conv_bn(f"{prefix}.branch0", f"{name}_b0_0a")
-            for branch in (1, 2):
-                load_conv_bn(f"{prefix}.branch{branch}.0", f"{name}_b{branch}_0a")
-                load_separable(f"{prefix}.branch{branch}.1", f"{name}_b{branch}_0b")
-            load_conv_bn(f"{prefix}.branch3.1", f"{name}_b3_0b")
-    load_conv("classifier.1", model.get_layer("logits_conv"), bias=True)
-    unused = sorted(set(weights) - used)
-    if unused:
-        raise ValueError(f"state_dict entries not used by the model: {unused[:5]}"
-                         f"{' ...' if len(unused) > 5 else ''}")

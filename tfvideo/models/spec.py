@@ -22,8 +22,8 @@ VIEW_AGGREGATION = {"resnet": "logits", "s3d": "logits", "tada2d": "softmax",
 
 # The official checkpoint layouts (`tfvideo.convert.SOURCES` keys) each family loads.
 CHECKPOINT_LAYOUTS = {
-    "resnet": ("torchvision_resnet", "tsm"),
-    "tada2d": ("tada2d", "torchvision_resnet"),
+    "resnet": ("torchvision_resnet", "tsm", "keras_applications_resnet"),
+    "tada2d": ("tada2d", "torchvision_resnet", "keras_applications_resnet"),
     "tadaconvnext": ("tadaconvnext",),
     "blvnet": ("blvnet_tam",),
     "s3d": ("torchvision_s3d",),
