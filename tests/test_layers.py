@@ -108,6 +108,27 @@ CASES = {
     "SpatioTemporalGating": (lambda: L.SpatioTemporalGating(), CLIP),
 }
 FOLDED_CASES = [name for name, (_, shape) in CASES.items() if shape == FOLDED]
+RGB_CLIP = (B, T, H, W, 3)
+# The layers the models are built from, in the same harness as the papers' modules.
+BUILDING_BLOCKS = {
+    "Normalize": (lambda: L.Normalize((0.4, 0.5, 0.6), (0.2, 0.25, 0.3)), RGB_CLIP),
+    "FoldFrames": (lambda: L.FoldFrames(), CLIP),
+    "UnfoldFrames": (lambda: L.UnfoldFrames(T), FOLDED),
+    "TemporalMean": (lambda: L.TemporalMean(), CLIP),
+    "FrameSubsample": (lambda: L.FrameSubsample(2, 1), FOLDED),
+    "FrameRepeat": (lambda: L.FrameRepeat(2), FOLDED),
+    "TemporalWindows": (lambda: L.TemporalWindows(3, 2, 1), CLIP),
+    "SeparablePooling3D_max": (
+        lambda: L.SeparablePooling3D((3, 3, 3), (2, 2, 2), padding=1, pool_type="max"), CLIP),
+    "SeparablePooling3D_avg": (
+        lambda: L.SeparablePooling3D((2, 3, 3), 1, padding="valid", pool_type="avg"), CLIP),
+    "LayerScale": (lambda: L.LayerScale(0.5), FOLDED),
+    "DropPath": (lambda: L.DropPath(0.25, num_frames=T, seed=1), FOLDED),
+}
+CASES.update(BUILDING_BLOCKS)
+WEIGHTLESS = {"TemporalShift"} | (set(BUILDING_BLOCKS) - {"LayerScale"})
+# Layers that window over time need the frame count at trace time (their docstrings say so).
+STATIC_FRAMES = {"TemporalWindows", "SeparablePooling3D_max", "SeparablePooling3D_avg"}
 
 
 def make(name, seed=None):
@@ -278,7 +299,56 @@ def np_reference(name, layer, x):
     if name == "SpatioTemporalGating":
         gate = np_sigmoid(x5.mean(axis=(1, 2, 3)) @ n(layer.kernel))
         return [x5 * gate[:, None, None, None, :]]
+    if name in BUILDING_BLOCKS:
+        return [np_building_block(name, layer, x64, x5)]
     raise KeyError(name)
+
+
+def np_building_block(name, layer, x, x5):
+    """The building-block layers written out with NumPy loops and slices."""
+    if name == "Normalize":
+        return (x / 255.0 - np.array(layer.mean)) / np.array(layer.std)
+    if name == "FoldFrames":
+        return x.reshape(-1, *x.shape[2:])
+    if name == "UnfoldFrames":
+        return x5
+    if name == "TemporalMean":
+        return sum(x[:, t] for t in range(x.shape[1])) / x.shape[1]
+    if name == "FrameSubsample":  # odd frames of every clip
+        return np.stack([x[i] for i in range(len(x)) if i % 2 == 1])
+    if name == "FrameRepeat":
+        return np.stack([x[i // 2] for i in range(2 * len(x))])
+    if name == "TemporalWindows":  # kernel 3, stride 2, one zero frame at each end
+        padded = np.concatenate([np.zeros_like(x[:, :1]), x, np.zeros_like(x[:, :1])], axis=1)
+        frames = (x.shape[1] + 2 - 3) // 2 + 1
+        return np.stack([np.concatenate([padded[:, 2 * t + j] for j in range(3)], axis=-1)
+                         for t in range(frames)], axis=1)
+    if name.startswith("SeparablePooling3D"):
+        return np_pool3d(x, layer)
+    if name == "LayerScale":
+        return x * ops.convert_to_numpy(layer.gamma).astype("float64")
+    if name == "DropPath":  # inference: the identity
+        return x
+    raise KeyError(name)
+
+
+def np_pool3d(x, layer):
+    """3D max/avg pooling by brute force over every window, with PyTorch's explicit zero
+    padding (a padded cell never wins a max; averages count it, `count_include_pad`)."""
+    (kt, kh, kw), (st, sh, sw) = layer.pool_size, layer.strides
+    pt, ph, pw = (0, 0, 0) if layer.padding == "valid" else layer.padding
+    fill = -np.inf if layer.pool_type == "max" else 0.0
+    padded = np.pad(x, [(0, 0), (pt, pt), (ph, ph), (pw, pw), (0, 0)], constant_values=fill)
+    out_shape = [(padded.shape[a] - k) // s + 1 for a, k, s in zip((1, 2, 3), (kt, kh, kw),
+                                                                   (st, sh, sw))]
+    out = np.zeros((x.shape[0], *out_shape, x.shape[-1]))
+    for t in range(out_shape[0]):
+        for i in range(out_shape[1]):
+            for j in range(out_shape[2]):
+                window = padded[:, t * st:t * st + kt, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                reduce = np.max if layer.pool_type == "max" else np.mean
+                out[:, t, i, j] = reduce(window, axis=(1, 2, 3))
+    return out
 
 
 def np_mem(layer, x5):
@@ -393,7 +463,7 @@ def test_mixed_float16(name, mixed_float16):
     for y in outs:
         assert keras.backend.standardize_dtype(y.dtype) == "float16"
         assert np.all(np.isfinite(ops.convert_to_numpy(y)))
-    assert layer.weights or name == "TemporalShift"
+    assert layer.weights or name in WEIGHTLESS
     for v in layer.weights:
         assert keras.backend.standardize_dtype(v.dtype) == "float32", v.path
 
@@ -544,10 +614,18 @@ def trainable_gradients(layer, x):
             return loss_of(out)
 
         return jax.grad(loss_fn)([v.value for v in layer.trainable_variables])
+    if BACKEND == "torch":
+        import torch
+
+        loss = loss_of(layer(x, **kwargs))
+        # allow_unused: a weight the loss does not reach gets None (and fails the test).
+        return torch.autograd.grad(
+            loss, [v.value for v in layer.trainable_variables], allow_unused=True
+        )
     pytest.skip(f"no gradient helper for the {BACKEND} backend")
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if n != "TemporalShift"])
+@pytest.mark.parametrize("name", [n for n in CASES if n not in WEIGHTLESS])
 def test_gradients_reach_every_trainable_weight(name):
     layer, x = make(name, seed=13)
     grads = trainable_gradients(layer, x)
@@ -565,7 +643,7 @@ def test_compiled_call_matches_eager(name):
         import tensorflow as tf
 
         # Unknown batch (and, for clips, unknown frame count) inside tf.function.
-        unknown = 2 if x.ndim == 5 else 1
+        unknown = 2 if x.ndim == 5 and name not in STATIC_FRAMES else 1
         dims = [None] * unknown + list(x.shape[unknown:])
         fn = tf.function(
             lambda t: call(layer, t), input_signature=[tf.TensorSpec(dims, "float32")]
@@ -584,6 +662,19 @@ def test_compiled_call_matches_eager(name):
                 x,
             )
         )
+    elif BACKEND == "torch":
+        import torch
+
+        # Keras' compiled path on torch (`jit_compile=True`) is `torch.compile` with its
+        # default Inductor backend, graph breaks allowed; the same here. A fresh Dynamo
+        # cache per case: every case shares this function's code, and past Dynamo's
+        # recompile limit it would silently run eagerly.
+        torch._dynamo.reset()
+        counters = torch._dynamo.utils.counters
+        counters.clear()
+        fn = torch.compile(lambda t: call(layer, t))
+        compiled = to_np(fn(torch.as_tensor(x)))
+        assert counters["stats"]["unique_graphs"] >= 1, dict(counters["stats"])
     else:
         pytest.skip(f"no compiled path for the {BACKEND} backend")
     for a, b in zip(eager, compiled):
@@ -708,7 +799,37 @@ def test_all_layers_convert_to_tflite_builtins():
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("module", ["tsm", "blvnet", "teinet", "s3d", "tada"])
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TFLite conversion needs TF")
+def test_building_blocks_convert_to_tflite_builtins():
+    import tensorflow as tf
+
+    inputs = keras.Input(batch_shape=RGB_CLIP)
+    y = L.Normalize(*((0.4, 0.5, 0.6), (0.2, 0.25, 0.3)))(inputs)
+    y = L.SeparablePooling3D((3, 3, 3), 1, padding=1, pool_type="max")(y)
+    y = L.SeparablePooling3D((3, 3, 3), 1, padding=1, pool_type="avg")(y)  # keeps T frames
+    y = L.TemporalWindows(3, 1, 1)(y)
+    folded = L.FoldFrames()(y)
+    folded = L.LayerScale(0.5)(L.DropPath(0.2, num_frames=T)(folded))
+    folded = L.FrameRepeat(2)(L.FrameSubsample(2, 1)(folded))
+    y = L.TemporalMean()(L.UnfoldFrames(T)(folded))
+    model = keras.Model(inputs, y)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    flatbuffer = converter.convert()
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=flatbuffer)
+    interpreter.allocate_tensors()
+    x = np.random.default_rng(29).uniform(0, 255, RGB_CLIP).astype("float32")
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, ops.convert_to_numpy(model(x)), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("module", ["tsm", "blvnet", "teinet", "s3d", "tada", "frames",
+                                    "normalization", "pooling", "regularization"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"tfvideo.layers.{module}"))
     assert result.attempted > 0 and result.failed == 0

@@ -1,4 +1,5 @@
-"""Keras 3 layers of the four efficient video recognition papers.
+"""Every Keras layer of tfvideo: the four papers' temporal modules and the layers the models are
+built from (normalisation, frame folding, separable pooling, layer scale, stochastic depth).
 
 All layers use `keras.ops` only (TensorFlow, JAX and PyTorch backends) and
 lower to TFLite builtin ops. Frame-folded layers take `[batch * num_frames,
@@ -6,19 +7,38 @@ H, W, C]` and a static `num_frames`; the S3D layers take `[batch, T, H, W, C]`.
 """
 
 from tfvideo.layers.blvnet import TemporalAggregation
-from tfvideo.layers.s3d import CentreInitializer
-from tfvideo.layers.s3d import SeparableConv3D
-from tfvideo.layers.s3d import SpatioTemporalGating
-from tfvideo.layers.tada import RouteFunc
-from tfvideo.layers.tada import TAdaAggregation
-from tfvideo.layers.tada import TAdaConv2D
-from tfvideo.layers.teinet import MotionEnhancement
-from tfvideo.layers.teinet import TemporalEnhancementInteraction
-from tfvideo.layers.teinet import TemporalInteraction
+from tfvideo.layers.frames import (
+    FoldFrames,
+    FrameRepeat,
+    FrameSubsample,
+    TemporalMean,
+    TemporalWindows,
+    UnfoldFrames,
+)
+from tfvideo.layers.normalization import Normalize
+from tfvideo.layers.pooling import SeparablePooling3D
+from tfvideo.layers.regularization import DropPath, LayerScale
+from tfvideo.layers.s3d import CentreInitializer, SeparableConv3D, SpatioTemporalGating
+from tfvideo.layers.tada import RouteFunc, TAdaAggregation, TAdaConv2D
+from tfvideo.layers.teinet import (
+    MotionEnhancement,
+    TemporalEnhancementInteraction,
+    TemporalInteraction,
+)
 from tfvideo.layers.tsm import TemporalShift
 
 __all__ = [
     "CentreInitializer",
+    "DropPath",
+    "FoldFrames",
+    "FrameRepeat",
+    "FrameSubsample",
+    "LayerScale",
+    "Normalize",
+    "SeparablePooling3D",
+    "TemporalMean",
+    "TemporalWindows",
+    "UnfoldFrames",
     "MotionEnhancement",
     "RouteFunc",
     "SeparableConv3D",

@@ -227,3 +227,8 @@ class TemporalLayer(keras.layers.Layer):
         config = super().get_config()
         config.update({"num_frames": self.num_frames})
         return config
+
+
+# The one registration decorator of every tfvideo Layer, Model, schedule and optimizer:
+# `.keras` files name them `tfvideo>ClassName`.
+serializable = keras.saving.register_keras_serializable(package="tfvideo")

@@ -3,15 +3,18 @@
 import keras
 from keras import ops
 
-from tfvideo.layers._common import TemporalLayer
-from tfvideo.layers._common import folded_call
-from tfvideo.layers._common import check_positive_int
-from tfvideo.layers._common import from_time_view
-from tfvideo.layers._common import temporal_depthwise_conv
-from tfvideo.layers._common import to_time_view
+from tfvideo.layers._common import (
+    TemporalLayer,
+    check_positive_int,
+    folded_call,
+    from_time_view,
+    serializable,
+    temporal_depthwise_conv,
+    to_time_view,
+)
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class TemporalAggregation(TemporalLayer):
     """Temporal Aggregation Module (TAM) of bLVNet-TAM.
 

@@ -4,19 +4,22 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfvideo.layers._common import check_choice
-from tfvideo.layers._common import clone_initializer
-from tfvideo.layers._common import conv_output_length
-from tfvideo.layers._common import check_odd
-from tfvideo.layers._common import check_positive_int
-from tfvideo.layers._common import check_rank
-from tfvideo.layers._common import int_pair
+from tfvideo.layers._common import (
+    check_choice,
+    check_odd,
+    check_positive_int,
+    check_rank,
+    clone_initializer,
+    conv_output_length,
+    int_pair,
+    serializable,
+)
 
 FLAVOURS = ("slim", "torchvision")
 PADDINGS = ("same", "torch")
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class CentreInitializer(keras.initializers.Initializer):
     """Identity at the centre tap of a `(kt, 1, C, C)` kernel (slim's
     `center_initializer`): the temporal conv starts as the identity map."""
@@ -35,7 +38,7 @@ def _default_kernel_initializer(flavour):
     return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class SeparableConv3D(keras.layers.Layer):
     """S3D's separable 3D convolution: spatial `1 x k x k`, then temporal `kt x 1 x 1`.
 
@@ -207,7 +210,7 @@ class SeparableConv3D(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class SpatioTemporalGating(keras.layers.Layer):
     """S3D-G self-gating: `y = sigmoid(mean_{T,H,W}(x) @ kernel) * x`.
 

@@ -3,18 +3,21 @@
 import keras
 from keras import ops
 
-from tfvideo.layers._common import TemporalLayer
-from tfvideo.layers._common import folded_call
-from tfvideo.layers._common import check_choice
-from tfvideo.layers._common import check_divisible
-from tfvideo.layers._common import check_odd
-from tfvideo.layers._common import check_positive_int
-from tfvideo.layers._common import clone_initializer
-from tfvideo.layers._common import conv_output_length
-from tfvideo.layers._common import from_time_view
-from tfvideo.layers._common import int_pair
-from tfvideo.layers._common import temporal_avg_pool3
-from tfvideo.layers._common import to_time_view
+from tfvideo.layers._common import (
+    TemporalLayer,
+    check_choice,
+    check_divisible,
+    check_odd,
+    check_positive_int,
+    clone_initializer,
+    conv_output_length,
+    folded_call,
+    from_time_view,
+    int_pair,
+    serializable,
+    temporal_avg_pool3,
+    to_time_view,
+)
 
 CALIBRATIONS = ("cin", "cout")
 
@@ -24,7 +27,7 @@ def _msra_fill():
     return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class RouteFunc(TemporalLayer):
     """TAdaConv's calibration-weight generator (`RouteFuncMLP`).
 
@@ -158,7 +161,7 @@ class RouteFunc(TemporalLayer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class TAdaConv2D(TemporalLayer):
     """Temporally adaptive 2D convolution (TAdaConv).
 
@@ -355,7 +358,7 @@ class TAdaConv2D(TemporalLayer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class TAdaAggregation(TemporalLayer):
     """TAda2D's temporal feature aggregation: `BN(y) + BN_0(AvgPool_t3(y))`.
 

@@ -6,20 +6,23 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfvideo.layers._common import TemporalLayer
-from tfvideo.layers._common import folded_call
-from tfvideo.layers._common import check_choice
-from tfvideo.layers._common import check_divisible
-from tfvideo.layers._common import check_odd
-from tfvideo.layers._common import check_positive_int
-from tfvideo.layers._common import from_time_view
-from tfvideo.layers._common import temporal_depthwise_conv
-from tfvideo.layers._common import to_time_view
+from tfvideo.layers._common import (
+    TemporalLayer,
+    check_choice,
+    check_divisible,
+    check_odd,
+    check_positive_int,
+    folded_call,
+    from_time_view,
+    serializable,
+    temporal_depthwise_conv,
+    to_time_view,
+)
 
 TIM_INITIALIZERS = ("shift", "identity", "random")
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class MotionEnhancement(TemporalLayer):
     """TEINet's Motion Enhanced Module (MEM): difference-driven channel attention.
 
@@ -110,7 +113,7 @@ def _tim_initializer(kind, kernel_size, shift_div):
     return init
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class TemporalInteraction(TemporalLayer):
     """TEINet's Temporal Interaction Module (TIM): channel-wise temporal conv.
 
@@ -191,7 +194,7 @@ class TemporalInteraction(TemporalLayer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class TemporalEnhancementInteraction(TemporalLayer):
     """TEINet's TEI module: `TIM(MEM(x))`.
 

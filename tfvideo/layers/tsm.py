@@ -1,17 +1,19 @@
 """Temporal Shift Module (TSM, Lin et al., ICCV 2019): the TEINet baseline."""
 
-import keras
 from keras import ops
 
-from tfvideo.layers._common import TemporalLayer
-from tfvideo.layers._common import folded_call
-from tfvideo.layers._common import check_positive_int
-from tfvideo.layers._common import from_time_view
-from tfvideo.layers._common import shift_time
-from tfvideo.layers._common import to_time_view
+from tfvideo.layers._common import (
+    TemporalLayer,
+    check_positive_int,
+    folded_call,
+    from_time_view,
+    serializable,
+    shift_time,
+    to_time_view,
+)
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class TemporalShift(TemporalLayer):
     """Temporal shift of a channel slice (TSM), parameter-free.
 

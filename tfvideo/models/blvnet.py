@@ -24,9 +24,9 @@ Example:
 """
 
 import keras
-from keras import layers, ops
+from keras import layers
 
-from tfvideo.layers import TemporalAggregation
+from tfvideo.layers import FrameRepeat, FrameSubsample, TemporalAggregation
 from tfvideo.models import common
 from tfvideo.models.registry import register
 
@@ -39,86 +39,6 @@ _BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
 _CONV_INIT = {"class_name": "VarianceScaling",
               "config": {"scale": 2.0, "mode": "fan_out", "distribution": "untruncated_normal"}}
 _FC_INIT = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.001}}
-
-
-@keras.saving.register_keras_serializable(package="tfvideo")
-class FrameSubsample(layers.Layer):
-    """Keeps every `stride`-th frame of folded clips, starting at `offset`.
-
-    Input `[B*T, ...]` with the frames of each clip contiguous and T divisible by `stride`; output
-    `[B*T/stride, ...]` holding frames `offset, offset + stride, ...` of every clip. It is a
-    reshape and a slice (TFLite builtin ops). bLVNet-TAM takes its big branch with
-    `FrameSubsample(2, 1)` (odd frames) and its little branch with `FrameSubsample(2, 0)`.
-
-    Args:
-        stride: keep one frame in `stride` (>= 1).
-        offset: index of the first kept frame, `0 <= offset < stride`.
-
-    Example:
-        >>> import numpy as np
-        >>> x = np.arange(8, dtype="float32").reshape(8, 1, 1, 1)   # 2 clips of 4 frames
-        >>> FrameSubsample(2, 1)(x)[:, 0, 0, 0].numpy().tolist()
-        [1.0, 3.0, 5.0, 7.0]
-    """
-
-    def __init__(self, stride: int = 2, offset: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        if int(stride) < 1:
-            raise ValueError(f"stride must be >= 1, got {stride}")
-        if not 0 <= int(offset) < int(stride):
-            raise ValueError(f"offset must be in [0, stride={stride}), got {offset}")
-        self.stride = int(stride)
-        self.offset = int(offset)
-
-    def call(self, inputs):
-        if self.stride == 1:
-            return inputs
-        grouped = ops.reshape(inputs, (-1, self.stride) + tuple(inputs.shape[1:]))
-        return grouped[:, self.offset]
-
-    def compute_output_shape(self, input_shape):
-        batch = input_shape[0]
-        return (None if batch is None else batch // self.stride,) + tuple(input_shape[1:])
-
-    def get_config(self):
-        return {**super().get_config(), "stride": self.stride, "offset": self.offset}
-
-
-@keras.saving.register_keras_serializable(package="tfvideo")
-class FrameRepeat(layers.Layer):
-    """Repeats every folded frame `repeats` times in place: `[N, ...]` -> `[N*repeats, ...]`.
-
-    Frame `i` becomes frames `i*repeats ... i*repeats + repeats - 1`. bLVNet-TAM writes each fused
-    big-little map back to both frames of its pair with `FrameRepeat(2)`.
-
-    Args:
-        repeats: copies of each frame (>= 1).
-
-    Example:
-        >>> import numpy as np
-        >>> x = np.arange(3, dtype="float32").reshape(3, 1, 1, 1)
-        >>> FrameRepeat(2)(x)[:, 0, 0, 0].numpy().tolist()
-        [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
-    """
-
-    def __init__(self, repeats: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        if int(repeats) < 1:
-            raise ValueError(f"repeats must be >= 1, got {repeats}")
-        self.repeats = int(repeats)
-
-    def call(self, inputs):
-        if self.repeats == 1:
-            return inputs
-        stacked = ops.stack([inputs] * self.repeats, axis=1)
-        return ops.reshape(stacked, (-1,) + tuple(inputs.shape[1:]))
-
-    def compute_output_shape(self, input_shape):
-        batch = input_shape[0]
-        return (None if batch is None else batch * self.repeats,) + tuple(input_shape[1:])
-
-    def get_config(self):
-        return {**super().get_config(), "repeats": self.repeats}
 
 
 def _conv_bn(x, filters, kernel_size, *, strides=1, relu=True, zero_init_bn=False,

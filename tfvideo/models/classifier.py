@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from tfvideo.layers._common import serializable
 from tfvideo.models import common
 from tfvideo.models.spec import ModelSpec
 
@@ -57,7 +58,7 @@ def _pooled_features(network, spec):
     return x
 
 
-@common.register
+@serializable
 class VideoClassifier(keras.Model):
     """A video model `[B, T, H, W, 3]` (uint8 or float in [0, 255]) -> logits, with its spec.
 

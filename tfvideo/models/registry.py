@@ -8,7 +8,8 @@ Example:
 """
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _REGISTRY: dict[str, "ModelEntry"] = {}
 

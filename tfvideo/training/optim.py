@@ -24,8 +24,10 @@ Example:
 import keras
 from keras import ops
 
+from tfvideo.layers._common import serializable
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+
+@serializable
 class SGDL2(keras.optimizers.SGD):
     """`keras.optimizers.SGD` with coupled L2 weight decay (`torch.optim.SGD` semantics).
 

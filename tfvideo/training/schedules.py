@@ -20,6 +20,8 @@ import math
 import keras
 from keras import ops
 
+from tfvideo.layers._common import serializable
+
 REFERENCE_BATCH = 256
 
 
@@ -44,7 +46,7 @@ def _warmup(step, peak_lr, warmup_steps, warmup_start_lr):
     return warmup_start_lr + (peak_lr - warmup_start_lr) * fraction
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup from `warmup_start_lr` to `peak_lr`, then cosine decay to `final_lr`.
 
@@ -85,7 +87,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                     final_lr=self.final_lr)
 
 
-@keras.saving.register_keras_serializable(package="tfvideo")
+@serializable
 class WarmupStep(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup, then `peak_lr x factor^k` after the k-th boundary (in steps).
 
