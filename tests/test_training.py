@@ -1,8 +1,12 @@
 """Unit tests of tfvideo.training: schedules, LR scaling, optimizer, callbacks, flags."""
 
+import importlib.util
 import json
 import math
 import os
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -74,9 +78,143 @@ def test_sgd_l2_is_torch_sgd_with_nesterov():
     for v, w0, g in zip(variables, before, grads):
         decayed = len(v.shape) > 1
         g_eff = g + (wd * w0 if decayed else 0.0)
-        # Keras: m = -lr * g'; w += m * momentum - lr * g'  (== torch's nesterov step at step 1)
+        # torch, step 1: buf = g'; w -= lr * (g' + m * buf) = w - lr * g' * (1 + m)
         expected = w0 + (-lr * g_eff) * momentum - lr * g_eff
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def _mlp(seed=0):
+    """Dense(5, tanh) -> Dense(3): decayed kernels, undecayed biases."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(5, activation="tanh", bias_initializer="random_normal",
+                           name="hidden")(inputs)
+    outputs = keras.layers.Dense(3, bias_initializer="random_normal", name="out")(x)
+    return keras.Model(inputs, outputs)
+
+
+def _batches(steps, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32))
+            for _ in range(steps)]
+
+
+# torch.optim.SGD in a subprocess (torch.optim pulls in triton, which crashes in a process that
+# has TensorFlow loaded): the same initial weights (torch.nn.Linear layout, kernel transposed),
+# batches, per-step rates and MSE loss; kernels decayed, biases not.
+TORCH_SGD_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np, torch
+
+    data = np.load(sys.argv[1])
+    results = {}
+    for nesterov in (True, False):
+        params = {k[5:]: torch.tensor(data[k], requires_grad=True)
+                  for k in data.files if k.startswith("init/")}
+        decayed = [p for k, p in params.items() if k.endswith("kernel")]
+        plain = [p for k, p in params.items() if k.endswith("bias")]
+        sgd = torch.optim.SGD([{"params": decayed, "weight_decay": float(data["wd"])},
+                               {"params": plain, "weight_decay": 0.0}],
+                              lr=0.0, momentum=float(data["momentum"]), nesterov=nesterov)
+        for step, rate in enumerate(data["rates"]):
+            for group in sgd.param_groups:
+                group["lr"] = float(rate)
+            x, y = torch.from_numpy(data["x"][step]), torch.from_numpy(data["y"][step])
+            h = torch.tanh(x @ params["hidden/kernel"].T + params["hidden/bias"])
+            out = h @ params["out/kernel"].T + params["out/bias"]
+            sgd.zero_grad()
+            torch.mean((out - y) ** 2).backward()
+            sgd.step()
+        for k, p in params.items():
+            results[f"{nesterov}/{k}"] = p.detach().numpy()
+    np.savez(sys.argv[2], **results)
+""")
+
+
+def _torch_layout(value):
+    return value.T.copy() if value.ndim == 2 else value
+
+
+def test_sgd_l2_matches_torch_sgd_over_a_schedule(tmp_path):
+    """50 steps of warmup + cosine, momentum 0.9 with and without Nesterov, L2 5e-3 (kernels
+    only): SGDL2 through Keras' train step equals torch.optim.SGD fed the same rates, initial
+    weights and MSE loss. (Keras' own SGD, `v = m * v - lr * g`, departs from step 2 when the
+    rate changes.)"""
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    steps, momentum, wd = 50, 0.9, 5e-3
+    schedule = schedules.WarmupCosine(peak_lr=0.2, total_steps=steps, warmup_steps=10,
+                                      warmup_start_lr=0.02, final_lr=0.002)
+    batches = _batches(steps)
+    rates = np.array([float(schedule(step)) for step in range(steps)], np.float32)
+    assert rates[0] == pytest.approx(0.02) and rates.max() == pytest.approx(0.2)
+    trained = {}
+    for nesterov in (True, False):
+        model = _mlp()
+        if nesterov:
+            initial = {v.path: _torch_layout(v.numpy()) for v in model.trainable_variables}
+        model.compile(optim.build_optimizer("sgd", schedule, model, weight_decay=wd,
+                                            momentum=momentum, nesterov=nesterov), loss="mse")
+        for x, y in batches:
+            model.train_on_batch(x, y)
+        assert int(model.optimizer.iterations.numpy()) == steps
+        trained.update({f"{nesterov}/{v.path}": _torch_layout(v.numpy())
+                        for v in model.trainable_variables})
+        keras.backend.clear_session()
+    np.savez(tmp_path / "inputs.npz", rates=rates, wd=wd, momentum=momentum,
+             x=np.stack([x for x, _ in batches]), y=np.stack([y for _, y in batches]),
+             **{f"init/{k}": v for k, v in initial.items()})
+    result = subprocess.run([sys.executable, "-c", TORCH_SGD_CHILD, str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "torch.npz")], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reference = np.load(tmp_path / "torch.npz")
+    assert sorted(reference.files) == sorted(trained)
+    for key, value in trained.items():
+        assert not np.allclose(value, initial[key.split("/", 1)[1]])  # it did train
+        np.testing.assert_allclose(value, reference[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_sgd_l2_keras_round_trip_keeps_state_and_exclusions(tmp_path):
+    """A `.keras` model compiled with SGDL2 + WarmupCosine reloads with its config, schedule,
+    step, momentum buffers and decay exclusions, and trains on exactly as the original; so does
+    the resume path (fresh `build_optimizer`, `.weights.h5` with the optimizer)."""
+    schedule = schedules.WarmupCosine(peak_lr=0.1, total_steps=20, warmup_steps=4,
+                                      warmup_start_lr=0.01)
+    model = _mlp()
+    model.compile(optim.build_optimizer("sgd", schedule, model, weight_decay=1e-2), loss="mse")
+    batches = _batches(10)
+    for x, y in batches[:5]:
+        model.train_on_batch(x, y)
+    model.save(tmp_path / "model.keras")
+    model.save_weights(tmp_path / "backup.weights.h5")
+
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    opt = loaded.optimizer
+    assert isinstance(opt, optim.SGDL2)
+    assert (opt.l2, opt.momentum, opt.nesterov) == (1e-2, 0.9, True)
+    assert opt.l2_exclude == ["hidden/bias", "out/bias"]
+    assert isinstance(opt._learning_rate, schedules.WarmupCosine)
+    assert opt._learning_rate.get_config() == schedule.get_config()
+    assert int(opt.iterations.numpy()) == 5
+    assert not opt._use_weight_decay(loaded.get_layer("out").bias)
+    assert opt._use_weight_decay(loaded.get_layer("out").kernel)
+
+    resumed = _mlp(seed=7)  # other initial weights: all must come from the backup
+    resumed.compile(optim.build_optimizer("sgd", schedule, resumed, weight_decay=1e-2),
+                    loss="mse")
+    resumed.optimizer.build(resumed.trainable_variables)
+    resumed.load_weights(tmp_path / "backup.weights.h5")
+    for other in (loaded, resumed):
+        for a, b in zip(model.optimizer.momentums, other.optimizer.momentums):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for x, y in batches[5:]:
+        for m in (model, loaded, resumed):
+            m.train_on_batch(x, y)
+    for other in (loaded, resumed):
+        assert int(other.optimizer.iterations.numpy()) == 10
+        for a, b in zip(model.trainable_variables, other.trainable_variables):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)
 
 
 def test_adamw_and_clipping_options():

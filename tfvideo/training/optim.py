@@ -3,10 +3,14 @@
 Weight decay skips every variable of rank <= 1: BatchNorm / LayerNorm scales and offsets and all
 biases (`no_decay_variables`), as the TAda, TSM and TEINet recipes do (TAda: "BN wd 0").
 
-- `sgd`: `SGDL2`, the update of `torch.optim.SGD(weight_decay=wd)`: the decay is added to the
-  gradient (`g + wd * w`) before momentum, so the recipes' values (1e-4 .. 5e-4) mean what they
-  mean in the papers. (Keras' own `weight_decay` argument is decoupled, `w -= lr * wd * w`, which
-  is ~1/(1-momentum) = 10x weaker with momentum 0.9.)
+- `sgd`: `SGDL2`, the update of `torch.optim.SGD(momentum, nesterov, weight_decay=wd)`: the
+  decay is added to the gradient (`g + wd * w`) before momentum, so the recipes' values
+  (1e-4 .. 5e-4) mean what they mean in the papers, and the learning rate multiplies the buffer
+  at each step (`buf = m * buf + g; w -= lr * buf`, Nesterov `w -= lr * (g + m * buf)`), so a
+  warmup or cosine schedule acts as in torch. (Keras' SGD folds the rate into the buffer,
+  `v = m * v - lr * g`, which departs from torch from step 2 when the rate changes; its
+  `weight_decay` argument is decoupled, `w -= lr * wd * w`, ~1/(1-momentum) = 10x weaker with
+  momentum 0.9.)
 - `adamw`: `keras.optimizers.AdamW` (decoupled, `w -= lr * wd * w`, like `torch.optim.AdamW`).
 
 Gradient clipping is by global norm over all gradients (`global_clipnorm`).
@@ -29,16 +33,29 @@ from tfvideo.layers._common import serializable
 
 @serializable
 class SGDL2(keras.optimizers.SGD):
-    """`keras.optimizers.SGD` with coupled L2 weight decay (`torch.optim.SGD` semantics).
+    """SGD with momentum / Nesterov and coupled L2 decay, the update of `torch.optim.SGD`.
+
+    Per step, with `lr` the current rate (`dampening` 0, as in torch's default):
+
+        g <- g + l2 * w                    (variables not excluded from weight decay)
+        buf <- momentum * buf + g          (buf starts at 0, so buf = g at step 1, as torch)
+        w <- w - lr * (g + momentum * buf)  if nesterov,  else  w <- w - lr * buf
+
+    The state (`momentums`) is torch's `momentum_buffer`, not Keras' velocity (`-lr * buf`
+    while the rate is constant). Variables excluded with `exclude_from_weight_decay(var_list)`
+    are remembered by path in the config (`l2_exclude`), so a `.keras` model reloaded with its
+    optimizer still skips them.
 
     Args:
         l2: decay coefficient added to the gradient, `g <- g + l2 * w`, for variables not
             excluded with `exclude_from_weight_decay`.
+        l2_exclude: variable paths (`Variable.path`) excluded from the decay (the config form
+            of `exclude_from_weight_decay(var_list=...)`).
         **kwargs: `keras.optimizers.SGD` arguments (learning_rate, momentum, nesterov,
             global_clipnorm, ...). `weight_decay` (Keras' decoupled decay) is not allowed.
     """
 
-    def __init__(self, l2=0.0, **kwargs):
+    def __init__(self, l2=0.0, l2_exclude=(), **kwargs):
         if kwargs.get("weight_decay"):
             raise ValueError("SGDL2 takes `l2`, not Keras' decoupled `weight_decay`.")
         kwargs.pop("weight_decay", None)
@@ -46,16 +63,43 @@ class SGDL2(keras.optimizers.SGD):
         if l2 < 0:
             raise ValueError(f"`l2` must be >= 0, got {l2}.")
         self.l2 = float(l2)
+        self.l2_exclude = sorted(set(l2_exclude))
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        super().exclude_from_weight_decay(var_list=var_list, var_names=var_names)
+        paths = [getattr(v, "path", None) for v in var_list or ()]
+        self.l2_exclude = sorted(set(self.l2_exclude) | {p for p in paths if p})
+
+    def build(self, variables):
+        if not self.built and self.l2_exclude:
+            excluded = set(self.l2_exclude)
+            keys = getattr(self, "_exclude_from_weight_decay", set())
+            self._exclude_from_weight_decay = keys | {
+                self._var_key(v) for v in variables if getattr(v, "path", None) in excluded}
+            self._exclude_from_weight_decay_cache = {}
+        super().build(variables)
 
     def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
         if self.l2 and self._use_weight_decay(variable):
-            gradient = ops.add(ops.cast(gradient, variable.dtype),
+            gradient = ops.add(gradient,
                                ops.multiply(ops.cast(self.l2, variable.dtype), variable))
-        super().update_step(gradient, variable, learning_rate)
+        if self.momentum != 0:
+            buffer = self.momentums[self._get_variable_index(variable)]
+            momentum = ops.cast(self.momentum, variable.dtype)
+            new_buffer = ops.add(ops.multiply(buffer, momentum), gradient)
+            self.assign(buffer, new_buffer)
+            if self.nesterov:
+                gradient = ops.add(gradient, ops.multiply(new_buffer, momentum))
+            else:
+                gradient = new_buffer
+        self.assign_sub(variable, ops.multiply(gradient, learning_rate))
 
     def get_config(self):
         config = super().get_config()
         config["l2"] = self.l2
+        config["l2_exclude"] = list(self.l2_exclude)
         return config
 
 
