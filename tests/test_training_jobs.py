@@ -280,3 +280,30 @@ def test_non_finite_loss_stops_and_names_the_step(tmp_path, data_root):
     assert f"optimizer step {event['step']} " in result.stderr
     state = json.loads((out / "backup" / "training_metadata.json").read_text())
     assert state["step"] < event["step"]  # the last backup is from a finite step
+
+
+def test_export_failure_after_training_keeps_the_run_and_resumes_after_it(tmp_path, data_root):
+    """An export that fails after training exits with status 4 and one line naming model.keras
+    and the export command; the backup stays, so the same command re-run trains no step and
+    exports."""
+    out, blocked = tmp_path / "run", tmp_path / "not_a_directory"
+    blocked.write_text("a file where the export directory should be")
+    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=1",
+                   "--evaluate=false", "--tflite=false"]
+    failed = _train(args + [f"--export_dir={blocked}"])
+    assert failed.returncode == 4, failed.stderr[-3000:]
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
+    assert "export failed after training" in errors[0]
+    assert f"The trained model is saved at {out / 'model.keras'}" in errors[0]
+    assert f"tfvideo export --model {out / 'model.keras'}" in errors[0]
+    assert (out / "model.keras").is_file() and (out / "backup").is_dir()
+
+    exports = tmp_path / "saved_models"
+    result = _train(args + [f"--export_dir={exports}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resuming from the backup at optimizer step 6 (epoch 2, batch 0) of 6" in result.stdout
+    summary = _summary(out)
+    assert summary["optimizer_steps"] == summary["expected_steps"] == 6
+    assert (exports / "tsm_tiny" / "1" / "saved_model.pb").is_file()
+    assert not (out / "backup").exists()
