@@ -7,9 +7,10 @@ Each test builds an official model from a local checkout named by an environment
     TFVIDEO_TSM_REPO       mit-han-lab/temporal-shift-module     (TSM-R50, blockres shift 1/8)
 
 gives it random weights and random BN statistics (calibrated to the test clip, so that every
-block matters), converts its `state_dict()` with `tfvideo.convert.load_torch_state_dict` and
-requires the Keras logits to match the official ones within 1e-4 of the logit scale
-(max |keras - torch| <= 1e-4 * max |torch|). Without the variable the test is skipped:
+block matters: zeroing an early block must move the logits by > 100x the tolerance), converts
+its `state_dict()` with `tfvideo.convert.load_torch_state_dict` and requires the Keras logits
+to match the official ones within 1e-4 of the logit scale (max |keras - torch| <= 1e-4 *
+max |torch|). Without the variable the test is skipped:
 
     TFVIDEO_TADACONV_REPO=~/src/TAdaConv python -m pytest tests/test_official_parity.py
 
@@ -129,6 +130,28 @@ def _official_tsm(checkout, frames):
 
 OFFICIAL = {"tada2d": _official_tada2d, "blvnet_tam": _official_blvnet, "tsm": _official_tsm}
 
+# An early block of each official model (its first temporal module, or the conv it wraps): zeroing
+# it must move the logits far beyond the tolerance, or a wrongly converted early block would pass.
+EARLY_BLOCK = {
+    "tada2d": "backbone.conv2.res_1.conv_branch.b_rf",
+    "blvnet_tam": "baseline_model.tam",
+    "tsm": "base_model.layer1.0.conv1.net",
+}
+
+
+def block_effect(model, forward, video, name, logits):
+    """max |change of the logits| when the named submodule's parameters are zeroed."""
+    import torch
+
+    block = dict(model.named_modules())[name]
+    saved = {k: v.clone() for k, v in block.state_dict().items()}
+    with torch.no_grad():
+        for parameter in block.parameters():
+            parameter.zero_()
+        effect = float(np.abs(forward(video).numpy() - logits).max())
+    block.load_state_dict(saved)
+    return effect
+
 
 def randomize(model, forward, video, seed=0):
     """Random BN affine parameters, random values for constant-initialised tensors (zero-init
@@ -172,8 +195,9 @@ def write_official(case, checkout, out_path):
     randomize(model, forward, video)
     with torch.no_grad():
         logits = forward(video).numpy()
+    effect = block_effect(model, forward, video, EARLY_BLOCK[case], logits)
     state = {f"sd/{k}": v.numpy() for k, v in model.state_dict().items()}
-    np.savez(out_path, clip=clip, logits=logits, **state)
+    np.savez(out_path, clip=clip, logits=logits, effect=effect, **state)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,12 +224,12 @@ def official_logits(case, tmp_path):
     assert result.returncode == 0, f"official {case} failed:\n{result.stderr[-4000:]}"
     with np.load(out) as data:
         state = {k[3:]: data[k] for k in data.files if k.startswith("sd/")}
-        return state, data["clip"], data["logits"]
+        return state, data["clip"], data["logits"], float(data["effect"])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_official_model_logits_match(case, tmp_path):
-    state, clip, expected = official_logits(case, tmp_path)
+    state, clip, expected, effect = official_logits(case, tmp_path)
     import keras
 
     import tfvideo
@@ -221,9 +245,12 @@ def test_official_model_logits_match(case, tmp_path):
     diff = float(np.abs(logits - expected).max())
     print(
         f"{case}: max |keras - torch| = {diff:.3g}, logit scale {scale:.3g}, "
-        f"relative {diff / scale:.3g}"
+        f"relative {diff / scale:.3g}; zeroing {EARLY_BLOCK[case]} moves them {effect:.3g}"
     )
     assert scale > 0
+    assert effect > 100 * RELATIVE_TOLERANCE * scale, (
+        f"{case}: zeroing {EARLY_BLOCK[case]} moves the logits by only {effect}"
+    )
     assert diff <= RELATIVE_TOLERANCE * scale, (
         f"{case}: max |keras - torch| = {diff} > {RELATIVE_TOLERANCE} x logit scale {scale}"
     )
