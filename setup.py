@@ -23,10 +23,13 @@ EXTRAS = {
 # The tests also check conversion parity against torchvision's models and run the layer tests
 # on the JAX and PyTorch backends.
 EXTRAS["test"] = sorted(
-    {"pytest>=8", "pytest-xdist>=3", "torchvision>=0.24"} | set(EXTRAS["litert"])
-    | set(EXTRAS["jax"]) | set(EXTRAS["torch"])
+    {"pytest>=8", "pytest-xdist>=3", "torchvision>=0.24"}
+    | set(EXTRAS["litert"])
+    | set(EXTRAS["jax"])
+    | set(EXTRAS["torch"])
     # tests/test_docs.py builds the documentation site (mkdocs.yml) with --strict.
-    | {"mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings>=1.0", "mkdocstrings-python>=2.0"})
+    | {"mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings>=1.0", "mkdocstrings-python>=2.0"}
+)
 
 
 class BuildWithDemoModel(build_py):
@@ -39,11 +42,12 @@ class BuildWithDemoModel(build_py):
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(DEMO_MODEL, target)
 
+
 setup(
     name="tfvideo",
     version="0.1.0",
     description="Efficient video recognition models (S3D-G, TEINet, bLVNet-TAM, TAdaConv) "
-                "for TensorFlow and Keras 3",
+    "for TensorFlow and Keras 3",
     long_description=README.read_text() if README.exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",

@@ -61,8 +61,17 @@ def _timed(step, steps, warmup, block):
     return time.perf_counter() - start
 
 
-def measure_tfvideo(name, batch_size=32, steps=10, warmup=3, dtype_policy="mixed_bfloat16",
-                    num_classes=None, num_frames=None, input_size=None, seed=0) -> dict:
+def measure_tfvideo(
+    name,
+    batch_size=32,
+    steps=10,
+    warmup=3,
+    dtype_policy="mixed_bfloat16",
+    num_classes=None,
+    num_frames=None,
+    input_size=None,
+    seed=0,
+) -> dict:
     """Inference and training throughput of one registered model (Keras on JAX).
 
     Call it in a process whose Keras backend is JAX (``measure_tfvideo_in_subprocess`` does).
@@ -73,14 +82,17 @@ def measure_tfvideo(name, batch_size=32, steps=10, warmup=3, dtype_policy="mixed
     import keras
 
     if keras.backend.backend() != "jax":
-        raise RuntimeError(f"measure_tfvideo needs KERAS_BACKEND=jax, this process runs "
-                           f"{keras.backend.backend()!r}")
+        raise RuntimeError(
+            f"measure_tfvideo needs KERAS_BACKEND=jax, this process runs "
+            f"{keras.backend.backend()!r}"
+        )
     from tfvideo import models
 
     keras.config.set_dtype_policy(dtype_policy)
     try:
-        model = models.create(name, num_classes=num_classes, num_frames=num_frames,
-                              input_size=input_size)
+        model = models.create(
+            name, num_classes=num_classes, num_frames=num_frames, input_size=input_size
+        )
     finally:
         keras.config.set_dtype_policy("float32")
     shape = (batch_size,) + tuple(model.inputs[0].shape[1:])
@@ -129,22 +141,29 @@ def measure_tfvideo(name, batch_size=32, steps=10, warmup=3, dtype_policy="mixed
     training_s = _timed(step, steps, warmup, block)
     device = jax.devices()[0]
     return {
-        "model": name, "side": "tfvideo",
-        "input": "x".join(str(d) for d in shape[1:4]), "batch_size": batch_size,
-        "steps": steps, "dtype_policy": dtype_policy,
+        "model": name,
+        "side": "tfvideo",
+        "input": "x".join(str(d) for d in shape[1:4]),
+        "batch_size": batch_size,
+        "steps": steps,
+        "dtype_policy": dtype_policy,
         "inference_clips_s": batch_size * steps / inference_s,
         "training_clips_s": batch_size * steps / training_s,
-        "loss_first": float(losses[0]), "loss_last": float(losses[-1]),
-        "device": _device_description(device), "peak_device_bytes": _peak_bytes(device),
-        "jax": jax.__version__, "keras": keras.__version__,
+        "loss_first": float(losses[0]),
+        "loss_last": float(losses[-1]),
+        "device": _device_description(device),
+        "peak_device_bytes": _peak_bytes(device),
+        "jax": jax.__version__,
+        "keras": keras.__version__,
     }
 
 
 def measure_tfvideo_in_subprocess(name, **kwargs) -> dict:
     """``measure_tfvideo`` in a fresh process with ``KERAS_BACKEND=jax``."""
     env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
-    return harness.call_in_subprocess("accelerator", "measure_tfvideo", f"tfvideo {name} on JAX",
-                                      env=env, name=name, **kwargs)
+    return harness.call_in_subprocess(
+        "accelerator", "measure_tfvideo", f"tfvideo {name} on JAX", env=env, name=name, **kwargs
+    )
 
 
 _TORCH_TIMER = """
@@ -209,23 +228,41 @@ print("RESULT " + json.dumps({{
 """
 
 
-def measure_reference(name, checkout=None, batch_size=32, steps=10, warmup=3,
-                      dtype="bfloat16") -> dict:
+def measure_reference(
+    name, checkout=None, batch_size=32, steps=10, warmup=3, dtype="bfloat16"
+) -> dict:
     """The same measurement for the PyTorch reference of ``name`` (see
     ``benchmarks.references``), under ``torch.autocast``."""
     frames, size, label, build = references.reference_builder(name, checkout)
-    command = [sys.executable, "-c", _TORCH_TIMER.format(build=build),
-               os.path.abspath(checkout or "."), str(batch_size), str(steps), str(warmup), dtype]
+    command = [
+        sys.executable,
+        "-c",
+        _TORCH_TIMER.format(build=build),
+        os.path.abspath(checkout or "."),
+        str(batch_size),
+        str(steps),
+        str(warmup),
+        dtype,
+    ]
     row = harness.run_for_result(command, label)
-    return {"model": name, "side": "reference", "reference": label,
-            "input": f"{frames}x{size}x{size}", "batch_size": batch_size, "steps": steps,
-            "dtype": dtype, **row}
+    return {
+        "model": name,
+        "side": "reference",
+        "reference": label,
+        "input": f"{frames}x{size}x{size}",
+        "batch_size": batch_size,
+        "steps": steps,
+        "dtype": dtype,
+        **row,
+    }
 
 
 def ratios(ours, reference) -> dict:
     """``inference_ratio`` and ``training_ratio``: tfvideo clips/s over the reference's."""
-    return {f"{what}_ratio": ours[f"{what}_clips_s"] / reference[f"{what}_clips_s"]
-            for what in ("inference", "training")}
+    return {
+        f"{what}_ratio": ours[f"{what}_clips_s"] / reference[f"{what}_clips_s"]
+        for what in ("inference", "training")
+    }
 
 
 def compare(names=MODELS, checkouts=None, batch_size=32, steps=10, warmup=3, log=print):
@@ -234,8 +271,9 @@ def compare(names=MODELS, checkouts=None, batch_size=32, steps=10, warmup=3, log
     checkouts = checkouts or {}
     rows = []
     for name in names:
-        ours = measure_tfvideo_in_subprocess(name, batch_size=batch_size, steps=steps,
-                                             warmup=warmup)
+        ours = measure_tfvideo_in_subprocess(
+            name, batch_size=batch_size, steps=steps, warmup=warmup
+        )
         row = {"model": name, "tfvideo": ours}
         needs = references.reference_needs(name)
         if needs is None:
@@ -252,9 +290,13 @@ def compare(names=MODELS, checkouts=None, batch_size=32, steps=10, warmup=3, log
 
 def markdown_table(rows) -> str:
     """One line per model: clips/s of both sides and the ratios."""
-    lines = [("| model | input | batch | tfvideo infer | reference infer | ratio | "
-              "tfvideo train | reference train | ratio | reference |"),
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        (
+            "| model | input | batch | tfvideo infer | reference infer | ratio | "
+            "tfvideo train | reference train | ratio | reference |"
+        ),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
 
     def cell(side, what):
         return "n/a" if side is None else f"{side[f'{what}_clips_s']:.1f}"
@@ -265,9 +307,11 @@ def markdown_table(rows) -> str:
 
     for row in rows:
         ours, ref = row["tfvideo"], row.get("reference")
-        lines.append(f"| {row['model']} | {ours['input']} | {ours['batch_size']} | "
-                     f"{cell(ours, 'inference')} | {cell(ref, 'inference')} | "
-                     f"{ratio(row, 'inference')} | {cell(ours, 'training')} | "
-                     f"{cell(ref, 'training')} | {ratio(row, 'training')} | "
-                     f"{ref['reference'] if ref else row.get('reference_skipped', '')} |")
+        lines.append(
+            f"| {row['model']} | {ours['input']} | {ours['batch_size']} | "
+            f"{cell(ours, 'inference')} | {cell(ref, 'inference')} | "
+            f"{ratio(row, 'inference')} | {cell(ours, 'training')} | "
+            f"{cell(ref, 'training')} | {ratio(row, 'training')} | "
+            f"{ref['reference'] if ref else row.get('reference_skipped', '')} |"
+        )
     return "\n".join(lines)

@@ -52,10 +52,17 @@ def _videos():
 
     per_class = max(1, -(-FLAGS.num_videos // 2))
     info = synthetic.make_dataset(
-        os.path.join(FLAGS.output_dir, "videos"), num_classes=2,
-        videos_per_class_train=per_class, videos_per_class_val=0,
-        num_frames=FLAGS.video_frames, size=(FLAGS.height, FLAGS.width), fps=FLAGS.fps,
-        seed=0, keyframe_interval=FLAGS.keyframe_interval, verbose=True)
+        os.path.join(FLAGS.output_dir, "videos"),
+        num_classes=2,
+        videos_per_class_train=per_class,
+        videos_per_class_val=0,
+        num_frames=FLAGS.video_frames,
+        size=(FLAGS.height, FLAGS.width),
+        fps=FLAGS.fps,
+        seed=0,
+        keyframe_interval=FLAGS.keyframe_interval,
+        verbose=True,
+    )
     dataset = synthetic.load(info["root"], "train")
     return dataset.subset(range(min(FLAGS.num_videos, len(dataset))))
 
@@ -95,8 +102,9 @@ def serial_reader(dataset):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
     def transform(frames):
-        clip = augment.center_crop(augment.resize_short_side(frames, FLAGS.short_side),
-                                   FLAGS.crop_size)
+        clip = augment.center_crop(
+            augment.resize_short_side(frames, FLAGS.short_side), FLAGS.crop_size
+        )
         return tf.cast(tf.round(clip), tf.uint8)
 
     rng = np.random.default_rng(0)
@@ -129,9 +137,17 @@ def pyav_reader(dataset):
     from tfvideo.data.sampling import SegmentSampler
 
     ds = pipeline.build_train_dataset(
-        dataset, SegmentSampler(FLAGS.clip_frames), FLAGS.batch_size,
-        crop_size=FLAGS.crop_size, short_side=FLAGS.short_side, crop="center", flip=False,
-        repeat=True, output_dtype="uint8", seed=0)
+        dataset,
+        SegmentSampler(FLAGS.clip_frames),
+        FLAGS.batch_size,
+        crop_size=FLAGS.crop_size,
+        short_side=FLAGS.short_side,
+        crop="center",
+        flip=False,
+        repeat=True,
+        output_dtype="uint8",
+        seed=0,
+    )
     return _batch_timer(ds, FLAGS.pipeline_clips)
 
 
@@ -140,19 +156,32 @@ def tfrecord_reader(dataset):
 
     folder = os.path.join(FLAGS.output_dir, f"tfrecords_q{FLAGS.jpeg_quality}_s{FLAGS.short_side}")
     marker = os.path.join(folder, "done.json")
-    key = {"paths": dataset.paths, "short_side": FLAGS.short_side,
-           "quality": FLAGS.jpeg_quality}
+    key = {"paths": dataset.paths, "short_side": FLAGS.short_side, "quality": FLAGS.jpeg_quality}
     if not (os.path.exists(marker) and json.load(open(marker)) == key):
-        tfrecords.write_tfrecords(dataset, folder, num_shards=4, prefix="bench",
-                                  jpeg_quality=FLAGS.jpeg_quality,
-                                  resize_short_side=FLAGS.short_side)
+        tfrecords.write_tfrecords(
+            dataset,
+            folder,
+            num_shards=4,
+            prefix="bench",
+            jpeg_quality=FLAGS.jpeg_quality,
+            resize_short_side=FLAGS.short_side,
+        )
         with open(marker, "w") as f:
             json.dump(key, f)
     ds = tfrecords.tfrecord_dataset(
-        os.path.join(folder, "bench-*"), num_frames=FLAGS.clip_frames, sampling="segment",
-        training=True, batch_size=FLAGS.batch_size, crop_size=FLAGS.crop_size,
-        short_side=FLAGS.short_side, crop="center", flip=False, repeat=True, seed=0,
-        shuffle_buffer=16)
+        os.path.join(folder, "bench-*"),
+        num_frames=FLAGS.clip_frames,
+        sampling="segment",
+        training=True,
+        batch_size=FLAGS.batch_size,
+        crop_size=FLAGS.crop_size,
+        short_side=FLAGS.short_side,
+        crop="center",
+        flip=False,
+        repeat=True,
+        seed=0,
+        shuffle_buffer=16,
+    )
     return _batch_timer(ds, FLAGS.pipeline_clips)
 
 
@@ -162,8 +191,11 @@ def main(argv):
     import tensorflow as tf
 
     dataset = _videos()
-    readers = {"serial": serial_reader(dataset), "pyav_parallel": pyav_reader(dataset),
-               "tfrecord": tfrecord_reader(dataset)}
+    readers = {
+        "serial": serial_reader(dataset),
+        "pyav_parallel": pyav_reader(dataset),
+        "tfrecord": tfrecord_reader(dataset),
+    }
     # Rounds alternate between the readers so that load from other processes hits them alike;
     # the best round of each is kept.
     runs = {name: [] for name in readers}
@@ -173,13 +205,20 @@ def main(argv):
             clips, seconds, cpu = run()
             runs[name].append(clips / seconds)
             cpu_ms[name].append(1000 * cpu / clips)
-            print(f"{name:14s} {clips / seconds:8.2f} clips/s ({clips} clips in {seconds:.2f} s, "
-                  f"{1000 * cpu / clips:.0f} CPU-ms/clip)")
+            print(
+                f"{name:14s} {clips / seconds:8.2f} clips/s ({clips} clips in {seconds:.2f} s, "
+                f"{1000 * cpu / clips:.0f} CPU-ms/clip)"
+            )
     # CPU time per clip (all threads of this process) does not depend on the load from other
     # processes; with perfect scaling an idle machine reaches cores * 1000 / cpu_ms clips/s.
-    results = {name: {"clips_per_second": round(max(r), 2), "rounds": [round(x, 2) for x in r],
-                      "cpu_ms_per_clip": round(min(cpu_ms[name]), 1)}
-               for name, r in runs.items()}
+    results = {
+        name: {
+            "clips_per_second": round(max(r), 2),
+            "rounds": [round(x, 2) for x in r],
+            "cpu_ms_per_clip": round(min(cpu_ms[name]), 1),
+        }
+        for name, r in runs.items()
+    }
     # Upper bound on an idle machine from the CPU cost alone: the serial loop decodes on one
     # core, the tf.data readers can use them all.
     cores = os.cpu_count() or 1
@@ -187,22 +226,35 @@ def main(argv):
         usable = 1 if name == "serial" else cores
         r["cpu_bound_clips_per_second"] = round(usable * 1000.0 / r["cpu_ms_per_clip"], 1)
     cps = {k: v["clips_per_second"] for k, v in results.items()}
-    ratios = {"pyav_parallel_vs_serial": round(cps["pyav_parallel"] / cps["serial"], 2),
-              "tfrecord_vs_pyav_parallel": round(cps["tfrecord"] / cps["pyav_parallel"], 2),
-              "cpu_cost_pyav_vs_tfrecord": round(results["pyav_parallel"]["cpu_ms_per_clip"]
-                                                 / results["tfrecord"]["cpu_ms_per_clip"], 2)}
+    ratios = {
+        "pyav_parallel_vs_serial": round(cps["pyav_parallel"] / cps["serial"], 2),
+        "tfrecord_vs_pyav_parallel": round(cps["tfrecord"] / cps["pyav_parallel"], 2),
+        "cpu_cost_pyav_vs_tfrecord": round(
+            results["pyav_parallel"]["cpu_ms_per_clip"] / results["tfrecord"]["cpu_ms_per_clip"], 2
+        ),
+    }
     try:
         load = os.getloadavg()
     except OSError:
         load = None
     report = {
         "clip": [FLAGS.clip_frames, FLAGS.crop_size, FLAGS.crop_size, 3],
-        "videos": {"count": len(dataset), "frames": FLAGS.video_frames, "fps": FLAGS.fps,
-                   "size": [FLAGS.height, FLAGS.width],
-                   "keyframe_interval": FLAGS.keyframe_interval, "codec": "h264 yuv420p"},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.machine(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__, "load_average_at_end": load},
+        "videos": {
+            "count": len(dataset),
+            "frames": FLAGS.video_frames,
+            "fps": FLAGS.fps,
+            "size": [FLAGS.height, FLAGS.width],
+            "keyframe_interval": FLAGS.keyframe_interval,
+            "codec": "h264 yuv420p",
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "load_average_at_end": load,
+        },
         "results": results,
         "ratios": ratios,
         "targets": {"pyav_parallel_vs_serial": 1.8, "tfrecord_vs_pyav_parallel": 3.0},
@@ -220,15 +272,20 @@ def main(argv):
         "|---|---:|---:|---:|---:|",
     ]
     for name in results:
-        lines.append(f"| {name} | {cps[name]:.1f} | {cps[name] / cps['serial']:.2f}x serial | "
-                     f"{results[name]['cpu_ms_per_clip']:.0f} | "
-                     f"{results[name]['cpu_bound_clips_per_second']:.0f} |")
-    lines += ["", f"Measured: PyAV parallel / serial {ratios['pyav_parallel_vs_serial']}x (target "
-              f"1.8x); TFRecord / PyAV parallel {ratios['tfrecord_vs_pyav_parallel']}x "
-              "(target 3x). "
-              f"CPU cost per clip, PyAV / TFRecord: {ratios['cpu_cost_pyav_vs_tfrecord']}x. "
-              "CPU-bound clips/s = cores (1 for the serial loop) x 1000 / CPU-ms: the ceiling on "
-              "an idle machine."]
+        lines.append(
+            f"| {name} | {cps[name]:.1f} | {cps[name] / cps['serial']:.2f}x serial | "
+            f"{results[name]['cpu_ms_per_clip']:.0f} | "
+            f"{results[name]['cpu_bound_clips_per_second']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Measured: PyAV parallel / serial {ratios['pyav_parallel_vs_serial']}x (target "
+        f"1.8x); TFRecord / PyAV parallel {ratios['tfrecord_vs_pyav_parallel']}x "
+        "(target 3x). "
+        f"CPU cost per clip, PyAV / TFRecord: {ratios['cpu_cost_pyav_vs_tfrecord']}x. "
+        "CPU-bound clips/s = cores (1 for the serial loop) x 1000 / CPU-ms: the ceiling on "
+        "an idle machine.",
+    ]
     with open(os.path.join(FLAGS.output_dir, "benchmark_data.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -22,14 +22,16 @@ def run_for_result(command, what, env=None) -> dict:
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     for line in result.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"{what} failed:\n{result.stderr[-3000:]}")
 
 
 def call_in_subprocess(module, function, what, env=None, **kwargs) -> dict:
     """`benchmarks.<module>.<function>(**kwargs)` in a fresh Python process; returns its
     (JSON-serialisable) result."""
-    code = (f"import json, sys; sys.path.insert(0, {ROOT!r}); "
-            f"from benchmarks import {module} as m; "
-            f"print('RESULT ' + json.dumps(m.{function}(**json.loads(sys.argv[1]))))")
+    code = (
+        f"import json, sys; sys.path.insert(0, {ROOT!r}); "
+        f"from benchmarks import {module} as m; "
+        f"print('RESULT ' + json.dumps(m.{function}(**json.loads(sys.argv[1]))))"
+    )
     return run_for_result([sys.executable, "-c", code, json.dumps(kwargs)], what, env=env)

@@ -25,8 +25,15 @@ import numpy as np
 from benchmarks import harness
 from tfvideo._optional import require
 
-MODES = ("keras_predict", "tf_function", "tf_function_xla", "saved_model", "litert_float",
-         "litert_int8", "train_step")
+MODES = (
+    "keras_predict",
+    "tf_function",
+    "tf_function_xla",
+    "saved_model",
+    "litert_float",
+    "litert_int8",
+    "train_step",
+)
 
 
 def machine_description() -> str:
@@ -74,7 +81,8 @@ def _litert_runner(model, quantize, workdir, batch):
     if quantize == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (
-            [_random_clips(model, 1, seed)] for seed in range(4))
+            [_random_clips(model, 1, seed)] for seed in range(4)
+        )
     flatbuffer = converter.convert()
     path = os.path.join(workdir, f"model_{quantize}_{batch}.tflite")
     with open(path, "wb") as file:
@@ -82,8 +90,9 @@ def _litert_runner(model, quantize, workdir, batch):
     clips = _random_clips(model, batch)
 
     def make_run(resolver):
-        interpreter = Interpreter(model_path=path, num_threads=os.cpu_count(),
-                                  experimental_op_resolver_type=resolver)
+        interpreter = Interpreter(
+            model_path=path, num_threads=os.cpu_count(), experimental_op_resolver_type=resolver
+        )
         input_index = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(input_index, input_shape)
         interpreter.allocate_tensors()
@@ -111,8 +120,9 @@ def _runner(mode, model, batch, workdir):
     if mode == "keras_predict":
         return lambda: model.predict(clips, batch_size=batch, verbose=0), None
     if mode in ("tf_function", "tf_function_xla"):
-        function = tf.function(lambda x: model(x, training=False),
-                               jit_compile=mode == "tf_function_xla")
+        function = tf.function(
+            lambda x: model(x, training=False), jit_compile=mode == "tf_function_xla"
+        )
         tensor = tf.constant(clips)
         return lambda: function(tensor).numpy(), None
     if mode == "saved_model":
@@ -126,24 +136,42 @@ def _runner(mode, model, batch, workdir):
         return _litert_runner(model, mode.split("_")[1], workdir, batch)
     if mode == "train_step":
         trainable = keras.models.clone_model(model)
-        trainable.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          jit_compile=False)
+        trainable.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=False,
+        )
         labels = np.zeros((batch,), "int32")
         return lambda: trainable.train_on_batch(clips, labels), None
     raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
 
 
-def measure_model(name, num_frames=None, input_size=None, num_classes=None, modes=MODES,
-                  batch_sizes=(1, 8), repeats=3, warmup=1) -> dict:
+def measure_model(
+    name,
+    num_frames=None,
+    input_size=None,
+    num_classes=None,
+    modes=MODES,
+    batch_sizes=(1, 8),
+    repeats=3,
+    warmup=1,
+) -> dict:
     """Params, MACs and per-mode latency (seconds per batch) of one registered model."""
     from tfvideo import models, profile
 
-    model = models.create(name, num_classes=num_classes, num_frames=num_frames,
-                          input_size=input_size)
-    row = {"model": name, "input": "x".join(str(d) for d in model.inputs[0].shape[1:4]),
-           "params": profile.count_params(model), "gmacs": profile.count_macs(model) / 1e9,
-           "latency_s": {}, "throughput_clips_s": {}, "sizes_bytes": {}, "errors": {}}
+    model = models.create(
+        name, num_classes=num_classes, num_frames=num_frames, input_size=input_size
+    )
+    row = {
+        "model": name,
+        "input": "x".join(str(d) for d in model.inputs[0].shape[1:4]),
+        "params": profile.count_params(model),
+        "gmacs": profile.count_macs(model) / 1e9,
+        "latency_s": {},
+        "throughput_clips_s": {},
+        "sizes_bytes": {},
+        "errors": {},
+    }
     with tempfile.TemporaryDirectory() as workdir:
         for mode in modes:
             for batch in batch_sizes:
@@ -163,9 +191,14 @@ def measure_model(name, num_frames=None, input_size=None, num_classes=None, mode
 
 def measure_in_subprocess(name, **kwargs) -> dict:
     """`measure_model` in a fresh Python process (so peak memory is this model's alone)."""
-    return harness.call_in_subprocess("runtimes", "measure_model", f"benchmark of {name}",
-                                      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-                                      name=name, **kwargs)
+    return harness.call_in_subprocess(
+        "runtimes",
+        "measure_model",
+        f"benchmark of {name}",
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        name=name,
+        **kwargs,
+    )
 
 
 def markdown_table(rows, batch_sizes=(1, 8)) -> str:
@@ -176,8 +209,13 @@ def markdown_table(rows, batch_sizes=(1, 8)) -> str:
         header += [f"{mode} b{b}" for b in batch_sizes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["model"], row["input"], f"{row['params'] / 1e6:.2f}", f"{row['gmacs']:.2f}",
-                 f"{row.get('peak_rss_mb', 0):.0f}"]
+        cells = [
+            row["model"],
+            row["input"],
+            f"{row['params'] / 1e6:.2f}",
+            f"{row['gmacs']:.2f}",
+            f"{row.get('peak_rss_mb', 0):.0f}",
+        ]
         for mode in modes:
             for batch in batch_sizes:
                 latency = row["latency_s"].get(mode, {}).get(str(batch))

@@ -47,8 +47,9 @@ def dumps(obj):
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             return [json.dumps(v, ensure_ascii=False) for v in value], "[]"
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            return [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
-                    for k, v in value.items()], "{}"
+            return [
+                f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in value.items()
+            ], "{}"
         return None, None
 
     lines = ["{"]
@@ -59,7 +60,9 @@ def dumps(obj):
             lines.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}{comma}")
         else:
             lines.append(f" {json.dumps(key)}: {brackets[0]}")
-            lines += [f"  {item}{',' if j < len(items) - 1 else ''}" for j, item in enumerate(items)]
+            lines += [
+                f"  {item}{',' if j < len(items) - 1 else ''}" for j, item in enumerate(items)
+            ]
             lines.append(f" {brackets[1]}{comma}")
     return "\n".join(lines + ["}"]) + "\n"
 
@@ -77,28 +80,56 @@ def _row(cells):
 
 
 def render_zoo(data):
-    lines = [_row(["name", "options", "frames x size", "classes", "params", "GMACs"]),
-             "|---|---|---|---|---|---|"]
+    lines = [
+        _row(["name", "options", "frames x size", "classes", "params", "GMACs"]),
+        "|---|---|---|---|---|---|",
+    ]
     for r in data["rows"]:
         options = ", ".join(f"{k}={v}" for k, v in r.get("options", {}).items())
-        lines.append(_row([f"`{r['name']}`", options, f"{r['num_frames']} x {r['input_size']}",
-                           r["num_classes"], f"{r['params']:,}", f"{r['gmacs']:.2f}"]))
+        lines.append(
+            _row(
+                [
+                    f"`{r['name']}`",
+                    options,
+                    f"{r['num_frames']} x {r['input_size']}",
+                    r["num_classes"],
+                    f"{r['params']:,}",
+                    f"{r['gmacs']:.2f}",
+                ]
+            )
+        )
     return lines
 
 
 def render_reference(data):
-    lines = [_row(["model", "input", "tfvideo (s)", "reference", "reference (s)", "ratio"]),
-             "|---|---|---|---|---|---|"]
+    lines = [
+        _row(["model", "input", "tfvideo (s)", "reference", "reference (s)", "ratio"]),
+        "|---|---|---|---|---|---|",
+    ]
     for r in data["references"]:
-        lines.append(_row([r["model"], r["input"], f"{r['tfvideo_s']:.3f} ({r['tfvideo_mode']})",
-                           r["reference"], f"{r['reference_s']:.3f}", f"{r['ratio']:.2f}"]))
+        lines.append(
+            _row(
+                [
+                    r["model"],
+                    r["input"],
+                    f"{r['tfvideo_s']:.3f} ({r['tfvideo_mode']})",
+                    r["reference"],
+                    f"{r['reference_s']:.3f}",
+                    f"{r['ratio']:.2f}",
+                ]
+            )
+        )
     dates = {}
     for r in data["references"]:
         if r.get("date"):
             dates.setdefault(r["date"], []).append(r["model"])
     if len(dates) > 1:
-        lines += ["", "Rows measured: " + "; ".join(
-            f"{', '.join(models)}: {date}" for date, models in dates.items()) + "."]
+        lines += [
+            "",
+            "Rows measured: "
+            + "; ".join(f"{', '.join(models)}: {date}" for date, models in dates.items())
+            + ".",
+        ]
     return lines
 
 
@@ -108,8 +139,13 @@ def render_runtime(data):
     header += [f"{mode} b{b}" for mode in modes for b in batches]
     lines = [_row(header), "|" + "---|" * len(header)]
     for r in data["models"]:
-        cells = [r["model"], r["input"], f"{r['params_m']:.2f}", f"{r['gmacs']:.2f}",
-                 f"{r['peak_rss_mb']:.0f}"]
+        cells = [
+            r["model"],
+            r["input"],
+            f"{r['params_m']:.2f}",
+            f"{r['gmacs']:.2f}",
+            f"{r['peak_rss_mb']:.0f}",
+        ]
         for mode in modes:
             for b in batches:
                 if b == 1:
@@ -123,26 +159,48 @@ def render_runtime(data):
 
 
 def render_input_pipeline(data):
-    lines = [_row(["reader", "clips/s (best round)", "relative", "CPU-ms per clip",
-                   "CPU-bound clips/s"]), "|---|---:|---:|---:|---:|"]
+    lines = [
+        _row(
+            ["reader", "clips/s (best round)", "relative", "CPU-ms per clip", "CPU-bound clips/s"]
+        ),
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, r in data["results"].items():
-        lines.append(_row([name, f"{r['clips_per_second']:.1f}",
-                           f"{r['relative_to_serial']:.2f}x serial", f"{r['cpu_ms_per_clip']:.0f}",
-                           f"{r['cpu_bound_clips_per_second']:.0f}"]))
+        lines.append(
+            _row(
+                [
+                    name,
+                    f"{r['clips_per_second']:.1f}",
+                    f"{r['relative_to_serial']:.2f}x serial",
+                    f"{r['cpu_ms_per_clip']:.0f}",
+                    f"{r['cpu_bound_clips_per_second']:.0f}",
+                ]
+            )
+        )
     return lines
 
 
-RENDERERS = {"zoo": render_zoo, "reference": render_reference, "runtime": render_runtime,
-             "input_pipeline": render_input_pipeline}
+RENDERERS = {
+    "zoo": render_zoo,
+    "reference": render_reference,
+    "runtime": render_runtime,
+    "input_pipeline": render_input_pipeline,
+}
 
 
 def render(data, source_name):
     """The Markdown of one JSON table: a note naming its source, the table, machine and date."""
-    lines = [f"<!-- generated by docs/gen_tables.py from docs/data/{source_name}: edit the JSON "
-             "and re-run the script, not this file -->", ""]
+    lines = [
+        f"<!-- generated by docs/gen_tables.py from docs/data/{source_name}: edit the JSON "
+        "and re-run the script, not this file -->",
+        "",
+    ]
     lines += RENDERERS[data["kind"]](data)
-    facts = [f"{label}: {data[key]}" for key, label in (("machine", "Machine"), ("date", "Date"))
-             if data.get(key)]
+    facts = [
+        f"{label}: {data[key]}"
+        for key, label in (("machine", "Machine"), ("date", "Date"))
+        if data.get(key)
+    ]
     if facts:
         lines += ["", "; ".join(facts) + "."]
     lines += ["", f"Data: `docs/data/{source_name}`."]
@@ -151,8 +209,10 @@ def render(data, source_name):
 
 def expected_outputs():
     """{generated path: its Markdown} for every JSON file under docs/data/."""
-    return {GENERATED / f"{path.stem}.md": render(load(path), path.name)
-            for path in sorted(DATA.glob("*.json"))}
+    return {
+        GENERATED / f"{path.stem}.md": render(load(path), path.name)
+        for path in sorted(DATA.glob("*.json"))
+    }
 
 
 def stale_outputs():
@@ -184,71 +244,144 @@ def runtime_rows(benchmark_models):
     """`benchmarks/zoo.py` rows (`benchmark.json`'s "models") -> the runtime table's rows."""
     rows = []
     for m in benchmark_models:
-        row = {"model": m["model"], "input": m["input"], "params_m": round(m["params"] / 1e6, 2),
-               "gmacs": round(m["gmacs"], 2), "peak_rss_mb": round(m.get("peak_rss_mb", 0)),
-               "latency_ms": {}, "throughput_clips_s": {}}
+        row = {
+            "model": m["model"],
+            "input": m["input"],
+            "params_m": round(m["params"] / 1e6, 2),
+            "gmacs": round(m["gmacs"], 2),
+            "peak_rss_mb": round(m.get("peak_rss_mb", 0)),
+            "latency_ms": {},
+            "throughput_clips_s": {},
+        }
         for mode, per_batch in m["latency_s"].items():
             for batch, seconds in per_batch.items():
                 if int(batch) == 1:
                     row["latency_ms"].setdefault(mode, {})[batch] = round(seconds * 1000, 1)
                 else:
                     row["throughput_clips_s"].setdefault(mode, {})[batch] = round(
-                        int(batch) / seconds, 2)
+                        int(batch) / seconds, 2
+                    )
         rows.append(row)
     return rows
 
 
-def import_benchmark(report, *, date, models_to=None, references_to=None, machine=None,
-                     command=None):
+def import_benchmark(
+    report, *, date, models_to=None, references_to=None, machine=None, command=None
+):
     """Writes the tables of one `benchmark.json` (its models and/or its references)."""
     machine = machine or report.get("machine")
     if models_to:
         rows = runtime_rows(report["models"])
-        modes = [m for m in _MODE_ORDER if any(m in r["latency_ms"] or m in r["throughput_clips_s"]
-                                               for r in rows)]
-        batches = sorted({int(b) for r in rows for per in (*r["latency_ms"].values(),
-                                                           *r["throughput_clips_s"].values())
-                          for b in per})
+        modes = [
+            m
+            for m in _MODE_ORDER
+            if any(m in r["latency_ms"] or m in r["throughput_clips_s"] for r in rows)
+        ]
+        batches = sorted(
+            {
+                int(b)
+                for r in rows
+                for per in (*r["latency_ms"].values(), *r["throughput_clips_s"].values())
+                for b in per
+            }
+        )
         old = load(models_to) if pathlib.Path(models_to).exists() else {}
-        save(models_to, {"kind": "runtime", "title": old.get("title", "benchmarks/zoo.py"),
-                         "command": command or old.get("command"), "machine": machine,
-                         "date": date, "modes": modes, "batch_sizes": batches,
-                         "notes": old.get("notes"), "models": rows})
+        save(
+            models_to,
+            {
+                "kind": "runtime",
+                "title": old.get("title", "benchmarks/zoo.py"),
+                "command": command or old.get("command"),
+                "machine": machine,
+                "date": date,
+                "modes": modes,
+                "batch_sizes": batches,
+                "notes": old.get("notes"),
+                "models": rows,
+            },
+        )
     if references_to:
         old = load(references_to) if pathlib.Path(references_to).exists() else {}
-        refs = [{k: r[k] for k in ("model", "input", "tfvideo_s", "tfvideo_mode", "reference",
-                                   "reference_s", "ratio")} | {"date": date}
-                for r in report["references"]]
-        save(references_to, {"kind": "reference", "title": old.get("title", "reference comparison"),
-                             "command": command or old.get("command"), "machine": machine,
-                             "date": date, "notes": old.get("notes"), "references": refs})
+        refs = [
+            {
+                k: r[k]
+                for k in (
+                    "model",
+                    "input",
+                    "tfvideo_s",
+                    "tfvideo_mode",
+                    "reference",
+                    "reference_s",
+                    "ratio",
+                )
+            }
+            | {"date": date}
+            for r in report["references"]
+        ]
+        save(
+            references_to,
+            {
+                "kind": "reference",
+                "title": old.get("title", "reference comparison"),
+                "command": command or old.get("command"),
+                "machine": machine,
+                "date": date,
+                "notes": old.get("notes"),
+                "references": refs,
+            },
+        )
 
 
-_MODE_ORDER = ("keras_predict", "tf_function", "tf_function_xla", "saved_model", "litert_float",
-               "litert_int8", "train_step")
+_MODE_ORDER = (
+    "keras_predict",
+    "tf_function",
+    "tf_function_xla",
+    "saved_model",
+    "litert_float",
+    "litert_int8",
+    "train_step",
+)
 
 
 def import_benchmark_data(report, *, to, date, machine=None, command=None):
     """Writes the input-pipeline table from one `benchmark_data.json`."""
     results = report["results"]
     serial = results["serial"]["clips_per_second"]
-    rows = {name: {"clips_per_second": r["clips_per_second"],
-                   "relative_to_serial": round(r["clips_per_second"] / serial, 2),
-                   "cpu_ms_per_clip": r["cpu_ms_per_clip"],
-                   "cpu_bound_clips_per_second": r["cpu_bound_clips_per_second"]}
-            for name, r in results.items()}
+    rows = {
+        name: {
+            "clips_per_second": r["clips_per_second"],
+            "relative_to_serial": round(r["clips_per_second"] / serial, 2),
+            "cpu_ms_per_clip": r["cpu_ms_per_clip"],
+            "cpu_bound_clips_per_second": r["cpu_bound_clips_per_second"],
+        }
+        for name, r in results.items()
+    }
     if machine is None:
         m = report.get("machine", {})
-        machine = (f"{m.get('cpus')} CPUs, {m.get('platform')}, TF {m.get('tensorflow')}, "
-                   f"load average at end {m.get('load_average_at_end')}")
+        machine = (
+            f"{m.get('cpus')} CPUs, {m.get('platform')}, TF {m.get('tensorflow')}, "
+            f"load average at end {m.get('load_average_at_end')}"
+        )
     old = load(to) if pathlib.Path(to).exists() else {}
-    save(to, {"kind": "input_pipeline", "title": old.get("title", "Input pipeline throughput"),
-              "command": command or old.get("command"), "machine": machine, "date": date,
-              "clip": report.get("clip", old.get("clip")), "videos": report.get("videos",
-                                                                                old.get("videos")),
-              "ratios": {k: v for k, v in report.get("ratios", {}).items()
-                         if k in ("pyav_parallel_vs_serial", "tfrecord_vs_pyav_parallel")},
-              "targets": report.get("targets", old.get("targets")), "results": rows})
+    save(
+        to,
+        {
+            "kind": "input_pipeline",
+            "title": old.get("title", "Input pipeline throughput"),
+            "command": command or old.get("command"),
+            "machine": machine,
+            "date": date,
+            "clip": report.get("clip", old.get("clip")),
+            "videos": report.get("videos", old.get("videos")),
+            "ratios": {
+                k: v
+                for k, v in report.get("ratios", {}).items()
+                if k in ("pyav_parallel_vs_serial", "tfrecord_vs_pyav_parallel")
+            },
+            "targets": report.get("targets", old.get("targets")),
+            "results": rows,
+        },
+    )
 
 
 def measure_zoo(path=DATA / "zoo.json", names=None):
@@ -261,13 +394,20 @@ def measure_zoo(path=DATA / "zoo.json", names=None):
     for row in data["rows"]:
         if names and row["name"] not in names:
             continue
-        model = models.create(row["name"], num_classes=row["num_classes"],
-                              num_frames=row["num_frames"], input_size=row["input_size"],
-                              **row.get("options", {}))
+        model = models.create(
+            row["name"],
+            num_classes=row["num_classes"],
+            num_frames=row["num_frames"],
+            input_size=row["input_size"],
+            **row.get("options", {}),
+        )
         row["params"] = int(profile.count_params(model))
         row["gmacs"] = round(profile.count_macs(model) / 1e9, 2)
-        print(f"{row['name']} {row['num_frames']}x{row['input_size']}: {row['params']:,} params, "
-              f"{row['gmacs']:.2f} GMACs", flush=True)
+        print(
+            f"{row['name']} {row['num_frames']}x{row['input_size']}: {row['params']:,} params, "
+            f"{row['gmacs']:.2f} GMACs",
+            flush=True,
+        )
         del model
         keras.backend.clear_session()
     save(path, data)
@@ -301,12 +441,22 @@ def main(argv=None):
     if args.command == "import-benchmark":
         if not (args.models_to or args.references_to):
             parser.error("give --models-to and/or --references-to")
-        import_benchmark(load(args.report), date=args.date, models_to=args.models_to,
-                         references_to=args.references_to, machine=args.machine,
-                         command=args.run_command)
+        import_benchmark(
+            load(args.report),
+            date=args.date,
+            models_to=args.models_to,
+            references_to=args.references_to,
+            machine=args.machine,
+            command=args.run_command,
+        )
     elif args.command == "import-benchmark-data":
-        import_benchmark_data(load(args.report), to=args.to, date=args.date,
-                              machine=args.machine, command=args.run_command)
+        import_benchmark_data(
+            load(args.report),
+            to=args.to,
+            date=args.date,
+            machine=args.machine,
+            command=args.run_command,
+        )
     elif args.command == "measure-zoo":
         measure_zoo(names=set(args.names) or None)
     if args.check:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Multi-view evaluation of a trained model (= `tfvideo evaluate`; `--help` lists the flags).
 
-    python scripts/evaluate.py --model_path runs/tsm_tiny_synthetic --num_clips 2 --num_crops 3
-    python scripts/evaluate.py --model_path runs/tsm_tiny_synthetic --reverse_frames
+python scripts/evaluate.py --model_path runs/tsm_tiny_synthetic --num_clips 2 --num_crops 3
+python scripts/evaluate.py --model_path runs/tsm_tiny_synthetic --reverse_frames
 """
 
 import os

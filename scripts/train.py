@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Train, evaluate and export a video model (= `tfvideo train`; `--help` lists the flags).
 
-    python scripts/train.py                      # the embedded synthetic demo (CPU, < 10 min)
-    python scripts/train.py --model tsn_tiny     # the same recipe without temporal modelling
+python scripts/train.py                      # the embedded synthetic demo (CPU, < 10 min)
+python scripts/train.py --model tsn_tiny     # the same recipe without temporal modelling
 """
 
 import os

@@ -38,4 +38,5 @@ def pytest_configure(config):
     # per call; thousands of these lines would hide the warnings that matter.
     config.addinivalue_line(
         "filterwarnings",
-        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
+    )

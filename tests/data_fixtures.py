@@ -26,8 +26,9 @@ VIDEO_SPECS = {
     "anim.gif": ("gif", "rgb8", 20, {}),
 }
 
-REAL_VIDEO_DIR = os.path.normpath(os.path.join(
-    os.path.dirname(__file__), "..", "..", "shared", "fixtures", "videos"))
+REAL_VIDEO_DIR = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures", "videos")
+)
 
 # Expected frame counts of the real-world fixtures (their README).
 REAL_VIDEOS = {
@@ -57,13 +58,22 @@ def frame_image(i, width=WIDTH, height=HEIGHT):
 def frame_index_of(frame):
     """Recovers the index written by ``frame_image`` (centre brightness)."""
     h, w = frame.shape[:2]
-    centre = float(np.mean(frame[h // 4:3 * h // 4, w // 4:3 * w // 4]))
+    centre = float(np.mean(frame[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]))
     return int(round((centre - 8) / 8))
 
 
-def write_video(path, codec="libx264", pix_fmt="yuv420p", num_frames=30,
-                options=None, rate=25, rotation=None, width=WIDTH,
-                height=HEIGHT, images=None):
+def write_video(
+    path,
+    codec="libx264",
+    pix_fmt="yuv420p",
+    num_frames=30,
+    options=None,
+    rate=25,
+    rotation=None,
+    width=WIDTH,
+    height=HEIGHT,
+    images=None,
+):
     """Encodes ``frame_image(i)`` (or ``images``) with PyAV."""
     container = av.open(str(path), "w")
     stream = container.add_stream(codec, rate=rate, options=options or {})
@@ -73,8 +83,7 @@ def write_video(path, codec="libx264", pix_fmt="yuv420p", num_frames=30,
     if rotation is not None:
         stream.set_display_rotation(rotation)
     for i in range(num_frames):
-        img = images[i] if images is not None else frame_image(i, width,
-                                                               height)
+        img = images[i] if images is not None else frame_image(i, width, height)
         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         for packet in stream.encode(frame):
             container.mux(packet)
@@ -90,8 +99,7 @@ def write_audio_only(path):
     stream.layout = "mono"
     for k in range(10):
         samples = np.zeros((1, 1024), np.float32)
-        frame = av.AudioFrame.from_ndarray(samples, format="fltp",
-                                           layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
         frame.sample_rate = 16000
         frame.pts = k * 1024
         for packet in stream.encode(frame):
@@ -113,14 +121,13 @@ def video_dir(tmp_path_factory):
         write_video(root / name, codec, pix, n, opts)
     write_video(root / "rot90.mp4", num_frames=10, rotation=90)
     src = (root / "h264.mp4").read_bytes()
-    (root / "truncated.mp4").write_bytes(src[:len(src) // 2])
+    (root / "truncated.mp4").write_bytes(src[: len(src) // 2])
     # intact container (ftyp, moov) but noise for the coded frames (mdat)
     corrupt = bytearray(src)
     start, end = src.find(b"mdat") + 4, src.find(b"moov") - 4
     assert 0 < start < end, "expected mdat before moov"
     rng = np.random.default_rng(0)
-    corrupt[start:end] = rng.integers(0, 256, end - start,
-                                      dtype=np.uint8).tobytes()
+    corrupt[start:end] = rng.integers(0, 256, end - start, dtype=np.uint8).tobytes()
     (root / "corrupt.mp4").write_bytes(bytes(corrupt))
     (root / "empty.mp4").write_bytes(b"")
     (root / "text.mp4").write_text("this is not a video\n" * 20)
@@ -132,8 +139,7 @@ def video_dir(tmp_path_factory):
 def class_video_root(video_dir, tmp_path_factory):
     """``root/<class>/<video>`` with 3 classes x 2 good videos + 1 bad."""
     root = tmp_path_factory.mktemp("classes")
-    names = ["h264.mp4", "mpeg4.avi", "h264.mkv", "vp8.webm", "h264.mov",
-             "anim.gif"]
+    names = ["h264.mp4", "mpeg4.avi", "h264.mkv", "vp8.webm", "h264.mov", "anim.gif"]
     for c in range(3):
         d = root / f"class{c}"
         d.mkdir()
@@ -146,6 +152,8 @@ def class_video_root(video_dir, tmp_path_factory):
 
 def require_real_videos():
     if not os.path.isdir(REAL_VIDEO_DIR):
-        pytest.skip(f"real video fixtures not found at {REAL_VIDEO_DIR} "
-                    "(../shared/fixtures/videos beside the checkout)")
+        pytest.skip(
+            f"real video fixtures not found at {REAL_VIDEO_DIR} "
+            "(../shared/fixtures/videos beside the checkout)"
+        )
     return REAL_VIDEO_DIR

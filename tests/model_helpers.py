@@ -69,8 +69,11 @@ def calibrate_batch_norms(model, clip):
     of a deep network with no visible effect on the logits. A channel's variance is floored at
     its layer's mean variance, so quiet channels are not amplified (which would let float32
     rounding alone approach the parity tolerances)."""
-    norms = [layer for layer in model._flatten_layers(include_self=False)
-             if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     momenta = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = 0.0  # moving <- batch statistics, in one training-mode pass

@@ -50,6 +50,9 @@ def test_packages_import_only_what_comes_before_them():
 
 
 def test_every_package_is_on_the_map():
-    packages = {p.name.removesuffix(".py") for p in TFVIDEO.iterdir()
-                if (p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"}
+    packages = {
+        p.name.removesuffix(".py")
+        for p in TFVIDEO.iterdir()
+        if (p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"
+    }
     assert packages - SHARED == set(MAY_IMPORT)

@@ -15,12 +15,17 @@ from benchmarks.harness import run_for_result  # noqa: E402
 
 def test_tfvideo_side_trains_in_bf16_on_jax_without_tensorflow():
     # The GPU machines have JAX and PyTorch but no TensorFlow: block its import.
-    code = (f"import json, sys; sys.modules['tensorflow'] = None; sys.path.insert(0, {ROOT!r}); "
-            "from benchmarks import accelerator as acc; "
-            "print('RESULT ' + json.dumps(acc.measure_tfvideo("
-            "'tsm_tiny', num_classes=7, batch_size=2, steps=4, warmup=1)))")
-    row = run_for_result([sys.executable, "-c", code], "tsm_tiny on JAX without TensorFlow",
-                         env=dict(os.environ, KERAS_BACKEND="jax"))
+    code = (
+        f"import json, sys; sys.modules['tensorflow'] = None; sys.path.insert(0, {ROOT!r}); "
+        "from benchmarks import accelerator as acc; "
+        "print('RESULT ' + json.dumps(acc.measure_tfvideo("
+        "'tsm_tiny', num_classes=7, batch_size=2, steps=4, warmup=1)))"
+    )
+    row = run_for_result(
+        [sys.executable, "-c", code],
+        "tsm_tiny on JAX without TensorFlow",
+        env=dict(os.environ, KERAS_BACKEND="jax"),
+    )
     assert row["dtype_policy"] == "mixed_bfloat16" and row["device"].startswith("cpu")
     assert row["input"] == "8x64x64" and row["batch_size"] == 2
     assert row["inference_clips_s"] > 0 and row["training_clips_s"] > 0
@@ -41,9 +46,19 @@ def test_reference_side_runs_under_autocast():
 
 def test_script_writes_report_and_marks_models_without_reference(tmp_path):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "benchmarks", "gpu.py"), "--models=tsm_tiny",
-         "--batch_size=2", "--steps=2", "--warmup=1", f"--output_dir={tmp_path}"],
-        capture_output=True, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "gpu.py"),
+            "--models=tsm_tiny",
+            "--batch_size=2",
+            "--steps=2",
+            "--warmup=1",
+            f"--output_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "benchmark_gpu.json").read_text())
     (row,) = report["rows"]
@@ -54,21 +69,28 @@ def test_script_writes_report_and_marks_models_without_reference(tmp_path):
 
 
 def test_ratios_in_table_are_tfvideo_over_reference():
-    ours = {"input": "8x224x224", "batch_size": 32, "inference_clips_s": 600.0,
-            "training_clips_s": 150.0}
+    ours = {
+        "input": "8x224x224",
+        "batch_size": 32,
+        "inference_clips_s": 600.0,
+        "training_clips_s": 150.0,
+    }
     ref = {"inference_clips_s": 200.0, "training_clips_s": 100.0, "reference": "official"}
     row = {"model": "tada2d_r50", "tfvideo": ours, "reference": ref, **acc.ratios(ours, ref)}
     assert row["inference_ratio"] == 3.0 and row["training_ratio"] == 1.5
     line = acc.markdown_table([row]).splitlines()[-1]
-    assert line == ("| tada2d_r50 | 8x224x224 | 32 | 600.0 | 200.0 | 3.00 | 150.0 | 100.0 | "
-                    "1.50 | official |")
+    assert line == (
+        "| tada2d_r50 | 8x224x224 | 32 | 600.0 | 200.0 | 3.00 | 150.0 | 100.0 | 1.50 | official |"
+    )
 
 
 def test_jitted_forward_has_no_layout_transposes():
     # Temporal convolutions, shifts and calibrations run on free reshapes of the channels-last
     # tensors ([B*T, H, W, C] <-> [B, T, H*W, C]); a permutation would cost a full copy per layer
     # on a GPU. Count transposes in the lowered (StableHLO) forward of one model per family.
-    code = f"import sys; sys.path.insert(0, {ROOT!r})" + """
+    code = (
+        f"import sys; sys.path.insert(0, {ROOT!r})"
+        + """
 import json, re
 import jax, numpy as np
 from tfvideo import models
@@ -85,8 +107,12 @@ for name in ["tsm_tiny", "teinet_tiny", "tada2d_tiny", "blvnet_tam_tiny", "s3d_t
                     for op in ("transpose", "convolution")}
 print("RESULT " + json.dumps(counts))
 """
-    counts = run_for_result([sys.executable, "-c", code], "the lowered forwards on JAX",
-                            env=dict(os.environ, KERAS_BACKEND="jax"))
+    )
+    counts = run_for_result(
+        [sys.executable, "-c", code],
+        "the lowered forwards on JAX",
+        env=dict(os.environ, KERAS_BACKEND="jax"),
+    )
     assert len(counts) == 6
     for name, ops in counts.items():
         assert ops["convolution"] > 0, name  # the count sees the graph

@@ -8,8 +8,9 @@ from tfvideo import cli
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "tfvideo.cli", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tfvideo.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_info_prints_versions_backend_and_devices():
@@ -36,11 +37,20 @@ CONSOLE_SCRIPT = pathlib.Path(sys.executable).with_name("tfvideo")
 # Per command: flags its --help must list, with the default printed where one is given here
 # (written from the commands' documented flags, not from the flag definitions).
 HELP_FLAGS = {
-    "train": {"--model": "tsm_tiny", "--epochs": "20", "--backup_every": "50",
-              "--batch_size": "16", "--[no]export": "true"},
+    "train": {
+        "--model": "tsm_tiny",
+        "--epochs": "20",
+        "--backup_every": "50",
+        "--batch_size": "16",
+        "--[no]export": "true",
+    },
     "evaluate": {"--batch_size": "8", "--eval_split": "validation", "--dataset": None},
-    "export": {"--model": None, "--format": "saved_model", "--quantize": "none",
-               "--[no]warmup": "true"},
+    "export": {
+        "--model": None,
+        "--format": "saved_model",
+        "--quantize": "none",
+        "--[no]warmup": "true",
+    },
     "predict": {"--model": None, "--top_k": "5", "--[no]json": "false"},
     "convert": {"--arch": None, "--checkpoint": None, "--out": None},
     "info": {"--model": None, "--[no]list": "false", "--[no]summary": "true"},
@@ -65,10 +75,16 @@ def _flag_blocks(help_text):
 def test_every_command_help_through_the_console_script_lists_its_flags(tmp_path):
     assert CONSOLE_SCRIPT.is_file(), f"{CONSOLE_SCRIPT}: the console script is not installed"
     assert set(HELP_FLAGS) == set(cli.COMMANDS)
-    processes = {command: subprocess.Popen([str(CONSOLE_SCRIPT), command, "--help"], cwd=tmp_path,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                           text=True)
-                 for command in HELP_FLAGS}
+    processes = {
+        command: subprocess.Popen(
+            [str(CONSOLE_SCRIPT), command, "--help"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in HELP_FLAGS
+    }
     for command, process in processes.items():
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err[-2000:]

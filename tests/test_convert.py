@@ -14,12 +14,19 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from model_helpers import random_clip, randomize_zero_initialised_weights, relative_error
 
 import tfvideo
-from model_helpers import random_clip, randomize_zero_initialised_weights, relative_error
 from tfvideo import cli
-from tfvideo.convert import (ConversionError, detect_source, load_torch_state_dict,
-                             model_family, read_checkpoint, resnet_state_dict, unwrap_state_dict)
+from tfvideo.convert import (
+    ConversionError,
+    detect_source,
+    load_torch_state_dict,
+    model_family,
+    read_checkpoint,
+    resnet_state_dict,
+    unwrap_state_dict,
+)
 from tfvideo.models import common
 
 
@@ -41,13 +48,16 @@ def torchvision_layout(seed=0):
 
 def test_unwrap_handles_wrappers_prefixes_and_buffers():
     weight = np.ones((2, 3), "float32")
-    for wrapped in ({"model_state": {"fc.weight": weight}, "epoch": 3, "cfg": "..."},
-                    {"state_dict": {"module.fc.weight": weight}, "arch": "x"},
-                    {"model": {"module.module.fc.weight": weight}},
-                    {"state_dict": {"model": {"fc.weight": weight}}}):
+    for wrapped in (
+        {"model_state": {"fc.weight": weight}, "epoch": 3, "cfg": "..."},
+        {"state_dict": {"module.fc.weight": weight}, "arch": "x"},
+        {"model": {"module.module.fc.weight": weight}},
+        {"state_dict": {"model": {"fc.weight": weight}}},
+    ):
         assert list(unwrap_state_dict(wrapped)) == ["fc.weight"]
-    state = unwrap_state_dict({"bn.running_mean": np.zeros(2),
-                               "bn.num_batches_tracked": np.array(3)})
+    state = unwrap_state_dict(
+        {"bn.running_mean": np.zeros(2), "bn.num_batches_tracked": np.array(3)}
+    )
     assert list(state) == ["bn.running_mean"] and state["bn.running_mean"].dtype == np.float32
     ema = {"model_state": {"w": weight}, "model_ema_state": {"w": 2 * weight}}
     assert unwrap_state_dict(ema, ema=True)["w"][0, 0] == 2
@@ -65,15 +75,20 @@ def test_read_checkpoint_npz_and_missing_file(tmp_path):
         read_checkpoint(tmp_path / "nope.pth")
 
 
-@pytest.mark.parametrize("keys, source", [
-    (["conv1.weight", "layer1.0.conv1.weight", "fc.weight"], "torchvision_resnet"),
-    (["base_model.layer1.0.conv1.net.weight", "new_fc.weight"], "tsm"),
-    (["backbone.conv1.a.weight", "backbone.conv2.res_1.conv_branch.b_rf.g.weight"], "tada2d"),
-    (["backbone.downsample_layers.0.0.weight", "backbone.stages.0.0.dwconv_rf.a.weight"],
-     "tadaconvnext"),
-    (["baseline_model.b_conv0.weight", "baseline_model.layer1.tam.prev.weight"], "blvnet_tam"),
-    (["features.0.0.0.weight", "classifier.1.weight"], "torchvision_s3d"),
-])
+@pytest.mark.parametrize(
+    "keys, source",
+    [
+        (["conv1.weight", "layer1.0.conv1.weight", "fc.weight"], "torchvision_resnet"),
+        (["base_model.layer1.0.conv1.net.weight", "new_fc.weight"], "tsm"),
+        (["backbone.conv1.a.weight", "backbone.conv2.res_1.conv_branch.b_rf.g.weight"], "tada2d"),
+        (
+            ["backbone.downsample_layers.0.0.weight", "backbone.stages.0.0.dwconv_rf.a.weight"],
+            "tadaconvnext",
+        ),
+        (["baseline_model.b_conv0.weight", "baseline_model.layer1.tam.prev.weight"], "blvnet_tam"),
+        (["features.0.0.0.weight", "classifier.1.weight"], "torchvision_s3d"),
+    ],
+)
 def test_detect_source(keys, source):
     assert detect_source(dict.fromkeys(keys)) == source
 
@@ -133,17 +148,23 @@ def test_resnet_state_dict_is_torchvisions_layout(tmp_path):
         pytest.skip("torchvision is not installed")
     keras_logits, states = {}, {}
     for case, depth in (("bottleneck_1111", (1, 1, 1, 1)), ("resnet18", 18)):
-        model = tfvideo.models.create("tsn_r50", num_classes=5, num_frames=2, input_size=64,
-                                      depth=depth)
+        model = tfvideo.models.create(
+            "tsn_r50", num_classes=5, num_frames=2, input_size=64, depth=depth
+        )
         randomize_zero_initialised_weights(model, seed=7)
         clip = random_clip(model, seed=7)
         keras_logits[case] = model(clip, training=False).numpy()
         states[case] = resnet_state_dict(model)
-        np.savez(tmp_path / f"{case}.npz", clip=clip,
-                 **{f"sd/{k}": v for k, v in states[case].items()})
+        np.savez(
+            tmp_path / f"{case}.npz", clip=clip, **{f"sd/{k}": v for k, v in states[case].items()}
+        )
         keras.backend.clear_session()
-    result = subprocess.run([sys.executable, "-c", TORCHVISION_CHILD, str(tmp_path)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", TORCHVISION_CHILD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     for case, state in states.items():
@@ -165,9 +186,15 @@ def test_errors_list_every_problem_and_leave_the_model_unchanged():
     with pytest.raises(ConversionError) as info:
         load_torch_state_dict(model, state)
     message = str(info.value)
-    for text in ("layer2.0.conv2.weight", "bn1.running_var", "layer9.0.conv1.weight",
-                 "fc.weight (7, 128)", "missing checkpoint keys (2)",
-                 "unexpected checkpoint keys (1)", "shape mismatches (1)"):
+    for text in (
+        "layer2.0.conv2.weight",
+        "bn1.running_var",
+        "layer9.0.conv1.weight",
+        "fc.weight (7, 128)",
+        "missing checkpoint keys (2)",
+        "unexpected checkpoint keys (1)",
+        "shape mismatches (1)",
+    ):
         assert text in message, message
     assert all(np.array_equal(a, b) for a, b in zip(before, weights_of(model)))
 
@@ -225,16 +252,29 @@ def test_tsm_layout_renames_shifted_convs():
         tsm[f"module.{key}"] = value
     report = load_torch_state_dict(model, {"state_dict": tsm})
     assert report.source == "tsm" and len(report.loaded_keys) == len(state)
-    assert np.array_equal(resnet_state_dict(model)["layer3.0.conv1.weight"],
-                          state["layer3.0.conv1.weight"])
+    assert np.array_equal(
+        resnet_state_dict(model)["layer3.0.conv1.weight"], state["layer3.0.conv1.weight"]
+    )
 
 
 def test_convert_command_writes_loadable_weights(tmp_path):
     state = torchvision_layout(seed=1)
     checkpoint, out = tmp_path / "r.npz", tmp_path / "tsn_tiny.weights.h5"
     np.savez(checkpoint, **{"module." + k: v for k, v in state.items()})
-    code = cli.main(["tfvideo", "convert", "--arch", "tsn_tiny", "--checkpoint", str(checkpoint),
-                     "--out", str(out), "--num_frames", "2"])
+    code = cli.main(
+        [
+            "tfvideo",
+            "convert",
+            "--arch",
+            "tsn_tiny",
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(out),
+            "--num_frames",
+            "2",
+        ]
+    )
     assert code == 0
     model = tiny()
     model.load_weights(str(out))
@@ -246,8 +286,18 @@ def test_convert_command_reports_a_bad_checkpoint(tmp_path, capsys):
     del state["layer4.0.conv3.weight"]
     checkpoint = tmp_path / "bad.npz"
     np.savez(checkpoint, **state)
-    code = cli.main(["tfvideo", "convert", "--arch", "tsn_tiny", "--checkpoint", str(checkpoint),
-                     "--out", str(tmp_path / "bad.weights.h5")])
+    code = cli.main(
+        [
+            "tfvideo",
+            "convert",
+            "--arch",
+            "tsn_tiny",
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "bad.weights.h5"),
+        ]
+    )
     assert code == 1
     assert "missing checkpoint keys (1): layer4.0.conv3.weight" in capsys.readouterr().err
     assert not (tmp_path / "bad.weights.h5").exists()
@@ -258,8 +308,13 @@ def test_pickled_training_checkpoints_need_allow_pickle(tmp_path):
     import argparse
 
     path = tmp_path / "checkpoint.pth.tar"
-    torch.save({"state_dict": {"module.fc.weight": torch.ones(2, 3, dtype=torch.bfloat16)},
-                "args": argparse.Namespace(lr=0.01)}, path)
+    torch.save(
+        {
+            "state_dict": {"module.fc.weight": torch.ones(2, 3, dtype=torch.bfloat16)},
+            "args": argparse.Namespace(lr=0.01),
+        },
+        path,
+    )
     with pytest.raises(ValueError, match="allow_pickle"):
         read_checkpoint(path)
     state = read_checkpoint(path, allow_pickle=True)

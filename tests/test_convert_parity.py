@@ -32,8 +32,8 @@ if __name__ != "__main__":  # the reference subprocess (see `torchvision_refs`) 
     import keras
 
     import tfvideo
-    from tfvideo.convert import load_torch_state_dict
     from tfvideo.cli.convert import convert
+    from tfvideo.convert import load_torch_state_dict
 
 # Input normalisation each release trained with (papers.md 1.3, 3.4, 4.5), written out here so the
 # test checks the models' built-in `Normalize` independently.
@@ -45,6 +45,7 @@ TOLERANCE = 1e-4
 
 # ---------------------------------------------------------------------------------------------
 # Helpers.
+
 
 def randomize(module, seed=0, inputs=None):
     """Random BN/LN statistics and affine parameters; constant-initialised tensors get random
@@ -122,8 +123,7 @@ def assert_blocks_visible(effect):
 
 
 def random_clip(frames, size, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, (1, frames, size, size, 3)).astype(
-        "float32")
+    return np.random.default_rng(seed).uniform(0, 255, (1, frames, size, size, 3)).astype("float32")
 
 
 def normalized(clip, mean_std):
@@ -150,6 +150,7 @@ def assert_parity(model, clip, reference):
 # ---------------------------------------------------------------------------------------------
 # torchvision references, computed in a subprocess.
 
+
 class TemporalShiftRef(nn.Module):
     """TSM's residual shift wrapper around a block's conv1 (`.net`), from papers.md 2.1."""
 
@@ -162,8 +163,8 @@ class TemporalShiftRef(nn.Module):
         x = x.view(n // self.num_frames, self.num_frames, c, h, w)
         fold, out = c // self.div, torch.zeros_like(x)
         out[:, :-1, :fold] = x[:, 1:, :fold]
-        out[:, 1:, fold:2 * fold] = x[:, :-1, fold:2 * fold]
-        out[:, :, 2 * fold:] = x[:, :, 2 * fold:]
+        out[:, 1:, fold : 2 * fold] = x[:, :-1, fold : 2 * fold]
+        out[:, :, 2 * fold :] = x[:, :, 2 * fold :]
         return self.net(out.view(n, c, h, w))
 
 
@@ -175,8 +176,12 @@ class TSMRef(nn.Module):
         self.num_frames = num_frames
         self.base_model = torchvision.models.resnet50()
         self.base_model.fc = nn.Dropout(0.5)
-        for layer in (self.base_model.layer1, self.base_model.layer2, self.base_model.layer3,
-                      self.base_model.layer4):
+        for layer in (
+            self.base_model.layer1,
+            self.base_model.layer2,
+            self.base_model.layer3,
+            self.base_model.layer4,
+        ):
             for block in layer:
                 block.conv1 = TemporalShiftRef(block.conv1, num_frames)
         self.new_fc = nn.Linear(2048, num_classes)
@@ -194,24 +199,28 @@ def write_torchvision_refs(out_dir):
 
     def save(case, module, clip, logits, effect):
         state = {f"sd/{k}": v.numpy() for k, v in module.state_dict().items()}
-        np.savez(out_dir / f"{case}.npz", clip=clip, logits=logits.numpy(), effect=effect,
-                 **state)
+        np.savez(out_dir / f"{case}.npz", clip=clip, logits=logits.numpy(), effect=effect, **state)
 
     with torch.no_grad():
         clip = random_clip(2, 64)
         frames = as_frames(normalized(clip, IMAGENET))
         resnet = randomize(torchvision.models.resnet50(num_classes=10), inputs=frames)
-        save("resnet50", resnet, clip, resnet(frames).mean(0, keepdim=True),
-             block_effect(resnet, frames, "conv1"))
+        save(
+            "resnet50",
+            resnet,
+            clip,
+            resnet(frames).mean(0, keepdim=True),
+            block_effect(resnet, frames, "conv1"),
+        )
 
         clip = random_clip(4, 64, seed=1)
         frames = as_frames(normalized(clip, IMAGENET))
         tsm = randomize(TSMRef(num_classes=6, num_frames=4), inputs=frames)
-        save("tsm", tsm, clip, tsm(frames),
-             block_effect(tsm, frames, "base_model.conv1"))
-        torch.save({"epoch": 50, "state_dict": {f"module.{k}": v for k, v in
-                                                tsm.state_dict().items()}},
-                   out_dir / "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment4.pth")
+        save("tsm", tsm, clip, tsm(frames), block_effect(tsm, frames, "base_model.conv1"))
+        torch.save(
+            {"epoch": 50, "state_dict": {f"module.{k}": v for k, v in tsm.state_dict().items()}},
+            out_dir / "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment4.pth",
+        )
 
         s3d = torchvision.models.video.s3d(num_classes=7)
         # torchvision's head pools (2, 7, 7), the 224 px map; at 96 px the map is 3 x 3 and the
@@ -228,8 +237,9 @@ def torchvision_refs(tmp_path_factory):
     if importlib.util.find_spec("torchvision") is None:
         pytest.skip("torchvision is not installed")
     out_dir = tmp_path_factory.mktemp("torchvision_refs")
-    result = subprocess.run([sys.executable, __file__, str(out_dir)], capture_output=True,
-                            text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, __file__, str(out_dir)], capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return out_dir
 
@@ -273,6 +283,7 @@ def test_torchvision_s3d_into_s3d(torchvision_refs):
 # ---------------------------------------------------------------------------------------------
 # TAdaConv references (papers.md 4.2-4.4), with the releases' module names.
 
+
 class RouteFuncRef(nn.Module):
     """alpha = b(ReLU(BN(a(GAP_HW(x) + g(GAP_THW(x)))))) + 1 (and beta from b_bias)."""
 
@@ -282,15 +293,21 @@ class RouteFuncRef(nn.Module):
         self.g = nn.Conv3d(channels, channels, 1)
         self.a = nn.Conv3d(channels, hidden, (kernels[0], 1, 1), padding=(kernels[0] // 2, 0, 0))
         self.bn = nn.BatchNorm3d(hidden)
-        self.b = nn.Conv3d(hidden, channels, (kernels[1], 1, 1), padding=(kernels[1] // 2, 0, 0),
-                           bias=False)
-        self.b_bias = nn.Conv3d(hidden, channels, (kernels[1], 1, 1),
-                                padding=(kernels[1] // 2, 0, 0),
-                                bias=False) if bias_calibration else None
+        self.b = nn.Conv3d(
+            hidden, channels, (kernels[1], 1, 1), padding=(kernels[1] // 2, 0, 0), bias=False
+        )
+        self.b_bias = (
+            nn.Conv3d(
+                hidden, channels, (kernels[1], 1, 1), padding=(kernels[1] // 2, 0, 0), bias=False
+            )
+            if bias_calibration
+            else None
+        )
 
     def forward(self, x):
-        h = F.relu(self.bn(self.a(x.mean((3, 4), keepdim=True)
-                                  + self.g(x.mean((2, 3, 4), keepdim=True)))))
+        h = F.relu(
+            self.bn(self.a(x.mean((3, 4), keepdim=True) + self.g(x.mean((2, 3, 4), keepdim=True))))
+        )
         alpha = self.b(h) + 1
         return (alpha, self.b_bias(h) + 1) if self.b_bias is not None else (alpha, None)
 
@@ -300,8 +317,9 @@ class TAdaConv2dRef(nn.Module):
 
     def __init__(self, cin, cout, k, stride=1, padding=0, groups=1, bias=False, cal="cin"):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(1, 1, cout, cin // groups, k, k)
-                                   / np.sqrt(cin // groups * k * k))
+        self.weight = nn.Parameter(
+            torch.randn(1, 1, cout, cin // groups, k, k) / np.sqrt(cin // groups * k * k)
+        )
         self.bias = nn.Parameter(torch.randn(1, 1, cout) * 0.1) if bias else None
         self.stride, self.padding, self.groups, self.cal = stride, padding, groups, cal
 
@@ -312,13 +330,17 @@ class TAdaConv2dRef(nn.Module):
             frames = []
             for j in range(t):
                 a = alpha[i, :, j, 0, 0]
-                w = self.weight[0, 0] * (a[None, :, None, None] if self.cal == "cin"
-                                         else a[:, None, None, None])
+                w = self.weight[0, 0] * (
+                    a[None, :, None, None] if self.cal == "cin" else a[:, None, None, None]
+                )
                 bias = None
                 if self.bias is not None:
                     bias = self.bias[0, 0] * (beta[i, :, j, 0, 0] if beta is not None else 1)
-                frames.append(F.conv2d(x[i:i + 1, :, j], w, bias, self.stride, self.padding,
-                                       groups=self.groups))
+                frames.append(
+                    F.conv2d(
+                        x[i : i + 1, :, j], w, bias, self.stride, self.padding, groups=self.groups
+                    )
+                )
             outputs.append(torch.stack(frames, 2))
         return torch.cat(outputs, 0)
 
@@ -339,7 +361,7 @@ class TAda2DRef(nn.Module):
         self.backbone.conv1 = stem
         dim_in = width
         for s, blocks in enumerate(depths):
-            planes, stage = width * 2 ** s, Namespace()
+            planes, stage = width * 2**s, Namespace()
             for i in range(blocks):
                 stride, out = (2 if i == 0 else 1), planes * 4
                 block, branch = Namespace(), Namespace()
@@ -368,8 +390,9 @@ class TAda2DRef(nn.Module):
             for i in range(blocks):
                 block = getattr(getattr(self.backbone, f"conv{s + 2}"), f"res_{i + 1}")
                 br = block.conv_branch
-                shortcut = (block.short_cut_bn(block.short_cut(x))
-                            if hasattr(block, "short_cut") else x)
+                shortcut = (
+                    block.short_cut_bn(block.short_cut(x)) if hasattr(block, "short_cut") else x
+                )
                 y = F.relu(br.a_bn(br.a(x)))
                 y = br.b(y, br.b_rf(y)[0])
                 pooled = F.avg_pool3d(y, (3, 1, 1), 1, (1, 0, 0), count_include_pad=True)
@@ -391,11 +414,13 @@ def assert_tada_release_parity(model, reference, checkpoint, source, clip):
 def test_tada2d_release_layout_into_tada2d():
     clip = random_clip(4, 64, seed=3)
     video = as_video(normalized(clip, TADA))
-    reference = randomize(TAda2DRef(depths=(1, 2, 1, 1), width=8, num_classes=5), seed=3,
-                          inputs=video)
+    reference = randomize(
+        TAda2DRef(depths=(1, 2, 1, 1), width=8, num_classes=5), seed=3, inputs=video
+    )
     assert_blocks_visible(block_effect(reference, video, "backbone.conv2.res_1.conv_branch.b_rf"))
-    model = tfvideo.models.create("tada2d_r50", num_classes=5, num_frames=4, input_size=64,
-                                  depth=(1, 2, 1, 1), width=8)
+    model = tfvideo.models.create(
+        "tada2d_r50", num_classes=5, num_frames=4, input_size=64, depth=(1, 2, 1, 1), width=8
+    )
     checkpoint = {"model_state": reference.state_dict(), "epoch": 100, "cfg": "..."}
     assert_tada_release_parity(model, reference, checkpoint, "tada2d", clip)
 
@@ -433,15 +458,24 @@ class TAdaConvNeXtRef(nn.Module):
     def __init__(self, depths, dims, num_classes):
         super().__init__()
         self.backbone, self.head = Namespace(), Namespace()
-        layers = [nn.Sequential(nn.Conv3d(3, dims[0], (3, 4, 4), (2, 4, 4), (1, 0, 0)),
-                                LayerNormChannelsFirst(dims[0]))]
-        layers += [nn.Sequential(LayerNormChannelsFirst(dims[i]),
-                                 nn.Conv3d(dims[i], dims[i + 1], (1, 2, 2), (1, 2, 2)))
-                   for i in range(len(dims) - 1)]
+        layers = [
+            nn.Sequential(
+                nn.Conv3d(3, dims[0], (3, 4, 4), (2, 4, 4), (1, 0, 0)),
+                LayerNormChannelsFirst(dims[0]),
+            )
+        ]
+        layers += [
+            nn.Sequential(
+                LayerNormChannelsFirst(dims[i]),
+                nn.Conv3d(dims[i], dims[i + 1], (1, 2, 2), (1, 2, 2)),
+            )
+            for i in range(len(dims) - 1)
+        ]
         self.backbone.downsample_layers = nn.ModuleList(layers)
         self.backbone.stages = nn.ModuleList(
             nn.Sequential(*[TAdaConvNeXtBlockRef(d) for _ in range(n)])
-            for n, d in zip(depths, dims))
+            for n, d in zip(depths, dims)
+        )
         self.backbone.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.head.out = nn.Linear(dims[-1], num_classes)
 
@@ -457,14 +491,17 @@ def test_tadaconvnext_release_layout_into_tadaconvnext():
     video = as_video(normalized(clip, TADA))
     reference = randomize(TAdaConvNeXtRef(depths, dims, num_classes=5), seed=4, inputs=video)
     assert_blocks_visible(block_effect(reference, video, "backbone.stages.0.0.dwconv"))
-    model = tfvideo.models.create("tadaconvnext_t", num_classes=5, num_frames=8, input_size=64,
-                                  depths=depths, dims=dims)
-    assert_tada_release_parity(model, reference, {"model_state": reference.state_dict()},
-                               "tadaconvnext", clip)
+    model = tfvideo.models.create(
+        "tadaconvnext_t", num_classes=5, num_frames=8, input_size=64, depths=depths, dims=dims
+    )
+    assert_tada_release_parity(
+        model, reference, {"model_state": reference.state_dict()}, "tadaconvnext", clip
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # bLVNet-TAM reference (papers.md 3.2-3.5), with the release's module names.
+
 
 class TAMRef(nn.Module):
     """out[t] = ReLU(prev * x[t-1] + curr * x[t] + next * x[t+1]), zero outside the clip."""
@@ -473,11 +510,13 @@ class TAMRef(nn.Module):
         super().__init__()
         self.duration = duration
         self.prev, self.curr, self.next = (
-            nn.Conv2d(channels, channels, 1, groups=channels, bias=False) for _ in range(3))
+            nn.Conv2d(channels, channels, 1, groups=channels, bias=False) for _ in range(3)
+        )
 
     def forward(self, x):
-        p, c, n = (m(x).view((-1, self.duration) + x.shape[1:])
-                   for m in (self.prev, self.curr, self.next))
+        p, c, n = (
+            m(x).view((-1, self.duration) + x.shape[1:]) for m in (self.prev, self.curr, self.next)
+        )
         out = c.clone()
         out[:, 1:] += p[:, :-1]
         out[:, :-1] += n[:, 1:]
@@ -517,15 +556,18 @@ class BottleneckRef(nn.Module):
 def make_layer(inplanes, planes, blocks, stride=1, last_relu=True, tam_duration=None):
     layers = [BottleneckRef(inplanes, planes, stride, True, tam_duration)]
     for i in range(1, blocks):
-        layers.append(BottleneckRef(planes, planes, 1, last_relu if i == blocks - 1 else True,
-                                    tam_duration))
+        layers.append(
+            BottleneckRef(planes, planes, 1, last_relu if i == blocks - 1 else True, tam_duration)
+        )
     return nn.Sequential(*layers)
 
 
 def big_little(x, num_frames):
     clips = x.view((-1, num_frames) + x.shape[1:])
-    return (clips[:, 1::2].reshape((-1,) + x.shape[1:]),
-            clips[:, 0::2].reshape((-1,) + x.shape[1:]))
+    return (
+        clips[:, 1::2].reshape((-1,) + x.shape[1:]),
+        clips[:, 0::2].reshape((-1,) + x.shape[1:]),
+    )
 
 
 def duplicate(x):
@@ -538,8 +580,9 @@ class BLModuleRef(nn.Module):
         self.num_frames = num_frames
         self.big = make_layer(inplanes, planes, blocks - 1, 2, last_relu=False)
         self.little = make_layer(inplanes, planes // alpha, max(1, blocks // beta - 1))
-        self.little_e = nn.Sequential(nn.Conv2d(planes // alpha, planes, 1, bias=False),
-                                      nn.BatchNorm2d(planes))
+        self.little_e = nn.Sequential(
+            nn.Conv2d(planes // alpha, planes, 1, bias=False), nn.BatchNorm2d(planes)
+        )
         self.fusion = make_layer(planes, planes, 1, stride)
         self.tam = TAMRef(inplanes, num_frames)
 
@@ -570,11 +613,15 @@ class BLVNetBackboneRef(nn.Module):
         self.bn_bl_init = nn.BatchNorm2d(w0)
         inplanes = w0
         for i, stride in enumerate((2, 2, 1)):
-            setattr(self, f"layer{i + 1}", BLModuleRef(inplanes, widths[i] * 4, stage_depths[i],
-                                                       stride, num_frames, alpha))
+            setattr(
+                self,
+                f"layer{i + 1}",
+                BLModuleRef(inplanes, widths[i] * 4, stage_depths[i], stride, num_frames, alpha),
+            )
             inplanes = widths[i] * 4
-        self.layer4 = make_layer(inplanes, widths[3] * 4, stage_depths[3], 2,
-                                 tam_duration=num_frames // 2)
+        self.layer4 = make_layer(
+            inplanes, widths[3] * 4, stage_depths[3], 2, tam_duration=num_frames // 2
+        )
 
     def forward(self, x):
         x = self.tam(F.relu(self.bn1(self.conv1(x))))
@@ -605,11 +652,18 @@ def test_blvnet_tam_release_layout_into_blvnet_tam():
     depths, widths = (3, 2, 2, 2), (8, 16, 32, 64)
     clip = random_clip(8, 64, seed=5)
     frames = as_frames(normalized(clip, IMAGENET))
-    reference = randomize(BLVNetTAMRef(depths, widths, num_frames=8, num_classes=5), seed=5,
-                          inputs=frames)
+    reference = randomize(
+        BLVNetTAMRef(depths, widths, num_frames=8, num_classes=5), seed=5, inputs=frames
+    )
     assert_blocks_visible(block_effect(reference, frames, "baseline_model.tam"))
-    model = tfvideo.models.create("blvnet_tam_r50", num_classes=5, num_frames=8, input_size=64,
-                                  stage_depths=depths, widths=widths)
+    model = tfvideo.models.create(
+        "blvnet_tam_r50",
+        num_classes=5,
+        num_frames=8,
+        input_size=64,
+        stage_depths=depths,
+        widths=widths,
+    )
     state = {"state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}}
     report = load_torch_state_dict(model, state)
     assert report.source == "blvnet_tam" and not report.left_at_init
@@ -617,8 +671,15 @@ def test_blvnet_tam_release_layout_into_blvnet_tam():
         expected = reference(frames).numpy()
     assert_parity(model, clip, expected)
     # The shortcut quirk matters: feeding the projection shortcut the pre-TAM input differs.
-    fixed = tfvideo.models.create("blvnet_tam_r50", num_classes=5, num_frames=8, input_size=64,
-                                  stage_depths=depths, widths=widths, shortcut_after_tam=False)
+    fixed = tfvideo.models.create(
+        "blvnet_tam_r50",
+        num_classes=5,
+        num_frames=8,
+        input_size=64,
+        stage_depths=depths,
+        widths=widths,
+        shortcut_after_tam=False,
+    )
     load_torch_state_dict(fixed, state)
     assert np.abs(keras.ops.convert_to_numpy(fixed(clip, training=False)) - expected).max() > 1e-3
 

@@ -23,8 +23,7 @@ def test_every_command_reads_datasets_with_the_same_flags():
     names = {f.name for f in dataclasses.fields(DataConfig)}
     for command in (train, evaluate, build_tfrecords):
         assert names <= set(command.FLAGS.values), command.__name__
-    for old in ("format", "annotations", "extension", "split_number", "subset", "limit",
-                "prefix"):
+    for old in ("format", "annotations", "extension", "split_number", "subset", "limit", "prefix"):
         assert old not in build_tfrecords.FLAGS.values, old
     assert build_tfrecords.FLAGS.values["split"].value == 1  # the official split number
 
@@ -34,14 +33,14 @@ def test_list_and_folder_formats_and_options(tmp_path):
     listing.write_text("a.mp4 cat\nsub/b.mp4 dog\n")
     names = tmp_path / "names.txt"
     names.write_text("dog\ncat\n")
-    ds = load_dataset("list", train_annotations=str(listing), video_root="/v",
-                      labels=str(names))
+    ds = load_dataset("list", train_annotations=str(listing), video_root="/v", labels=str(names))
     assert ds.samples == [("/v/a.mp4", 1), ("/v/sub/b.mp4", 0)]
     assert ds.class_names == ["dog", "cat"]
     flips = tmp_path / "flips.json"
     flips.write_text(json.dumps([1, 0]))
-    flipped = load_dataset(DataConfig("list", str(listing), labels=str(names),
-                                      label_flip_map=str(flips)))
+    flipped = load_dataset(
+        DataConfig("list", str(listing), labels=str(names), label_flip_map=str(flips))
+    )
     assert flipped.label_flip_map == {0: 1, 1: 0}
 
     for subset in ("train", "val"):
@@ -70,12 +69,15 @@ def test_missing_options_name_the_flag(tmp_path):
 
 def test_kinetics_split_column_and_ucf_validation_fallback(tmp_path):
     csv = tmp_path / "k.csv"
-    csv.write_text("label,youtube_id,time_start,time_end,split\n"
-                   "abseiling,aaa,0,10,train\nbowling,bbb,5,15,val\n")
+    csv.write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "abseiling,aaa,0,10,train\nbowling,bbb,5,15,val\n"
+    )
     both = load_dataset("kinetics", train_annotations=str(csv), video_root=str(tmp_path))
     assert len(both) == 2
-    kept = load_dataset("kinetics", train_annotations=str(csv), video_root=str(tmp_path),
-                        kinetics_split="val")
+    kept = load_dataset(
+        "kinetics", train_annotations=str(csv), video_root=str(tmp_path), kinetics_split="val"
+    )
     assert [os.path.basename(p) for p in kept.paths] == ["bbb_000005_000015.mp4"]
 
     split_dir = tmp_path / "ucf"
@@ -90,15 +92,24 @@ def test_kinetics_split_column_and_ucf_validation_fallback(tmp_path):
 
 
 def test_synthetic_and_its_ssv2_files_give_the_same_flip_map(tmp_path):
-    config = DataConfig(data_root=str(tmp_path / "syn"), synthetic_classes=4,
-                        synthetic_train_per_class=1, synthetic_val_per_class=1,
-                        synthetic_frames=4, synthetic_size=16)
+    config = DataConfig(
+        data_root=str(tmp_path / "syn"),
+        synthetic_classes=4,
+        synthetic_train_per_class=1,
+        synthetic_val_per_class=1,
+        synthetic_frames=4,
+        synthetic_size=16,
+    )
     train, val = load_datasets(config)
     assert len(train) == len(val) == 4 and train.label_flip_map == {0: 1, 1: 0}
     root = str(tmp_path / "syn")
-    as_ssv2 = load_dataset("ssv2", labels=os.path.join(root, synthetic.LABELS_FILE),
-                           train_annotations=os.path.join(root, synthetic.SPLIT_FILES["train"]),
-                           video_root=os.path.join(root, "videos"), video_extension=".mp4")
+    as_ssv2 = load_dataset(
+        "ssv2",
+        labels=os.path.join(root, synthetic.LABELS_FILE),
+        train_annotations=os.path.join(root, synthetic.SPLIT_FILES["train"]),
+        video_root=os.path.join(root, "videos"),
+        video_extension=".mp4",
+    )
     assert as_ssv2.samples == train.samples
     assert as_ssv2.label_flip_map == train.label_flip_map  # label_flip_map.json beside --labels
     assert datasets.SSV2_FLIP_MAP_FILE == synthetic.FLIP_MAP_FILE

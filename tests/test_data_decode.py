@@ -3,7 +3,6 @@ real-world fixtures in ../shared/fixtures/videos."""
 
 import numpy as np
 import pytest
-
 from data_fixtures import (  # noqa: F401  (fixtures)
     HEIGHT,
     NUM_FRAMES,
@@ -15,6 +14,7 @@ from data_fixtures import (  # noqa: F401  (fixtures)
     video_dir,
     write_video,
 )
+
 from tfvideo.data import (
     VideoDecodeError,
     count_frames,
@@ -50,8 +50,10 @@ def test_seek_decode_matches_full_decode(video_dir, name):
     n = len(full)
     rng = np.random.default_rng(sum(map(ord, name)))
     index_sets = [rng.integers(0, n, size=k) for k in (1, 3, 8, 8, 16)]
-    index_sets += [np.array([n - 1, 0, n // 2, n // 2]),  # unsorted, repeats
-                   np.arange(n)[::-3]]
+    index_sets += [
+        np.array([n - 1, 0, n // 2, n // 2]),  # unsorted, repeats
+        np.arange(n)[::-3],
+    ]
     for idx in index_sets:
         np.testing.assert_array_equal(decode_video(path, idx), full[idx])
 
@@ -117,23 +119,31 @@ def _upright(stored, angle):
     if turn == 180:
         return stored[::-1, ::-1]
     r, c = np.indices((w, h))  # a quarter turn swaps the sides
-    if turn == 90:   # top-right corner goes to top-left
+    if turn == 90:  # top-right corner goes to top-left
         return stored[c, w - 1 - r]
     return stored[h - 1 - c, r]  # 270: top-left corner goes to top-right
 
 
 # Where the white and black markers are once upright (rows, cols of an 8x8 corner).
 TOP, BOTTOM, LEFT, RIGHT = slice(0, 8), slice(-8, None), slice(0, 8), slice(-8, None)
-MARKERS = {0: ((TOP, LEFT), (TOP, RIGHT)), 90: ((BOTTOM, LEFT), (TOP, LEFT)),
-           180: ((BOTTOM, RIGHT), (BOTTOM, LEFT)), 270: ((TOP, RIGHT), (BOTTOM, RIGHT))}
+MARKERS = {
+    0: ((TOP, LEFT), (TOP, RIGHT)),
+    90: ((BOTTOM, LEFT), (TOP, LEFT)),
+    180: ((BOTTOM, RIGHT), (BOTTOM, LEFT)),
+    270: ((TOP, RIGHT), (BOTTOM, RIGHT)),
+}
 
 
 @pytest.fixture(scope="module")
 def rotated_videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("rotated")
     images = [_marked_frame(i) for i in range(ROTATED_FRAMES)]
-    return {angle: write_video(root / f"rot{angle}.mp4", num_frames=ROTATED_FRAMES,
-                               rotation=angle, images=images) for angle in ROTATIONS}
+    return {
+        angle: write_video(
+            root / f"rot{angle}.mp4", num_frames=ROTATED_FRAMES, rotation=angle, images=images
+        )
+        for angle in ROTATIONS
+    }
 
 
 @pytest.mark.parametrize("angle", ROTATIONS)
@@ -168,17 +178,23 @@ def test_upright_reference_turns_counter_clockwise():
     np.testing.assert_array_equal(_upright(stored, 180), [[5, 4, 3], [2, 1, 0]])
 
 
-@pytest.mark.parametrize("name, reason, words", [
-    ("empty.mp4", "empty", "zero-byte"),
-    ("text.mp4", "not_a_video", "not a video"),
-    ("truncated.mp4", "truncated", "truncated"),
-    ("audio.m4a", "no_video_stream", "no video stream"),
-    ("does_not_exist.mp4", "missing", "not found"),
-])
+@pytest.mark.parametrize(
+    "name, reason, words",
+    [
+        ("empty.mp4", "empty", "zero-byte"),
+        ("text.mp4", "not_a_video", "not a video"),
+        ("truncated.mp4", "truncated", "truncated"),
+        ("audio.m4a", "no_video_stream", "no video stream"),
+        ("does_not_exist.mp4", "missing", "not found"),
+    ],
+)
 def test_broken_inputs_raise_named_errors(video_dir, name, reason, words):
     path = video_dir / name
-    for call in (lambda: decode_video(path), lambda: decode_video(path, [0]),
-                 lambda: video_info(path)):
+    for call in (
+        lambda: decode_video(path),
+        lambda: decode_video(path, [0]),
+        lambda: video_info(path),
+    ):
         with pytest.raises(VideoDecodeError) as err:
             call()
         assert err.value.reason == reason
@@ -193,21 +209,19 @@ def test_corrupt_frames_raise(video_dir):
     assert str(path) in str(err.value)
 
 
-def test_header_that_over_counts_falls_back_to_real_count(video_dir,
-                                                          tmp_path):
+def test_header_that_over_counts_falls_back_to_real_count(video_dir, tmp_path):
     # An AVI cut at 80%: its header still says NUM_FRAMES frames, the file
     # holds fewer. The count comes from demuxing; indices past the real end
     # clamp to the last decodable frame.
     src = (video_dir / "mpeg4.avi").read_bytes()
     path = tmp_path / "cut.avi"
-    path.write_bytes(src[:int(len(src) * 0.8)])
+    path.write_bytes(src[: int(len(src) * 0.8)])
     info = video_info(path)
     full = decode_video(path)
     assert info.header_frames == NUM_FRAMES
     assert 0 < info.num_frames < NUM_FRAMES
     assert len(full) == info.num_frames
-    np.testing.assert_array_equal(decode_video(path, [NUM_FRAMES - 1, 1]),
-                                  full[[-1, 1]])
+    np.testing.assert_array_equal(decode_video(path, [NUM_FRAMES - 1, 1]), full[[-1, 1]])
 
 
 # Real-world files ----------------------------------------------------------

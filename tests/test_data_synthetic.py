@@ -9,8 +9,15 @@ import pytest
 from tfvideo.data import synthetic
 from tfvideo.data.decode import decode_video
 
-SMALL = dict(num_classes=4, videos_per_class_train=2, videos_per_class_val=1, num_frames=8,
-             size=(48, 64), fps=8, seed=3)
+SMALL = dict(
+    num_classes=4,
+    videos_per_class_train=2,
+    videos_per_class_val=1,
+    num_frames=8,
+    size=(48, 64),
+    fps=8,
+    seed=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +76,15 @@ def test_flip_map_matches_mirrored_motion():
     assert flip == [1, 0, 2, 3, 4, 5, 7, 6, 8, 9, 11, 10]
     names = synthetic.class_names(12)
     for c, m in enumerate(flip):
-        swapped = (names[c].replace("left to right", "@").replace("right to left", "left to right")
-                   .replace("@", "right to left").replace("anticlockwise", "@")
-                   .replace("clockwise", "anticlockwise").replace("@", "clockwise"))
+        swapped = (
+            names[c]
+            .replace("left to right", "@")
+            .replace("right to left", "left to right")
+            .replace("@", "right to left")
+            .replace("anticlockwise", "@")
+            .replace("clockwise", "anticlockwise")
+            .replace("@", "clockwise")
+        )
         assert names[m] == swapped
     width = 64
     for c in (0, 1, 2, 3, 10, 11):  # classes whose label shows in the centroid path

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
@@ -38,13 +37,26 @@ def test_mkdocs_build_strict_has_no_warning(tmp_path):
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")  # mkdocs-material's banner, not a warning
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = result.stdout + result.stderr
     warnings = [line for line in output.splitlines() if re.match(r"\s*(WARNING|ERROR)\b", line)]
     assert result.returncode == 0 and not warnings, output[-6000:]
-    for page in ("index.html", "architecture/index.html", "api/layers/index.html",
-                 "api/models/index.html", "api/data/index.html", "api/training/index.html",
-                 "api/export/index.html", "api/convert/index.html", "api/profile/index.html"):
+    for page in (
+        "index.html",
+        "architecture/index.html",
+        "api/layers/index.html",
+        "api/models/index.html",
+        "api/data/index.html",
+        "api/training/index.html",
+        "api/export/index.html",
+        "api/convert/index.html",
+        "api/profile/index.html",
+    ):
         assert (tmp_path / "site" / page).is_file(), page
     # The API pages are generated from the docstrings, not empty shells.
     layers = (tmp_path / "site" / "api" / "layers" / "index.html").read_text()
@@ -71,8 +83,9 @@ def _relative_targets(path):
             yield os.path.relpath(DOCS / target, path.parent)
 
 
-@pytest.mark.parametrize("path", [REPO_ROOT / "README.md", *PAGES],
-                         ids=lambda p: str(p.relative_to(REPO_ROOT)))
+@pytest.mark.parametrize(
+    "path", [REPO_ROOT / "README.md", *PAGES], ids=lambda p: str(p.relative_to(REPO_ROOT))
+)
 def test_relative_links_point_to_existing_files(path):
     broken = []
     for target in _relative_targets(path):
@@ -92,8 +105,9 @@ def test_link_checker_sees_links():
 def test_generated_tables_match_their_json():
     gen_tables = _gen_tables()
     stale = gen_tables.stale_outputs()
-    assert not stale, (f"stale generated tables {[p.name for p in stale]}: "
-                       "run python docs/gen_tables.py")
+    assert not stale, (
+        f"stale generated tables {[p.name for p in stale]}: run python docs/gen_tables.py"
+    )
     # Every generated table is included by a page, and every include names a generated table.
     included = {m for page in PAGES for m in SNIPPET.findall(page.read_text())}
     generated = {f"generated/{p.name}" for p in (DOCS / "generated").glob("*.md")}
@@ -116,13 +130,28 @@ def test_import_benchmark_reports(tmp_path):
     gen_tables = _gen_tables()
     report = {
         "machine": "CPU X, 2 cores, TF 2.21",
-        "models": [{"model": "tsm_tiny", "input": "8x64x64", "params": 706_000, "gmacs": 0.2401,
-                    "peak_rss_mb": 1337.4,
-                    "latency_s": {"tf_function": {"1": 0.0104, "8": 0.042}},
-                    "throughput_clips_s": {"tf_function": {"1": 96.2, "8": 190.5}}}],
-        "references": [{"model": "s3d", "input": "16x224x224", "tfvideo_s": 0.2241,
-                        "tfvideo_mode": "saved_model", "reference": "torchvision S3D",
-                        "reference_s": 0.5678, "ratio": 0.3947}],
+        "models": [
+            {
+                "model": "tsm_tiny",
+                "input": "8x64x64",
+                "params": 706_000,
+                "gmacs": 0.2401,
+                "peak_rss_mb": 1337.4,
+                "latency_s": {"tf_function": {"1": 0.0104, "8": 0.042}},
+                "throughput_clips_s": {"tf_function": {"1": 96.2, "8": 190.5}},
+            }
+        ],
+        "references": [
+            {
+                "model": "s3d",
+                "input": "16x224x224",
+                "tfvideo_s": 0.2241,
+                "tfvideo_mode": "saved_model",
+                "reference": "torchvision S3D",
+                "reference_s": 0.5678,
+                "ratio": 0.3947,
+            }
+        ],
     }
     models, refs = tmp_path / "models.json", tmp_path / "refs.json"
     gen_tables.import_benchmark(report, date="2026-12-01", models_to=models, references_to=refs)
@@ -132,13 +161,26 @@ def test_import_benchmark_reports(tmp_path):
     text = gen_tables.render(gen_tables.load(refs), "refs.json")
     assert "| s3d | 16x224x224 | 0.224 (saved_model) | torchvision S3D | 0.568 | 0.39 |" in text
 
-    data_report = {"results": {
-        "serial": {"clips_per_second": 32.71, "cpu_ms_per_clip": 31.6,
-                   "cpu_bound_clips_per_second": 31.6},
-        "tfrecord": {"clips_per_second": 388.94, "cpu_ms_per_clip": 4.9,
-                     "cpu_bound_clips_per_second": 408.2}},
-        "machine": {"cpus": 2, "platform": "Linux", "tensorflow": "2.21.0",
-                    "load_average_at_end": [3.1, 2.0, 1.0]}}
+    data_report = {
+        "results": {
+            "serial": {
+                "clips_per_second": 32.71,
+                "cpu_ms_per_clip": 31.6,
+                "cpu_bound_clips_per_second": 31.6,
+            },
+            "tfrecord": {
+                "clips_per_second": 388.94,
+                "cpu_ms_per_clip": 4.9,
+                "cpu_bound_clips_per_second": 408.2,
+            },
+        },
+        "machine": {
+            "cpus": 2,
+            "platform": "Linux",
+            "tensorflow": "2.21.0",
+            "load_average_at_end": [3.1, 2.0, 1.0],
+        },
+    }
     pipeline = tmp_path / "pipeline.json"
     gen_tables.import_benchmark_data(data_report, to=pipeline, date="2026-12-01")
     text = gen_tables.render(gen_tables.load(pipeline), "pipeline.json")
@@ -147,14 +189,14 @@ def test_import_benchmark_reports(tmp_path):
 
 def test_fence_doctests():
     pytest.importorskip("griffe")
-    spec = importlib.util.spec_from_file_location("griffe_doctests",
-                                                  DOCS / "griffe_doctests.py")
+    spec = importlib.util.spec_from_file_location("griffe_doctests", DOCS / "griffe_doctests.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     flush = "Summary.\n\nExample:\n>>> d = {'a': {'b': 1}}\n>>> d['a']['b']\n1\n\nAfter."
     assert module.fence_doctests(flush) == (
         "Summary.\n\nExample:\n\n```pycon\n>>> d = {'a': {'b': 1}}\n>>> d['a']['b']\n1\n```\n\n"
-        "After.")
+        "After."
+    )
     indented = "Summary.\n\nExamples:\n    >>> 1 + 1\n    2\n"
     assert module.fence_doctests(indented) == indented  # griffe's own examples section
 
@@ -164,9 +206,26 @@ def test_measure_zoo_recounts_a_row(tmp_path):
     minutes to build and are checked by the model tests)."""
     gen_tables = _gen_tables()
     path = tmp_path / "zoo.json"
-    gen_tables.save(path, {"kind": "zoo", "title": "t", "machine": None, "date": None, "rows": [
-        {"name": "tsm_tiny", "options": {}, "num_frames": 8, "input_size": 64, "num_classes": 10,
-         "params": 0, "gmacs": 0.0}]})
+    gen_tables.save(
+        path,
+        {
+            "kind": "zoo",
+            "title": "t",
+            "machine": None,
+            "date": None,
+            "rows": [
+                {
+                    "name": "tsm_tiny",
+                    "options": {},
+                    "num_frames": 8,
+                    "input_size": 64,
+                    "num_classes": 10,
+                    "params": 0,
+                    "gmacs": 0.0,
+                }
+            ],
+        },
+    )
     row = gen_tables.measure_zoo(path)["rows"][0]
     assert round(row["params"] / 1e6, 3) == 0.512  # docs/models/resnet.md: 0.512M (10 cls)
     assert row["gmacs"] == pytest.approx(0.24, abs=0.005)
@@ -180,7 +239,11 @@ def _documented_flags(page):
 def _command_flags(command):
     flag_values = importlib.import_module(f"tfvideo.cli.{command}").FLAGS.values
     return {name for name in flag_values if flag_values[name].name == name} - {
-        "help", "helpshort", "helpfull", "helpxml"}
+        "help",
+        "helpshort",
+        "helpfull",
+        "helpxml",
+    }
 
 
 def test_flag_tables_list_the_commands_flags():
@@ -188,8 +251,10 @@ def test_flag_tables_list_the_commands_flags():
     flags of `tfvideo evaluate` that train does not have (the dataset flags are train's)."""
     train, evaluate = _command_flags("train"), _command_flags("evaluate")
     documented_train = _documented_flags("training-flags.md")
-    assert documented_train == train, (f"undocumented: {sorted(train - documented_train)}, "
-                                       f"gone: {sorted(documented_train - train)}")
+    assert documented_train == train, (
+        f"undocumented: {sorted(train - documented_train)}, "
+        f"gone: {sorted(documented_train - train)}"
+    )
     documented_eval = _documented_flags("evaluation.md")
     assert documented_eval <= evaluate, sorted(documented_eval - evaluate)
     assert evaluate <= documented_eval | train, sorted(evaluate - documented_eval - train)

@@ -12,10 +12,10 @@ NUM_FRAMES = 4
 SIZE = 32
 
 
-def toy_model(num_frames=NUM_FRAMES, size=SIZE, num_classes=len(CLASS_NAMES), seed=0,
-              name="toy_net"):
+def toy_model(num_frames=NUM_FRAMES, size=SIZE, num_classes=None, seed=0, name="toy_net"):
     """`[B, T, size, size, 3]` in [0, 255] -> logits; frames stacked vertically for a 2D conv
     (order-aware at frame borders), so every op has a builtin int8 TFLite kernel."""
+    num_classes = len(CLASS_NAMES) if num_classes is None else num_classes
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((num_frames, size, size, 3), name="frames")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO_ROOT
 
 COMMAND_LINE = re.compile(r"^in_fresh_env \w+ '(.+)'$")
@@ -28,16 +27,18 @@ def ci_commands():
 
 def test_ci_runs_the_readme_commands_exactly():
     readme = readme_commands()
-    assert readme == ["pip install -e . && python scripts/train.py",
-                      'pip install -e ".[test]" && python -m pytest tests']
+    assert readme == [
+        "pip install -e . && python scripts/train.py",
+        'pip install -e ".[test]" && python -m pytest tests',
+    ]
     assert ci_commands() == readme
 
 
 def test_setup_base_install_has_what_the_default_job_imports():
     """The default job exports warmup requests: their protos are in install_requires."""
     setup = (REPO_ROOT / "setup.py").read_text()
-    base = setup[setup.index("install_requires=["):]
-    base = base[:base.index("]")]
+    base = setup[setup.index("install_requires=[") :]
+    base = base[: base.index("]")]
     for package in ("tensorflow==", "keras", "av", "tensorflow-serving-api"):
         assert f'"{package}' in base, package
 
@@ -50,8 +51,18 @@ def _run(args, **kwargs):
 def wheel_env(tmp_path_factory):
     """A clean virtual environment (no system packages) with the wheel and its base dependencies."""
     root = tmp_path_factory.mktemp("wheel_env")
-    built = _run([sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "-w",
-                  str(root / "dist")])
+    built = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(REPO_ROOT),
+            "--no-deps",
+            "-w",
+            str(root / "dist"),
+        ]
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     wheel = next((root / "dist").glob("tfvideo-*.whl"))
     created = _run([sys.executable, "-m", "venv", str(root / "venv")])
@@ -81,8 +92,10 @@ def _predict(env, *args):
 def test_wheel_in_a_clean_env_predicts_like_the_source_tree(wheel_env, fixture_video):
     from tfvideo.export.predict import classify_files, load_predictor
 
-    located = _run([str(wheel_env["python"]), "-c", "import tfvideo; print(tfvideo.__file__)"],
-                   cwd=wheel_env["cwd"])
+    located = _run(
+        [str(wheel_env["python"]), "-c", "import tfvideo; print(tfvideo.__file__)"],
+        cwd=wheel_env["cwd"],
+    )
     assert located.stdout.startswith(str(wheel_env["python"].parents[1])), located.stdout
 
     committed = REPO_ROOT / "saved_models" / "tsm_tiny"
@@ -93,7 +106,8 @@ def test_wheel_in_a_clean_env_predicts_like_the_source_tree(wheel_env, fixture_v
         got = out["results"][0]["predictions"]
         assert [p["label"] for p in got] == [p["label"] for p in expected["predictions"]]
         assert [p["probability"] for p in got] == pytest.approx(
-            [p["probability"] for p in expected["predictions"]], abs=1e-5)
+            [p["probability"] for p in expected["predictions"]], abs=1e-5
+        )
     # Without --model: the demo model shipped inside the installed package.
     assert "/site-packages/tfvideo/_bundled/saved_models/tsm_tiny" in out["model"]
 
@@ -103,11 +117,21 @@ def test_missing_optional_package_gets_one_line_naming_the_extra(wheel_env, fixt
     result, _ = _predict(wheel_env, str(fixture_video), "--model", str(tflite))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert ("needs ai-edge-litert, which is not installed (pip install 'tfvideo[litert]')"
-            in result.stderr), result.stderr[-2000:]
+    assert (
+        "needs ai-edge-litert, which is not installed (pip install 'tfvideo[litert]')"
+        in result.stderr
+    ), result.stderr[-2000:]
     checkpoint = wheel_env["cwd"] / "model.pth"
     checkpoint.write_bytes(b"not read: torch is missing")
-    result = _run([str(wheel_env["tfvideo"]), "convert", "--arch=tsm_tiny",
-                   f"--checkpoint={checkpoint}", "--out=x.weights.h5"], cwd=wheel_env["cwd"])
+    result = _run(
+        [
+            str(wheel_env["tfvideo"]),
+            "convert",
+            "--arch=tsm_tiny",
+            f"--checkpoint={checkpoint}",
+            "--out=x.weights.h5",
+        ],
+        cwd=wheel_env["cwd"],
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "needs torch, which is not installed (pip install 'tfvideo[torch]')" in result.stderr

@@ -1,9 +1,8 @@
 """bLVNet-TAM models: paper sizes, big-little structure, TAM, shortcut quirk, export."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import tfvideo.models as tvm
 from tfvideo.models.blvnet import FrameRepeat, FrameSubsample
@@ -15,8 +14,11 @@ def _trainable_params(model):
 
 
 def _clip(num_frames=16, size=64, batch=1, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, (batch, num_frames, size, size, 3)).astype(
-        "float32")
+    return (
+        np.random.default_rng(seed)
+        .uniform(0, 255, (batch, num_frames, size, size, 3))
+        .astype("float32")
+    )
 
 
 def _tiny(**options):
@@ -38,10 +40,13 @@ def _tiny(**options):
 
 
 # Paper / reference sizes (papers.md §3.3, 174 SSv1/v2 classes, 224x224).
-@pytest.mark.parametrize("name,frames,params,gmacs", [
-    ("blvnet_tam_r50", 16, 25.02e6, 23.85),
-    ("blvnet_tam_r101", 48, 40.18e6, 96.45),
-])
+@pytest.mark.parametrize(
+    "name,frames,params,gmacs",
+    [
+        ("blvnet_tam_r50", 16, 25.02e6, 23.85),
+        ("blvnet_tam_r101", 48, 40.18e6, 96.45),
+    ],
+)
 def test_paper_params_and_macs(name, frames, params, gmacs):
     model = tvm.create(name, num_frames=frames)
     assert model.output_shape == (None, 174)
@@ -55,8 +60,7 @@ def test_registry_defaults():
     assert (r50["num_classes"], r50["num_frames"], r50["input_size"]) == (174, 16, 224)
     assert r50["mean"] == (0.485, 0.456, 0.406) and r50["std"] == (0.229, 0.224, 0.225)
     assert tvm.defaults("blvnet_tam_r101")["num_frames"] == 48
-    assert {"blvnet_tam_r50", "blvnet_tam_r101", "blvnet_tam_tiny"} <= set(
-        tvm.available("blvnet"))
+    assert {"blvnet_tam_r50", "blvnet_tam_r101", "blvnet_tam_tiny"} <= set(tvm.available("blvnet"))
 
 
 def test_r101_stage_depths_and_8x2_macs():
@@ -75,14 +79,35 @@ def test_r101_stage_depths_and_8x2_macs():
 
 def test_resolution_trace_at_224():
     model = tvm.create("blvnet_tam_r50")
-    size = {name: model.get_layer(name).output.shape[1] for name in (
-        "bn1", "layer0_duplicate", "layer1_big_1_add", "layer1_little_e_1",
-        "layer1_duplicate", "layer2_big_2_add", "layer2_duplicate", "layer3_big_4_add",
-        "layer3_little_e_1", "layer3_duplicate", "layer4_2_relu")}
-    assert size == {"bn1": 112, "layer0_duplicate": 56, "layer1_big_1_add": 28,
-                    "layer1_little_e_1": 56, "layer1_duplicate": 28, "layer2_big_2_add": 14,
-                    "layer2_duplicate": 14, "layer3_big_4_add": 7, "layer3_little_e_1": 14,
-                    "layer3_duplicate": 14, "layer4_2_relu": 7}
+    size = {
+        name: model.get_layer(name).output.shape[1]
+        for name in (
+            "bn1",
+            "layer0_duplicate",
+            "layer1_big_1_add",
+            "layer1_little_e_1",
+            "layer1_duplicate",
+            "layer2_big_2_add",
+            "layer2_duplicate",
+            "layer3_big_4_add",
+            "layer3_little_e_1",
+            "layer3_duplicate",
+            "layer4_2_relu",
+        )
+    }
+    assert size == {
+        "bn1": 112,
+        "layer0_duplicate": 56,
+        "layer1_big_1_add": 28,
+        "layer1_little_e_1": 56,
+        "layer1_duplicate": 28,
+        "layer2_big_2_add": 14,
+        "layer2_duplicate": 14,
+        "layer3_big_4_add": 7,
+        "layer3_little_e_1": 14,
+        "layer3_duplicate": 14,
+        "layer4_2_relu": 7,
+    }
     # All 2T frames run through the big-little stages, T big frames through layer4.
     assert model.get_layer("layer4_big_frames").offset == 1
     assert model.get_layer("layer4_0_tam").num_frames == 8
@@ -101,8 +126,9 @@ def test_frame_subsample_and_repeat_match_numpy():
 
 def test_fused_maps_are_written_to_both_frames_of_each_pair():
     model = _tiny()
-    probe = keras.Model(model.input, [model.get_layer(f"layer{i}_duplicate").output
-                                      for i in (0, 1, 2, 3)])
+    probe = keras.Model(
+        model.input, [model.get_layer(f"layer{i}_duplicate").output for i in (0, 1, 2, 3)]
+    )
     for fused in probe(_clip()):
         fused = np.asarray(fused)
         np.testing.assert_array_equal(fused[0::2], fused[1::2])
@@ -112,11 +138,16 @@ def test_fused_maps_are_written_to_both_frames_of_each_pair():
 def test_big_branch_is_odd_frames_and_upsampling_is_nearest():
     model = _tiny()
     clip = _clip()
-    probe = keras.Model(model.input, [model.get_layer("tam").output,
-                                      model.get_layer("layer0_big_frames").output,
-                                      model.get_layer("layer0_little_frames").output,
-                                      model.get_layer("layer1_upsample").input,
-                                      model.get_layer("layer1_upsample").output])
+    probe = keras.Model(
+        model.input,
+        [
+            model.get_layer("tam").output,
+            model.get_layer("layer0_big_frames").output,
+            model.get_layer("layer0_little_frames").output,
+            model.get_layer("layer1_upsample").input,
+            model.get_layer("layer1_upsample").output,
+        ],
+    )
     tam, big, little, big_out, upsampled = (np.asarray(t) for t in probe(clip))
     np.testing.assert_array_equal(big, tam[1::2])
     np.testing.assert_array_equal(little, tam[0::2])
@@ -129,8 +160,9 @@ def test_shortcut_quirk_projection_sees_tam_output():
     pool_pad = quirk.get_layer("layer4_0_downsample_0_pad")
     assert pool_pad.input is block_tam.output
     fixed = tvm.create("blvnet_tam_tiny", shortcut_after_tam=False)
-    assert fixed.get_layer("layer4_0_downsample_0_pad").input is \
-        fixed.get_layer("layer4_0_tam").input
+    assert (
+        fixed.get_layer("layer4_0_downsample_0_pad").input is fixed.get_layer("layer4_0_tam").input
+    )
     # Identity shortcuts (no projection) always take the block input, before TAM.
     add_inputs = quirk.get_layer("layer4_1_add").input
     assert add_inputs[1] is quirk.get_layer("layer4_1_tam").input
@@ -143,8 +175,14 @@ def test_avg_pool_shortcut_counts_padding_like_pytorch():
     x = np.random.default_rng(3).uniform(size=(1, 4, 4, 2)).astype("float32")
     got = np.asarray(pool(pad(x)))
     padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
-    want = np.stack([np.stack([padded[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3].sum((0, 1)) / 9
-                               for j in range(2)]) for i in range(2)])[None]
+    want = np.stack(
+        [
+            np.stack(
+                [padded[0, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].sum((0, 1)) / 9 for j in range(2)]
+            )
+            for i in range(2)
+        ]
+    )[None]
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 

@@ -11,10 +11,20 @@ from tfvideo import models
 from tfvideo.models import ModelSpec, VideoClassifier
 
 # One tiny configuration per family, at a small size (frames, pixels).
-TINY = {"tsm_tiny": (4, 32), "tada2d_tiny": (4, 32), "s3d_tiny": (8, 32),
-        "blvnet_tam_tiny": (4, 32), "tadaconvnext_tiny": (4, 32)}
-FAMILY = {"tsm_tiny": "resnet", "tada2d_tiny": "tada2d", "s3d_tiny": "s3d",
-          "blvnet_tam_tiny": "blvnet", "tadaconvnext_tiny": "tadaconvnext"}
+TINY = {
+    "tsm_tiny": (4, 32),
+    "tada2d_tiny": (4, 32),
+    "s3d_tiny": (8, 32),
+    "blvnet_tam_tiny": (4, 32),
+    "tadaconvnext_tiny": (4, 32),
+}
+FAMILY = {
+    "tsm_tiny": "resnet",
+    "tada2d_tiny": "tada2d",
+    "s3d_tiny": "s3d",
+    "blvnet_tam_tiny": "blvnet",
+    "tadaconvnext_tiny": "tadaconvnext",
+}
 
 
 def _tiny(name, **kwargs):
@@ -24,8 +34,7 @@ def _tiny(name, **kwargs):
 
 def _clips(name, n=2, seed=0):
     frames, size = TINY[name]
-    return np.random.default_rng(seed).uniform(0, 255, (n, frames, size, size, 3)).astype(
-        "float32")
+    return np.random.default_rng(seed).uniform(0, 255, (n, frames, size, size, 3)).astype("float32")
 
 
 def test_every_registered_name_has_a_spec_without_building():
@@ -39,13 +48,18 @@ def test_every_registered_name_has_a_spec_without_building():
 
 def test_spec_records_the_papers_conventions():
     # papers.md: TSN/TSM/TEINet and S3D average logits, TAda and bLVNet-TAM softmax scores.
-    expected = {"resnet": "logits", "s3d": "logits", "tada2d": "softmax",
-                "tadaconvnext": "softmax", "blvnet": "softmax"}
+    expected = {
+        "resnet": "logits",
+        "s3d": "logits",
+        "tada2d": "softmax",
+        "tadaconvnext": "softmax",
+        "blvnet": "softmax",
+    }
     for name, family in FAMILY.items():
         spec = models.default_spec(name)
         assert spec.family == family and spec.view_aggregation == expected[family]
-    assert models.default_spec("tsm_r50").mean == (0.485, 0.456, 0.406)      # ImageNet
-    assert models.default_spec("tada2d_r50").mean == (0.45, 0.45, 0.45)      # TAda's
+    assert models.default_spec("tsm_r50").mean == (0.485, 0.456, 0.406)  # ImageNet
+    assert models.default_spec("tada2d_r50").mean == (0.45, 0.45, 0.45)  # TAda's
     assert models.default_spec("tada2d_r50").sampling == "dense"
     assert models.default_spec("tsm_r50").sampling == "segments"
     assert models.default_spec("s3d").checkpoint_layouts == ("torchvision_s3d",)
@@ -96,8 +110,11 @@ def test_preset_round_trip_in_keras_hub_layout(tmp_path):
     clips = _clips("tada2d_tiny")
     preset = tmp_path / "preset"
     model.save_to_preset(str(preset))
-    assert sorted(p.name for p in preset.iterdir()) == ["config.json", "metadata.json",
-                                                       "model.weights.h5"]
+    assert sorted(p.name for p in preset.iterdir()) == [
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+    ]
     metadata = json.loads((preset / "metadata.json").read_text())
     assert metadata["parameter_count"] == model.count_params()
     loaded = models.from_preset(str(preset))
@@ -124,8 +141,9 @@ def test_reset_head_keeps_the_backbone_and_changes_the_classes():
     fresh = model.reset_head(9, class_names=[f"c{i}" for i in range(9)])
     assert fresh.output_shape == (None, 9) and fresh.spec.num_classes == 9
     assert fresh.spec.labels[-1] == "c8"
-    np.testing.assert_allclose(fresh.extract_features(clips), model.extract_features(clips),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        fresh.extract_features(clips), model.extract_features(clips), atol=1e-6
+    )
     # A different class count, with the head re-initialised, but the same count keeps shapes.
     again = model.reset_head(5)
     old = model.get_layer("fc").get_weights()[0]
@@ -137,8 +155,15 @@ def test_consumers_read_the_spec_not_layer_names():
     from tfvideo.export.source import metadata_for_model
     from tfvideo.training.evaluation import default_view_aggregation
 
-    model = models.create("tada2d_tiny", num_classes=3, num_frames=4, input_size=32,
-                          class_names=["a", "b", "c"], sampling="dense", frame_interval=2)
+    model = models.create(
+        "tada2d_tiny",
+        num_classes=3,
+        num_frames=4,
+        input_size=32,
+        class_names=["a", "b", "c"],
+        sampling="dense",
+        frame_interval=2,
+    )
     assert model_family(model) == "tada2d"
     assert default_view_aggregation(model) == "softmax"
     meta = metadata_for_model(model)
@@ -147,8 +172,9 @@ def test_consumers_read_the_spec_not_layer_names():
     assert meta.short_side == model.spec.short_side == 37
 
     inputs = keras.Input((4, 32, 32, 3))
-    plain = keras.Model(inputs, keras.layers.Dense(3)(
-        keras.layers.GlobalAveragePooling3D()(inputs)))
+    plain = keras.Model(
+        inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling3D()(inputs))
+    )
     with pytest.raises(ValueError, match="not a tfvideo VideoClassifier"):
         model_family(plain)
 
@@ -161,13 +187,15 @@ def test_convert_writes_a_preset_that_loads_without_torch(tmp_path):
 
     source = models.create("tsn_tiny", num_classes=5, num_frames=2, input_size=64)
     rng = np.random.default_rng(3)
-    state = {k: rng.normal(size=v.shape).astype("float32")
-             for k, v in resnet_state_dict(source).items()}
+    state = {
+        k: rng.normal(size=v.shape).astype("float32") for k, v in resnet_state_dict(source).items()
+    }
     checkpoint = tmp_path / "r.npz"
     np.savez(checkpoint, **state)
     preset = tmp_path / "tsn_tiny_preset"
-    model, report = convert("tsn_tiny", str(checkpoint), None, num_frames=2, input_size=64,
-                            preset=str(preset))
+    model, report = convert(
+        "tsn_tiny", str(checkpoint), None, num_frames=2, input_size=64, preset=str(preset)
+    )
     loaded = models.from_preset(str(preset))
     assert loaded.spec == model.spec and loaded.spec.num_classes == 5
     np.testing.assert_array_equal(resnet_state_dict(loaded)["fc.weight"], state["fc.weight"])

@@ -4,8 +4,8 @@ keras.applications, frame-order properties, and the .keras / TFLite round trips.
 import keras
 import numpy as np
 import pytest
-
 from model_helpers import random_clip, randomize_batch_norms, relative_error  # noqa: F401
+
 from tfvideo import models
 from tfvideo.convert import load_torch_state_dict, resnet_state_dict
 from tfvideo.models import resnet
@@ -22,12 +22,16 @@ def trainable_params(model):
 # ------------------------------------------------------------------------------------------
 # Paper sizes: params (PyTorch count) and GMACs of one clip, 400 classes.
 
-@pytest.mark.parametrize("name,frames,size,params_m,gmacs", [
-    ("tsn_r50", 8, 224, 24.33, 32.7),
-    ("tsm_r50", 8, 224, 24.33, 32.7),
-    ("teinet_r50", 8, 224, 30.36, 32.9),
-    ("teinet_r50", 16, 224, 30.36, 65.8),
-])
+
+@pytest.mark.parametrize(
+    "name,frames,size,params_m,gmacs",
+    [
+        ("tsn_r50", 8, 224, 24.33, 32.7),
+        ("tsm_r50", 8, 224, 24.33, 32.7),
+        ("teinet_r50", 8, 224, 30.36, 32.9),
+        ("teinet_r50", 16, 224, 30.36, 65.8),
+    ],
+)
 def test_paper_params_and_macs(name, frames, size, params_m, gmacs):
     model = models.create(name, num_classes=400, num_frames=frames, input_size=size)
     assert trainable_params(model) / 1e6 == pytest.approx(params_m, rel=0.002)
@@ -61,8 +65,13 @@ def test_temporal_every_places_the_shift_in_every_nth_block():
     assert models.defaults("tsm_r50").get("temporal_every", 1) == 1
     model = models.create("tsm_tiny", num_classes=5, depth=(2, 2, 3, 1), temporal_every=2)
     shifted = sorted(layer.name for layer in model.layers if layer.name.endswith("_shift"))
-    assert shifted == ["layer1_0_shift", "layer2_0_shift", "layer3_0_shift", "layer3_2_shift",
-                       "layer4_0_shift"]
+    assert shifted == [
+        "layer1_0_shift",
+        "layer2_0_shift",
+        "layer3_0_shift",
+        "layer3_2_shift",
+        "layer4_0_shift",
+    ]
 
 
 def test_invalid_options_raise():
@@ -80,10 +89,12 @@ def test_invalid_options_raise():
 # ------------------------------------------------------------------------------------------
 # ImageNet weights from keras.applications (v1 layout) without a download.
 
+
 @pytest.fixture(scope="module")
 def keras_resnet50():
-    source = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg",
-                                         input_shape=(64, 64, 3))
+    source = keras.applications.ResNet50(
+        weights=None, include_top=False, pooling="avg", input_shape=(64, 64, 3)
+    )
     randomize_batch_norms(source)
     return source
 
@@ -96,16 +107,28 @@ def test_tsn_r50_from_keras_applications_reproduces_2d_features(keras_resnet50, 
     clip = np.random.default_rng(1).uniform(0, 255, (1, 2, 64, 64, 3)).astype("float32")
     expected = keras_resnet50(keras.applications.resnet50.preprocess_input(clip[0].copy()))
     expected = np.asarray(expected)
-    model = models.create("tsn_r50", num_frames=2, input_size=64, stride_on="1x1",
-                          mean=resnet.CAFFE[0], std=resnet.CAFFE[1])
+    model = models.create(
+        "tsn_r50",
+        num_frames=2,
+        input_size=64,
+        stride_on="1x1",
+        mean=resnet.CAFFE[0],
+        std=resnet.CAFFE[1],
+    )
     report = load_torch_state_dict(model, keras_resnet50, include_head=False)
     assert len(report["loaded"]) == 106 and not report["unused"]  # 53 convs + 53 BNs
     assert relative_error(_features(model, clip), expected) < 1e-4
     # The same from a weights file.
     path = tmp_path / "resnet50.weights.h5"
     keras_resnet50.save_weights(path)
-    fresh = models.create("tsn_r50", num_frames=2, input_size=64, stride_on="1x1",
-                          mean=resnet.CAFFE[0], std=resnet.CAFFE[1])
+    fresh = models.create(
+        "tsn_r50",
+        num_frames=2,
+        input_size=64,
+        stride_on="1x1",
+        mean=resnet.CAFFE[0],
+        std=resnet.CAFFE[1],
+    )
     load_torch_state_dict(fresh, path, include_head=False)
     assert relative_error(_features(fresh, clip), expected) < 1e-4
 
@@ -131,8 +154,9 @@ def test_state_dict_round_trip_and_torch_layout():
             other.assign(mem)
     load_torch_state_dict(target, state)
     clip = random_clip(source, seed=2)
-    np.testing.assert_allclose(target(clip, training=False), source(clip, training=False),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        target(clip, training=False), source(clip, training=False), rtol=1e-6, atol=1e-6
+    )
     state["layer9.0.conv1.weight"] = state["conv1.weight"]
     with pytest.raises(ValueError, match="layer9_0_conv1"):
         load_torch_state_dict(target, state, include_head=False)
@@ -140,6 +164,7 @@ def test_state_dict_round_trip_and_torch_layout():
 
 # ------------------------------------------------------------------------------------------
 # Temporal properties, serialisation and TFLite on the tiny variants.
+
 
 @pytest.fixture(scope="module", params=TINY)
 def tiny(request):

@@ -18,7 +18,6 @@ from tfvideo.models import common
 from tfvideo.models.s3d import BLOCKS, SeparablePooling3D
 from tfvideo.profile import count_macs
 
-
 _MODELS = {}
 
 
@@ -72,9 +71,11 @@ FULL_SIZE = [
 ]
 
 
-@pytest.mark.parametrize("name,options,params,gmacs", FULL_SIZE,
-                         ids=[f"{n}{'-' + '-'.join(o.values()) if o else ''}"
-                              for n, o, _, _ in FULL_SIZE])
+@pytest.mark.parametrize(
+    "name,options,params,gmacs",
+    FULL_SIZE,
+    ids=[f"{n}{'-' + '-'.join(o.values()) if o else ''}" for n, o, _, _ in FULL_SIZE],
+)
 def test_full_size_params_and_macs(name, options, params, gmacs):
     model = build(name, num_classes=400, **options)
     defaults = tfvideo.models.defaults(name)
@@ -88,8 +89,16 @@ def test_full_size_params_and_macs(name, options, params, gmacs):
 
 def test_registry_defaults():
     names = tfvideo.models.available(family="s3d")
-    for name in ("s3d", "s3dg", "i3d", "i2d", "s3d_top_heavy", "s3d_bottom_heavy",
-                 "fast_s3d", "s3d_tiny"):
+    for name in (
+        "s3d",
+        "s3dg",
+        "i3d",
+        "i2d",
+        "s3d_top_heavy",
+        "s3d_bottom_heavy",
+        "fast_s3d",
+        "s3d_tiny",
+    ):
         assert name in names
     s3d = tfvideo.models.defaults("s3d")
     assert (s3d["num_frames"], s3d["input_size"], s3d["num_classes"]) == (16, 224, 400)
@@ -122,14 +131,17 @@ def block_conv(block):
     return "conv2d_2c_3x3" if block == "Conv2d_2c_3x3" else f"{block.lower()}_b1_0b"
 
 
-@pytest.mark.parametrize("name,temporal_blocks", [
-    ("s3dg", BLOCKS),
-    ("i3d", BLOCKS),
-    ("i2d", ()),
-    ("s3d_top_heavy", BLOCKS[BLOCKS.index("Mixed_4b"):]),
-    ("fast_s3d", BLOCKS[BLOCKS.index("Mixed_4b"):]),
-    ("s3d_bottom_heavy", BLOCKS[:BLOCKS.index("Mixed_3c") + 1]),
-])
+@pytest.mark.parametrize(
+    "name,temporal_blocks",
+    [
+        ("s3dg", BLOCKS),
+        ("i3d", BLOCKS),
+        ("i2d", ()),
+        ("s3d_top_heavy", BLOCKS[BLOCKS.index("Mixed_4b") :]),
+        ("fast_s3d", BLOCKS[BLOCKS.index("Mixed_4b") :]),
+        ("s3d_bottom_heavy", BLOCKS[: BLOCKS.index("Mixed_3c") + 1]),
+    ],
+)
 def test_variants_place_temporal_convs(name, temporal_blocks):
     model = build(name, **TINY)
     for block in BLOCKS:
@@ -138,15 +150,17 @@ def test_variants_place_temporal_convs(name, temporal_blocks):
     assert bool(full_3d) == (name == "i3d")  # only I3D uses full 3D convs
 
 
-@pytest.mark.parametrize("name,gates", [("s3d", 0), ("i3d", 0), ("s3dg", 1 + 9 * 4),
-                                        ("fast_s3d", 1 + 9 * 4)])
+@pytest.mark.parametrize(
+    "name,gates", [("s3d", 0), ("i3d", 0), ("s3dg", 1 + 9 * 4), ("fast_s3d", 1 + 9 * 4)]
+)
 def test_gating_per_branch(name, gates):
     model = build(name, **TINY)
     gating = [layer for layer in model.layers if isinstance(layer, SpatioTemporalGating)]
     assert len(gating) == gates
     if gates:  # gated on each branch output, before the concat
-        assert model.get_layer("mixed_4b_b2_gating").input is model.get_layer(
-            "mixed_4b_b2_0b").output
+        assert (
+            model.get_layer("mixed_4b_b2_gating").input is model.get_layer("mixed_4b_b2_0b").output
+        )
 
 
 # Where S3D-G gates, written from TF-slim (papers.md 1.2; research/slim/nets/s3dg.py
@@ -155,8 +169,17 @@ def test_gating_per_branch(name, gates):
 # MaxPool_3a_3x3), and in every Mixed block the final op of each of the four branches, before
 # the concat. Nothing else is gated: not Conv2d_1a/2b, not the 0a 1x1 of Branch_1/2, not the
 # pools, not the concat, not the logits.
-SLIM_MIXED = ("Mixed_3b", "Mixed_3c", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e",
-              "Mixed_4f", "Mixed_5b", "Mixed_5c")
+SLIM_MIXED = (
+    "Mixed_3b",
+    "Mixed_3c",
+    "Mixed_4b",
+    "Mixed_4c",
+    "Mixed_4d",
+    "Mixed_4e",
+    "Mixed_4f",
+    "Mixed_5b",
+    "Mixed_5c",
+)
 SLIM_BRANCH_GATED_OP = ("Conv2d_0a_1x1", "Conv2d_0b_3x3", "Conv2d_0b_3x3", "Conv2d_0b_1x1")
 # (model, options) -> the endpoints that are gated. s3dg / fast_s3d gate from Conv2d_2c_3x3 (the
 # slim default); gating_startat="Mixed_4b" is slim's inverted-pyramid knob.
@@ -172,8 +195,13 @@ SLIM_GATED_ENDPOINTS = [
     ("s3d_bottom_heavy", {}, ()),
 ]
 # Layers a gate's input may pass through back to its conv (BN, ReLU, the frame-folding views).
-_PASS_THROUGH = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Reshape,
-                 common.FoldFrames, common.UnfoldFrames)
+_PASS_THROUGH = (
+    keras.layers.BatchNormalization,
+    keras.layers.ReLU,
+    keras.layers.Reshape,
+    common.FoldFrames,
+    common.UnfoldFrames,
+)
 _CONVS = (keras.layers.Conv2D, keras.layers.Conv3D, SeparableConv3D)
 
 
@@ -201,9 +229,11 @@ def _conv_behind(tensor, producers):
     return layer, relu
 
 
-@pytest.mark.parametrize("name,options,gated", SLIM_GATED_ENDPOINTS,
-                         ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}"
-                              for n, o, _ in SLIM_GATED_ENDPOINTS])
+@pytest.mark.parametrize(
+    "name,options,gated",
+    SLIM_GATED_ENDPOINTS,
+    ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o, _ in SLIM_GATED_ENDPOINTS],
+)
 def test_gating_placement_matches_tf_slim(name, options, gated):
     model = build(name, **{**TINY, **options})
     producers = _producers(model)
@@ -247,7 +277,11 @@ def test_first_conv_layouts():
     stem = s3d.get_layer("conv2d_1a_7x7")
     assert isinstance(stem, SeparableConv3D)
     assert (stem.kernel_size, stem.strides, stem.flavour, stem.padding) == (
-        (7, 7), (2, 2), "torchvision", "torch")
+        (7, 7),
+        (2, 2),
+        "torchvision",
+        "torch",
+    )
     slim = build("s3dg", layout="slim", **TINY)
     assert slim.get_layer("conv2d_1a_7x7").kernel_size == (3, 7, 7)
     assert isinstance(slim.get_layer("conv2d_2c_3x3"), SeparableConv3D)
@@ -271,17 +305,22 @@ def test_head_pool_shrinks_for_short_clips():
     assert full.get_layer("logits_avgpool").output.shape[1:4] == (1, 1, 1)
 
 
-@pytest.mark.parametrize("options,argument", [
-    ({"temporal_conv_startat": "Mixed_9z"}, "temporal_conv_startat"),
-    ({"gating_startat": "Conv2d_1a_7x7"}, "gating_startat"),
-    ({"temporal_conv_startat": "Mixed_4b", "temporal_conv_endat": "Mixed_3b"},
-     "temporal_conv_endat"),
-    ({"first_temporal_kernel_size": 4}, "first_temporal_kernel_size"),
-    ({"flavour": "caffe"}, "flavour"),
-    ({"padding": "reflect"}, "padding"),
-    ({"depth_multiplier": 0}, "depth_multiplier"),
-    ({"layout": "torch"}, "layout"),
-])
+@pytest.mark.parametrize(
+    "options,argument",
+    [
+        ({"temporal_conv_startat": "Mixed_9z"}, "temporal_conv_startat"),
+        ({"gating_startat": "Conv2d_1a_7x7"}, "gating_startat"),
+        (
+            {"temporal_conv_startat": "Mixed_4b", "temporal_conv_endat": "Mixed_3b"},
+            "temporal_conv_endat",
+        ),
+        ({"first_temporal_kernel_size": 4}, "first_temporal_kernel_size"),
+        ({"flavour": "caffe"}, "flavour"),
+        ({"padding": "reflect"}, "padding"),
+        ({"depth_multiplier": 0}, "depth_multiplier"),
+        ({"layout": "torch"}, "layout"),
+    ],
+)
 def test_bad_options_raise(options, argument):
     with pytest.raises(ValueError, match=argument):
         tfvideo.models.create("s3dg", **{**TINY, **options})
@@ -301,25 +340,29 @@ def numpy_pool3d(x, kernel, strides, pads, op):
         for i in range(out[1]):
             for j in range(out[2]):
                 t0, i0, j0 = t * strides[0], i * strides[1], j * strides[2]
-                window = x[:, t0:t0 + kernel[0], i0:i0 + kernel[1], j0:j0 + kernel[2]]
+                window = x[:, t0 : t0 + kernel[0], i0 : i0 + kernel[1], j0 : j0 + kernel[2]]
                 y[:, t, i, j] = reduce(window, axis=(1, 2, 3))
     return y
 
 
-@pytest.mark.parametrize("kernel,strides,pads,op", [
-    ((1, 3, 3), (1, 2, 2), (0, 1, 1), "max"),   # torchvision MaxPool_2a / 3a
-    ((3, 3, 3), (2, 2, 2), (1, 1, 1), "max"),   # MaxPool_4a
-    ((2, 2, 2), (2, 2, 2), (0, 0, 0), "max"),   # MaxPool_5a (odd sizes: rounds down)
-    ((3, 3, 3), (1, 1, 1), (1, 1, 1), "max"),   # Branch_3
-    ((2, 3, 3), (1, 1, 1), (0, 0, 0), "avg"),   # logits pool
-    ((3, 3, 3), (2, 2, 2), (1, 1, 1), "avg"),   # count_include_pad
-])
+@pytest.mark.parametrize(
+    "kernel,strides,pads,op",
+    [
+        ((1, 3, 3), (1, 2, 2), (0, 1, 1), "max"),  # torchvision MaxPool_2a / 3a
+        ((3, 3, 3), (2, 2, 2), (1, 1, 1), "max"),  # MaxPool_4a
+        ((2, 2, 2), (2, 2, 2), (0, 0, 0), "max"),  # MaxPool_5a (odd sizes: rounds down)
+        ((3, 3, 3), (1, 1, 1), (1, 1, 1), "max"),  # Branch_3
+        ((2, 3, 3), (1, 1, 1), (0, 0, 0), "avg"),  # logits pool
+        ((3, 3, 3), (2, 2, 2), (1, 1, 1), "avg"),  # count_include_pad
+    ],
+)
 def test_pool_matches_pytorch_semantics(kernel, strides, pads, op):
     x = np.random.default_rng(0).normal(size=(2, 5, 7, 9, 3)).astype("float32")  # signed
     layer = SeparablePooling3D(kernel, strides=strides, padding=pads, pool_type=op)
     got = np.asarray(layer(x))
-    np.testing.assert_allclose(got, numpy_pool3d(x, kernel, strides, pads, op),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        got, numpy_pool3d(x, kernel, strides, pads, op), rtol=1e-6, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "mixed_float16"])
@@ -340,8 +383,15 @@ def test_padded_max_pool_never_picks_padding(dtype):
     np.testing.assert_array_equal(got, numpy_pool3d(x32, kernel, strides, pads, "max"))
 
 
-@pytest.mark.parametrize("kernel,strides", [((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (2, 2, 2)),
-                                            ((2, 2, 2), (2, 2, 2)), ((3, 3, 3), (1, 1, 1))])
+@pytest.mark.parametrize(
+    "kernel,strides",
+    [
+        ((1, 3, 3), (1, 2, 2)),
+        ((3, 3, 3), (2, 2, 2)),
+        ((2, 2, 2), (2, 2, 2)),
+        ((3, 3, 3), (1, 1, 1)),
+    ],
+)
 def test_pool_same_matches_tf_max_pool3d(kernel, strides):
     x = np.random.default_rng(1).normal(size=(2, 5, 7, 8, 3)).astype("float32")
     got = SeparablePooling3D(kernel, strides=strides, padding="same")(x)
@@ -353,7 +403,11 @@ def test_pool_config_round_trip_and_errors():
     layer = SeparablePooling3D((3, 3, 3), strides=2, padding=1, pool_type="avg")
     clone = SeparablePooling3D.from_config(layer.get_config())
     assert (clone.pool_size, clone.strides, clone.padding, clone.pool_type) == (
-        (3, 3, 3), (2, 2, 2), (1, 1, 1), "avg")
+        (3, 3, 3),
+        (2, 2, 2),
+        (1, 1, 1),
+        "avg",
+    )
     with pytest.raises(ValueError, match="padding"):
         SeparablePooling3D(3, padding=2)
     with pytest.raises(ValueError, match="pool_type"):
@@ -379,8 +433,11 @@ def test_s3d_is_sensitive_to_frame_order(tiny_s3d):
     assert np.abs(out - reversed_out).max() > 1e-2 * np.abs(out).max()
     # Control: a clip that is constant over time is its own reversal.
     still = np.repeat(clip[:, :1], clip.shape[1], axis=1)
-    np.testing.assert_allclose(model(still, training=False).numpy(),
-                               model(still[:, ::-1], training=False).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        model(still, training=False).numpy(),
+        model(still[:, ::-1], training=False).numpy(),
+        rtol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("name", ["s3d_tiny", "s3dg"])
@@ -391,8 +448,9 @@ def test_keras_round_trip_identical(name, tiny_s3d, tmp_path):
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(loaded(clip, training=False).numpy(),
-                                  model(clip, training=False).numpy())
+    np.testing.assert_array_equal(
+        loaded(clip, training=False).numpy(), model(clip, training=False).numpy()
+    )
 
 
 def test_tflite_builtins_only_matches_keras(tiny_s3d):
@@ -480,8 +538,12 @@ def torchvision_reference(tmp_path_factory):
     folder = tmp_path_factory.mktemp("torchvision_s3d")
     script, out = folder / "reference.py", folder / "reference.npz"
     script.write_text(TORCH_REFERENCE)
-    subprocess.run([sys.executable, str(script), str(out), "16", "64", "10"], check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, str(script), str(out), "16", "64", "10"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     data = np.load(out)
     state_dict = {k[3:]: data[k] for k in data.files if k.startswith("sd/")}
     return state_dict, data["clips"], data["logits"], float(data["effect"])

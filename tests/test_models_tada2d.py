@@ -4,14 +4,13 @@ the zero-initialised temporal weights move, and the .keras / TFLite round trips.
 import keras
 import numpy as np
 import pytest
+from model_helpers import random_clip, randomize_batch_norms, relative_error
+from test_models_resnet import trainable_params
 
 from tfvideo import layers as video_layers
 from tfvideo import models
 from tfvideo.convert import load_torch_state_dict, resnet_state_dict
 from tfvideo.profile import count_macs, count_params
-
-from model_helpers import random_clip, randomize_batch_norms, relative_error
-from test_models_resnet import trainable_params
 
 
 @pytest.mark.parametrize("frames,gmacs", [(8, 43.1), (16, 86.3)])

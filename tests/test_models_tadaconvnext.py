@@ -1,9 +1,8 @@
 """TAdaConvNeXt models: paper sizes, 2D-formulated 3D stem, identity at init, export."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import tfvideo.models as tvm
 from tfvideo.layers import TAdaConv2D
@@ -12,8 +11,11 @@ from tfvideo.profile import count_macs
 
 
 def _clip(num_frames=8, size=64, batch=1, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, (batch, num_frames, size, size, 3)).astype(
-        "float32")
+    return (
+        np.random.default_rng(seed)
+        .uniform(0, 255, (batch, num_frames, size, size, 3))
+        .astype("float32")
+    )
 
 
 def _perturb_routes(model, seed=0, scale=0.05):
@@ -51,8 +53,10 @@ def test_block_settings_follow_v1():
     assert (conv.calibration, conv.use_bias, conv.bias_calibration) == ("cout", True, True)
     assert (conv.route_reduction, conv.route_kernel_sizes) == (4, (3, 3))
     # Stochastic depth grows linearly from 0 over the blocks; layer scale starts at 1e-6.
-    rates = [model.get_layer(f"stages_{s}_{i}_drop_path").rate
-             for s, i in ((1, 0), (2, 0), (2, 1), (3, 0))]
+    rates = [
+        model.get_layer(f"stages_{s}_{i}_drop_path").rate
+        for s, i in ((1, 0), (2, 0), (2, 1), (3, 0))
+    ]
     np.testing.assert_allclose(rates, [0.1 / 4, 0.2 / 4, 0.3 / 4, 0.1])
     assert "stages_0_0_drop_path" not in {layer.name for layer in model.layers}
     np.testing.assert_allclose(model.get_layer("stages_0_0_gamma").gamma, 1e-6)
@@ -69,7 +73,9 @@ def test_stem_is_the_reference_conv3d():
     for t in range(frames):
         for i in range(2):
             for j in range(3):
-                patch = xp[:, 2 * t:2 * t + 3, 4 * i:4 * i + 4, 4 * j:4 * j + 4]  # b kt kh kw c
+                patch = xp[
+                    :, 2 * t : 2 * t + 3, 4 * i : 4 * i + 4, 4 * j : 4 * j + 4
+                ]  # b kt kh kw c
                 want[:, t, i, j] = np.einsum("bthwc,octhw->bo", patch, w)
     windows = TemporalWindows(3, 2, 1)(x)
     assert windows.shape == (2, frames, 8, 12, 9)

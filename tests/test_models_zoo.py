@@ -10,12 +10,12 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import keras
 from model_helpers import random_clip, randomize_zero_initialised_weights, relative_error
+
 from tfvideo import models
 
 TINY_MODELS = [name for name in models.available() if name.endswith("_tiny")]
@@ -33,12 +33,21 @@ BLOCK_LAYERS = {
     "teinet_tiny": [f"layer{s}_0_{n}" for s in _STAGES for n in ("tei", "conv2")],
     "tada2d_tiny": [f"layer{s}_0_{n}" for s in _STAGES for n in ("conv2", "bn2")],
     "tadaconvnext_tiny": [f"stages_{s}_0_{n}" for s in range(4) for n in ("dwconv", "gamma")],
-    "blvnet_tam_tiny": (["tam", "layer1_tam", "layer2_tam", "layer3_tam", "layer4_0_tam",
-                         "layer4_1_tam", "layer4_0_conv2", "layer4_1_conv2"]
-                        + [f"layer{s}_{b}_0_conv2" for s in (1, 2, 3)
-                           for b in ("big", "little", "fusion")]),
-    "s3d_tiny": ["conv2d_2c_3x3"] + [f"mixed_{m}_{b}" for m in _MIXED
-                                     for b in ("b0_0a", "b1_0b", "b2_0b", "b3_0b")],
+    "blvnet_tam_tiny": (
+        [
+            "tam",
+            "layer1_tam",
+            "layer2_tam",
+            "layer3_tam",
+            "layer4_0_tam",
+            "layer4_1_tam",
+            "layer4_0_conv2",
+            "layer4_1_conv2",
+        ]
+        + [f"layer{s}_{b}_0_conv2" for s in (1, 2, 3) for b in ("big", "little", "fusion")]
+    ),
+    "s3d_tiny": ["conv2d_2c_3x3"]
+    + [f"mixed_{m}_{b}" for m in _MIXED for b in ("b0_0a", "b1_0b", "b2_0b", "b3_0b")],
 }
 
 
@@ -76,9 +85,12 @@ def test_keras_round_trip_gives_identical_outputs(tiny_model, tmp_path):
 def test_uint8_and_float_inputs_agree(tiny_model):
     name, model, clip, _ = tiny_model
     as_uint8 = np.round(clip).astype("uint8")
-    np.testing.assert_allclose(model(as_uint8, training=False).numpy(),
-                               model(as_uint8.astype("float32"), training=False).numpy(),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        model(as_uint8, training=False).numpy(),
+        model(as_uint8.astype("float32"), training=False).numpy(),
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 def test_jax_backend_matches_tensorflow(tmp_path):
@@ -107,8 +119,13 @@ def test_jax_backend_matches_tensorflow(tmp_path):
         print(json.dumps(report))
     """)
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    result = subprocess.run([sys.executable, "-c", script, json.dumps(cases)], env=env,
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(cases)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report) == set(TINY_MODELS)
@@ -122,7 +139,7 @@ def test_tflite_builtin_ops_and_litert_parity(tiny_model, tmp_path):
     name, model, clip, _ = tiny_model
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    flatbuffer = converter.convert()   # raises if any op would need Flex
+    flatbuffer = converter.convert()  # raises if any op would need Flex
     interpreter = Interpreter(model_content=flatbuffer)
     interpreter.allocate_tensors()
     single = clip[:1]

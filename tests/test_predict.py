@@ -11,18 +11,28 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.data_fixtures import video_dir  # noqa: F401  (pytest fixture)
-from tests.data_fixtures import write_video
+from tests.data_fixtures import (
+    video_dir,  # noqa: F401  (pytest fixture)
+    write_video,
+)
 from tests.test_export_common import CLASS_NAMES, NUM_FRAMES, SIZE, save_with_classes, toy_model
+from tfvideo.cli.predict import run as predict_run
 from tfvideo.data import decode_video, get_sampler
 from tfvideo.data.augment import eval_transform
 from tfvideo.export import export_saved_model
 from tfvideo.export.predict import classify_files, load_clip, load_predictor
-from tfvideo.cli.predict import run as predict_run
 from tfvideo.export.tflite import export_tflite
 
-GOOD = ("h264.mp4", "mpeg4.avi", "h264.mkv", "vp8.webm", "vp9.webm", "h264.mov", "anim.gif",
-        "rot90.mp4")
+GOOD = (
+    "h264.mp4",
+    "mpeg4.avi",
+    "h264.mkv",
+    "vp8.webm",
+    "vp9.webm",
+    "h264.mov",
+    "anim.gif",
+    "rot90.mp4",
+)
 BROKEN = ("truncated.mp4", "corrupt.mp4", "empty.mp4", "text.mp4", "audio.m4a")
 
 
@@ -34,8 +44,13 @@ def models(tmp_path_factory):
     keras_path = save_with_classes(model, str(root / "run"))
     saved = export_saved_model(keras_path, str(root / "saved_models"), warmup_requests=False)
     tflite = export_tflite(keras_path, str(root / "toy.tflite"))
-    return {"model": model, "keras": keras_path, "saved_model": saved, "tflite": tflite,
-            "base": os.path.dirname(saved)}
+    return {
+        "model": model,
+        "keras": keras_path,
+        "saved_model": saved,
+        "tflite": tflite,
+        "base": os.path.dirname(saved),
+    }
 
 
 def test_every_format_gives_the_evaluation_prediction(models, tmp_path):
@@ -84,8 +99,7 @@ def test_short_and_rotated_videos_are_sampled_upright(models, tmp_path):
     # a landscape picture stored with display rotation 90 is decoded as portrait
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, :32] = 255  # left half white
-    rotated = write_video(tmp_path / "rot.mp4", num_frames=5, rotation=90,
-                          images=[image] * 5)
+    rotated = write_video(tmp_path / "rot.mp4", num_frames=5, rotation=90, images=[image] * 5)
     frames = decode_video(rotated)
     assert frames.shape[1:3] == (64, 48)
     [result] = classify_files([rotated], load_predictor(models["tflite"]))
@@ -108,9 +122,22 @@ def test_cli_json_and_exit_code(models, tmp_path):
     missing = str(tmp_path / "missing.mp4")
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "predict.py"), good, missing,
-         "--model", models["saved_model"], "--json", "--top_k", "2"],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "predict.py"),
+            good,
+            missing,
+            "--model",
+            models["saved_model"],
+            "--json",
+            "--top_k",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     doc = json.loads(result.stdout)
     assert doc["format"] == "saved_model"
@@ -119,7 +146,8 @@ def test_cli_json_and_exit_code(models, tmp_path):
     assert sum(p["probability"] for p in first["predictions"]) <= 1.0 + 1e-6
     assert second["path"] == missing and "missing.mp4" in second["error"]
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
-        f"error: {second['error']}"]
+        f"error: {second['error']}"
+    ]
 
 
 def test_committed_model_predicts(tmp_path):
@@ -132,6 +160,5 @@ def test_committed_model_predicts(tmp_path):
     video = write_video(tmp_path / "clip.mp4", num_frames=20, width=96, height=96)
     [result] = classify_files([video], predictor)
     assert len(result["predictions"]) == predictor.metadata.top_k
-    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
-               for f in files)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
     assert size <= 10 * 1024 * 1024, f"{path} holds {size} bytes; the limit is 10 MB"

@@ -7,24 +7,28 @@ from tfvideo import profile
 
 
 def test_conv_depthwise_dense_macs_match_arithmetic():
-    model = keras.Sequential([
-        keras.Input((10, 12, 3)),
-        keras.layers.Conv2D(8, 3, strides=2, padding="same"),   # 5x6 outputs
-        keras.layers.DepthwiseConv2D((3, 1), padding="same"),   # 5x6x8 outputs, 3 taps
-        keras.layers.Conv2D(6, 1, groups=2),                    # 5x6x6 outputs, 4 inputs each
-        keras.layers.Flatten(),
-        keras.layers.Dense(7),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((10, 12, 3)),
+            keras.layers.Conv2D(8, 3, strides=2, padding="same"),  # 5x6 outputs
+            keras.layers.DepthwiseConv2D((3, 1), padding="same"),  # 5x6x8 outputs, 3 taps
+            keras.layers.Conv2D(6, 1, groups=2),  # 5x6x6 outputs, 4 inputs each
+            keras.layers.Flatten(),
+            keras.layers.Dense(7),
+        ]
+    )
     expected = 5 * 6 * 8 * (3 * 3 * 3) + 5 * 6 * 8 * 3 + 5 * 6 * 6 * 4 + (5 * 6 * 6) * 7
     assert profile.count_macs(model) == expected
 
 
 def test_conv3d_and_einsum_dense_are_counted():
-    model = keras.Sequential([
-        keras.Input((4, 6, 6, 2)),
-        keras.layers.Conv3D(3, (3, 3, 3), padding="valid"),     # 2x4x4x3 outputs
-        keras.layers.EinsumDense("btxyc,cd->btxyd", output_shape=(2, 4, 4, 5)),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((4, 6, 6, 2)),
+            keras.layers.Conv3D(3, (3, 3, 3), padding="valid"),  # 2x4x4x3 outputs
+            keras.layers.EinsumDense("btxyc,cd->btxyd", output_shape=(2, 4, 4, 5)),
+        ]
+    )
     expected = 2 * 4 * 4 * 3 * (27 * 2) + 2 * 4 * 4 * 3 * 5
     assert profile.count_macs(model) == expected
 
@@ -48,8 +52,13 @@ def test_unknown_input_shape_is_a_clear_error():
 
 
 def test_params_exclude_batch_norm_running_statistics_even_when_frozen():
-    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 3, use_bias=False),
-                              keras.layers.BatchNormalization()])
+    model = keras.Sequential(
+        [
+            keras.Input((4, 4, 3)),
+            keras.layers.Conv2D(2, 3, use_bias=False),
+            keras.layers.BatchNormalization(),
+        ]
+    )
     model.trainable = False
     # conv 3*3*3*2 = 54, BN gamma + beta = 4; the moving mean/variance (4) are not parameters.
     assert profile.count_params(model) == 58

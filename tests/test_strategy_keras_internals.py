@@ -16,17 +16,21 @@ TRAINER_MODULE = "keras.src.backend.tensorflow.trainer"
 
 
 def _changed(internal, what):
-    return (f"Keras {keras.__version__} changed {TRAINER_MODULE}.{internal} ({what}); "
-            "tfvideo.training.strategy._patch_keras_for_multi_worker patches it: check the patch "
-            "against this Keras, then widen the keras bound in setup.py")
+    return (
+        f"Keras {keras.__version__} changed {TRAINER_MODULE}.{internal} ({what}); "
+        "tfvideo.training.strategy._patch_keras_for_multi_worker patches it: check the patch "
+        "against this Keras, then widen the keras bound in setup.py"
+    )
 
 
 def _trainer_module():
     try:
         from keras.src.backend.tensorflow import trainer
     except ImportError as error:
-        pytest.fail(f"Keras {keras.__version__} has no module {TRAINER_MODULE} ({error}); "
-                    "tfvideo.training.strategy._patch_keras_for_multi_worker patches it")
+        pytest.fail(
+            f"Keras {keras.__version__} has no module {TRAINER_MODULE} ({error}); "
+            "tfvideo.training.strategy._patch_keras_for_multi_worker patches it"
+        )
     return trainer
 
 
@@ -47,29 +51,35 @@ def test_patched_functions_exist_with_the_signatures_the_patch_replaces():
         "_collective_all_reduce_multi_worker": (trainer, ["strategy"]),
         "TensorFlowTrainer._maybe_symbolic_build": (
             _internal(trainer, "TensorFlowTrainer", "TensorFlowTrainer"),
-            ["self", "iterator", "data_batch"]),
+            ["self", "iterator", "data_batch"],
+        ),
     }
     for path, (owner, parameters) in expected.items():
         function = _internal(owner, path.rsplit(".", 1)[-1], path)
         assert _parameters(function) == parameters, _changed(
-            path, f"parameters {_parameters(function)}, the patch expects {parameters}")
+            path, f"parameters {_parameters(function)}, the patch expects {parameters}"
+        )
     build = inspect.signature(trainer.TensorFlowTrainer._maybe_symbolic_build).parameters
     assert build["iterator"].default is None and build["data_batch"].default is None, _changed(
-        "TensorFlowTrainer._maybe_symbolic_build", "iterator / data_batch lost their None default")
-    symbolic = _internal(trainer.TensorFlowTrainer, "_symbolic_build",
-                         "TensorFlowTrainer._symbolic_build")
+        "TensorFlowTrainer._maybe_symbolic_build", "iterator / data_batch lost their None default"
+    )
+    symbolic = _internal(
+        trainer.TensorFlowTrainer, "_symbolic_build", "TensorFlowTrainer._symbolic_build"
+    )
     assert "data_batch" in _parameters(symbolic), _changed(
-        "TensorFlowTrainer._symbolic_build", "no data_batch argument")
-    assert isinstance(inspect.getattr_static(trainer.TensorFlowTrainer, "distribute_strategy"),
-                      property), _changed("TensorFlowTrainer.distribute_strategy",
-                                          "no longer a property")
+        "TensorFlowTrainer._symbolic_build", "no data_batch argument"
+    )
+    assert isinstance(
+        inspect.getattr_static(trainer.TensorFlowTrainer, "distribute_strategy"), property
+    ), _changed("TensorFlowTrainer.distribute_strategy", "no longer a property")
 
 
 def test_collective_check_is_false_off_multi_worker():
     trainer = _trainer_module()
     for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0"])):
         assert trainer._collective_all_reduce_multi_worker(strategy) is False, _changed(
-            "_collective_all_reduce_multi_worker", f"True for {type(strategy).__name__}")
+            "_collective_all_reduce_multi_worker", f"True for {type(strategy).__name__}"
+        )
 
 
 class _RecordingIterator:
@@ -93,8 +103,11 @@ def test_fit_goes_through_the_patched_names(monkeypatch):
     # The patch is applied once per process; undo it (and the recorders) after this test.
     monkeypatch.setattr(strategy_lib, "_PATCHED", False)
     monkeypatch.setattr(trainer, "reduce_per_replica", trainer.reduce_per_replica)
-    monkeypatch.setattr(trainer.TensorFlowTrainer, "_maybe_symbolic_build",
-                        trainer.TensorFlowTrainer._maybe_symbolic_build)
+    monkeypatch.setattr(
+        trainer.TensorFlowTrainer,
+        "_maybe_symbolic_build",
+        trainer.TensorFlowTrainer._maybe_symbolic_build,
+    )
     strategy_lib._patch_keras_for_multi_worker()
     patched_reduce = trainer.reduce_per_replica
     patched_build = trainer.TensorFlowTrainer._maybe_symbolic_build
@@ -121,23 +134,31 @@ def test_fit_goes_through_the_patched_names(monkeypatch):
         inputs = keras.Input((3,))
         model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
         model.compile(keras.optimizers.SGD(0.1), loss="mse")
-    assert _internal(model, "_distribute_strategy", "TensorFlowTrainer._distribute_strategy") \
-        is strategy, _changed("TensorFlowTrainer._distribute_strategy",
-                              "not the strategy the model was created under")
+    assert (
+        _internal(model, "_distribute_strategy", "TensorFlowTrainer._distribute_strategy")
+        is strategy
+    ), _changed(
+        "TensorFlowTrainer._distribute_strategy", "not the strategy the model was created under"
+    )
     x = np.ones((8, 3), "float32")
     y = np.zeros((8, 2), "float32")
     history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
 
     assert builds and builds[0] == {"iterator": True, "data_batch": False}, _changed(
-        "TensorFlowTrainer._maybe_symbolic_build", f"fit called it as {builds}")
-    assert items, _changed("TensorFlowTrainer._maybe_symbolic_build",
-                           "fit's iterator yielded nothing")
-    assert (isinstance(items[0], tuple) and len(items[0]) == 3
-            and hasattr(items[0][2], "__next__")), _changed(
+        "TensorFlowTrainer._maybe_symbolic_build", f"fit called it as {builds}"
+    )
+    assert items, _changed(
+        "TensorFlowTrainer._maybe_symbolic_build", "fit's iterator yielded nothing"
+    )
+    assert (
+        isinstance(items[0], tuple) and len(items[0]) == 3 and hasattr(items[0][2], "__next__")
+    ), _changed(
         "TensorFlowTrainer._maybe_symbolic_build",
-        f"fit's iterator yields {items[0]!r}, not (begin_step, end_step, iterator)")
+        f"fit's iterator yields {items[0]!r}, not (begin_step, end_step, iterator)",
+    )
     assert "auto" in reductions, _changed(
-        "reduce_per_replica", f"a training step reduced with {reductions}, not 'auto' through "
-        "the module global")
+        "reduce_per_replica",
+        f"a training step reduced with {reductions}, not 'auto' through the module global",
+    )
     assert model.built and int(model.optimizer.iterations.numpy()) == 4
     assert history.history["loss"][-1] < history.history["loss"][0]

@@ -87,16 +87,19 @@ def _mlp(seed=0):
     """Dense(5, tanh) -> Dense(3): decayed kernels, undecayed biases."""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((4,))
-    x = keras.layers.Dense(5, activation="tanh", bias_initializer="random_normal",
-                           name="hidden")(inputs)
+    x = keras.layers.Dense(5, activation="tanh", bias_initializer="random_normal", name="hidden")(
+        inputs
+    )
     outputs = keras.layers.Dense(3, bias_initializer="random_normal", name="out")(x)
     return keras.Model(inputs, outputs)
 
 
 def _batches(steps, seed=1):
     rng = np.random.default_rng(seed)
-    return [(rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32))
-            for _ in range(steps)]
+    return [
+        (rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32))
+        for _ in range(steps)
+    ]
 
 
 # torch.optim.SGD in a subprocess (torch.optim pulls in triton, which crashes in a process that
@@ -143,8 +146,9 @@ def test_sgd_l2_matches_torch_sgd_over_a_schedule(tmp_path):
     if importlib.util.find_spec("torch") is None:
         pytest.skip("torch is not installed")
     steps, momentum, wd = 50, 0.9, 5e-3
-    schedule = schedules.WarmupCosine(peak_lr=0.2, total_steps=steps, warmup_steps=10,
-                                      warmup_start_lr=0.02, final_lr=0.002)
+    schedule = schedules.WarmupCosine(
+        peak_lr=0.2, total_steps=steps, warmup_steps=10, warmup_start_lr=0.02, final_lr=0.002
+    )
     batches = _batches(steps)
     rates = np.array([float(schedule(step)) for step in range(steps)], np.float32)
     assert rates[0] == pytest.approx(0.02) and rates.max() == pytest.approx(0.2)
@@ -153,20 +157,40 @@ def test_sgd_l2_matches_torch_sgd_over_a_schedule(tmp_path):
         model = _mlp()
         if nesterov:
             initial = {v.path: _torch_layout(v.numpy()) for v in model.trainable_variables}
-        model.compile(optim.build_optimizer("sgd", schedule, model, weight_decay=wd,
-                                            momentum=momentum, nesterov=nesterov), loss="mse")
+        model.compile(
+            optim.build_optimizer(
+                "sgd", schedule, model, weight_decay=wd, momentum=momentum, nesterov=nesterov
+            ),
+            loss="mse",
+        )
         for x, y in batches:
             model.train_on_batch(x, y)
         assert int(model.optimizer.iterations.numpy()) == steps
-        trained.update({f"{nesterov}/{v.path}": _torch_layout(v.numpy())
-                        for v in model.trainable_variables})
+        trained.update(
+            {f"{nesterov}/{v.path}": _torch_layout(v.numpy()) for v in model.trainable_variables}
+        )
         keras.backend.clear_session()
-    np.savez(tmp_path / "inputs.npz", rates=rates, wd=wd, momentum=momentum,
-             x=np.stack([x for x, _ in batches]), y=np.stack([y for _, y in batches]),
-             **{f"init/{k}": v for k, v in initial.items()})
-    result = subprocess.run([sys.executable, "-c", TORCH_SGD_CHILD, str(tmp_path / "inputs.npz"),
-                             str(tmp_path / "torch.npz")], capture_output=True, text=True,
-                            timeout=600)
+    np.savez(
+        tmp_path / "inputs.npz",
+        rates=rates,
+        wd=wd,
+        momentum=momentum,
+        x=np.stack([x for x, _ in batches]),
+        y=np.stack([y for _, y in batches]),
+        **{f"init/{k}": v for k, v in initial.items()},
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            TORCH_SGD_CHILD,
+            str(tmp_path / "inputs.npz"),
+            str(tmp_path / "torch.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     reference = np.load(tmp_path / "torch.npz")
     assert sorted(reference.files) == sorted(trained)
@@ -179,8 +203,9 @@ def test_sgd_l2_keras_round_trip_keeps_state_and_exclusions(tmp_path):
     """A `.keras` model compiled with SGDL2 + WarmupCosine reloads with its config, schedule,
     step, momentum buffers and decay exclusions, and trains on exactly as the original; so does
     the resume path (fresh `build_optimizer`, `.weights.h5` with the optimizer)."""
-    schedule = schedules.WarmupCosine(peak_lr=0.1, total_steps=20, warmup_steps=4,
-                                      warmup_start_lr=0.01)
+    schedule = schedules.WarmupCosine(
+        peak_lr=0.1, total_steps=20, warmup_steps=4, warmup_start_lr=0.01
+    )
     model = _mlp()
     model.compile(optim.build_optimizer("sgd", schedule, model, weight_decay=1e-2), loss="mse")
     batches = _batches(10)
@@ -201,8 +226,7 @@ def test_sgd_l2_keras_round_trip_keeps_state_and_exclusions(tmp_path):
     assert opt._use_weight_decay(loaded.get_layer("out").kernel)
 
     resumed = _mlp(seed=7)  # other initial weights: all must come from the backup
-    resumed.compile(optim.build_optimizer("sgd", schedule, resumed, weight_decay=1e-2),
-                    loss="mse")
+    resumed.compile(optim.build_optimizer("sgd", schedule, resumed, weight_decay=1e-2), loss="mse")
     resumed.optimizer.build(resumed.trainable_variables)
     resumed.load_weights(tmp_path / "backup.weights.h5")
     for other in (loaded, resumed):
@@ -240,8 +264,9 @@ def test_stop_on_non_finite_names_the_step():
     assert stopper.event["step"] == 4 and stopper.event["batch"] == 3
     assert stopper.event["epoch"] == 0
     assert int(model.optimizer.iterations.numpy()) == 4  # stopped right there
-    error = cb.NonFiniteLossError(**{k: stopper.event[k] for k in ("step", "epoch", "batch",
-                                                                   "value")})
+    error = cb.NonFiniteLossError(
+        **{k: stopper.event[k] for k in ("step", "epoch", "batch", "value")}
+    )
     assert "optimizer step 4 (epoch 1, batch 4)" in str(error)
 
 
@@ -271,7 +296,10 @@ def test_atomic_checkpoint_keeps_best(tmp_path):
     for epoch, acc in enumerate([0.5, 0.8, 0.6]):
         checkpoint.on_epoch_end(epoch, {"loss": 1.0, "val_accuracy": acc})
     assert json.loads((tmp_path / "best.json").read_text()) == {
-        "epoch": 2, "monitor": "val_accuracy", "value": 0.8}
+        "epoch": 2,
+        "monitor": "val_accuracy",
+        "value": 0.8,
+    }
     assert (tmp_path / "last.keras").is_file() and (tmp_path / "best.keras").is_file()
     assert not [p for p in os.listdir(tmp_path) if "tmp" in p]
     checkpoint.on_epoch_end(3, {"loss": float("nan"), "val_accuracy": 0.9})
@@ -286,16 +314,27 @@ def test_epoch_summaries_are_tensorboard_scalars(tmp_path):
     values = {}
     for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "train" / train_file)):
         for value in event.summary.value:
-            values[value.tag] = (tf.make_ndarray(value.tensor).item(),
-                                 value.metadata.plugin_data.plugin_name)
+            values[value.tag] = (
+                tf.make_ndarray(value.tensor).item(),
+                value.metadata.plugin_data.plugin_name,
+            )
     assert values == {"epoch_loss": (1.5, "scalars")}
 
 
 def test_flags_round_trip_config():
     from tfvideo.cli.train import FLAGS
 
-    FLAGS.parse(["train", "--model=tsn_tiny", "--epochs=3", "--lr_steps=2,4",
-                 "--model_options=dropout=0.5,shift_div=4", "--noflip", "--dataset=list"])
+    FLAGS.parse(
+        [
+            "train",
+            "--model=tsn_tiny",
+            "--epochs=3",
+            "--lr_steps=2,4",
+            "--model_options=dropout=0.5,shift_div=4",
+            "--noflip",
+            "--dataset=list",
+        ]
+    )
     config = FLAGS.config(TrainConfig)
     assert config.model == "tsn_tiny" and config.epochs == 3 and config.lr_steps == (2.0, 4.0)
     assert config.model_options == {"dropout": 0.5, "shift_div": 4}
@@ -319,8 +358,10 @@ def test_mixed_bfloat16_training_step():
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = models.create("tsm_tiny", num_classes=4, num_frames=2, input_size=32)
-    model.compile(optim.build_optimizer("sgd", 0.01, model, weight_decay=1e-4),
-                  keras.losses.CategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optim.build_optimizer("sgd", 0.01, model, weight_decay=1e-4),
+        keras.losses.CategoricalCrossentropy(from_logits=True),
+    )
     x = np.random.default_rng(0).uniform(0, 255, (2, 2, 32, 32, 3)).astype("float32")
     loss = model.train_on_batch(x, np.eye(4, dtype="float32")[[0, 1]])
     assert np.isfinite(loss)

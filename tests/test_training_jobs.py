@@ -16,15 +16,24 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, str(REPO / "scripts" / "train.py")]
-TINY = ["--model=tsm_tiny", "--num_frames=4", "--input_size=32", "--batch_size=2",
-        "--dataset=synthetic", "--synthetic_classes=4", "--synthetic_train_per_class=3",
-        "--synthetic_val_per_class=2", "--synthetic_frames=8", "--synthetic_size=32",
-        "--base_lr=0.5", "--verbose=2"]
+TINY = [
+    "--model=tsm_tiny",
+    "--num_frames=4",
+    "--input_size=32",
+    "--batch_size=2",
+    "--dataset=synthetic",
+    "--synthetic_classes=4",
+    "--synthetic_train_per_class=3",
+    "--synthetic_val_per_class=2",
+    "--synthetic_frames=8",
+    "--synthetic_size=32",
+    "--base_lr=0.5",
+    "--verbose=2",
+]
 
 
 def _env(**extra):
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
-               CUDA_VISIBLE_DEVICES="")
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
     env.update(extra)
     return env
@@ -35,14 +44,21 @@ def data_root(tmp_path_factory):
     from tfvideo.data import synthetic
 
     root = tmp_path_factory.mktemp("synthetic")
-    synthetic.make_dataset(str(root), num_classes=4, videos_per_class_train=3,
-                           videos_per_class_val=2, num_frames=8, size=32)
+    synthetic.make_dataset(
+        str(root),
+        num_classes=4,
+        videos_per_class_train=3,
+        videos_per_class_val=2,
+        num_frames=8,
+        size=32,
+    )
     return str(root)
 
 
 def _train(args, timeout=600, **env):
-    result = subprocess.run(TRAIN + args, env=_env(**env), capture_output=True, text=True,
-                            timeout=timeout, cwd=REPO)
+    result = subprocess.run(
+        TRAIN + args, env=_env(**env), capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
     return result
 
 
@@ -52,16 +68,33 @@ def _summary(output_dir):
 
 def test_default_job_code_path_trains_evaluates_exports(tmp_path, data_root):
     out, exports = tmp_path / "run", tmp_path / "saved_models"
-    result = _train(TINY + [f"--data_root={data_root}", f"--output_dir={out}",
-                            f"--export_dir={exports}", "--epochs=1", "--eval_num_clips=1"])
+    result = _train(
+        TINY
+        + [
+            f"--data_root={data_root}",
+            f"--output_dir={out}",
+            f"--export_dir={exports}",
+            "--epochs=1",
+            "--eval_num_clips=1",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = _summary(out)
     assert summary["optimizer_steps"] == summary["expected_steps"] == 6  # 12 videos / batch 2
     assert summary["resumed_from_step"] == 0
-    for name in ("model.keras", "history.csv", "training_curves.png", "classes.json",
-                 "tfvideo_metadata.json", "checkpoints/last.keras", "checkpoints/best.keras",
-                 "eval_report.json", "eval_per_class.txt", "eval_confusion_matrix.png",
-                 "eval_reversed_report.json"):
+    for name in (
+        "model.keras",
+        "history.csv",
+        "training_curves.png",
+        "classes.json",
+        "tfvideo_metadata.json",
+        "checkpoints/last.keras",
+        "checkpoints/best.keras",
+        "eval_report.json",
+        "eval_per_class.txt",
+        "eval_confusion_matrix.png",
+        "eval_reversed_report.json",
+    ):
         assert (out / name).is_file(), name
     assert not (out / "backup").exists()  # removed once the run has finished
     assert os.listdir(out / "logs" / "train")
@@ -71,13 +104,25 @@ def test_default_job_code_path_trains_evaluates_exports(tmp_path, data_root):
     assert "Summary: tsm_tiny on synthetic" in result.stdout
 
     # The evaluate job on the run directory: 2 clips x 3 crops, frames reversed.
-    from tfvideo.training.datasets import DataConfig
     from tfvideo.cli.evaluate import EvalConfig, evaluate
+    from tfvideo.training.datasets import DataConfig
 
-    report = evaluate(EvalConfig(
-        model_path=str(out), num_clips=2, num_crops=3, reverse_frames=True,
-        data=DataConfig(data_root=data_root, synthetic_classes=4, synthetic_train_per_class=3,
-                        synthetic_val_per_class=2, synthetic_frames=8, synthetic_size=32)))
+    report = evaluate(
+        EvalConfig(
+            model_path=str(out),
+            num_clips=2,
+            num_crops=3,
+            reverse_frames=True,
+            data=DataConfig(
+                data_root=data_root,
+                synthetic_classes=4,
+                synthetic_train_per_class=3,
+                synthetic_val_per_class=2,
+                synthetic_frames=8,
+                synthetic_size=32,
+            ),
+        )
+    )
     assert report["num_videos"] == 8 and report["views"]["num_clips"] == 2
     assert report["reverse_frames"] is True
     assert sum(map(sum, report["confusion_matrix"])) == 8
@@ -111,11 +156,17 @@ print("RESULT", json.dumps({
 
 
 def test_mirrored_strategy_on_two_logical_cpus_loss_decreases():
-    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], env=_env(),
-                            capture_output=True, text=True, timeout=600, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT "))
-    info = json.loads(line[len("RESULT "):])
+    info = json.loads(line[len("RESULT ") :])
     assert info["replicas"] == 2 and info["type"] == "MirroredStrategy"
     assert info["jit_auto"] is False and info["jit_forced"] is False
     assert info["steps"] == 6
@@ -125,8 +176,14 @@ def test_mirrored_strategy_on_two_logical_cpus_loss_decreases():
 def _kill_when(args, should_kill):
     """Runs the job and SIGKILLs it at the first output line for which `should_kill(line)`;
     returns that line."""
-    process = subprocess.Popen(TRAIN + args, env=_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    process = subprocess.Popen(
+        TRAIN + args,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
     killed_on = None
     try:
         for line in process.stdout:
@@ -169,8 +226,15 @@ def _backup_line(line):
 def test_killed_run_resumes_with_the_same_number_of_steps(tmp_path, data_root):
     out = tmp_path / "run"
     # 12 videos / batch 2 = 6 steps per epoch, 3 epochs = 18 optimizer steps; backup every 2.
-    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=3",
-                   "--backup_every=2", "--evaluate=false", "--export=false", "--val_every=0"]
+    args = TINY + [
+        f"--data_root={data_root}",
+        f"--output_dir={out}",
+        "--epochs=3",
+        "--backup_every=2",
+        "--evaluate=false",
+        "--export=false",
+        "--val_every=0",
+    ]
 
     def inside_the_second_epoch(line):
         position = _backup_line(line)
@@ -184,8 +248,13 @@ def test_killed_run_resumes_with_the_same_number_of_steps(tmp_path, data_root):
 
 # The boundary of issue 12: with 6 steps per epoch and a backup every 3, the backup position
 # after an epoch's last batch once had 0 steps left in its epoch, and the resumed run never ended.
-BOUNDARY = ["--epochs=3", "--steps_per_epoch=6", "--backup_every=3", "--evaluate=false",
-            "--export=false"]
+BOUNDARY = [
+    "--epochs=3",
+    "--steps_per_epoch=6",
+    "--backup_every=3",
+    "--evaluate=false",
+    "--export=false",
+]
 
 
 def test_run_killed_right_after_the_backup_of_an_epochs_last_step_resumes(tmp_path, data_root):
@@ -240,14 +309,27 @@ def test_multi_worker_mirrored_strategy_two_local_workers(tmp_path, data_root):
     cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
     out = tmp_path / "run"
     exports = tmp_path / "saved_models"
-    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=1",
-                   f"--export_dir={exports}", "--eval_num_clips=1", "--val_every=0"]
+    args = TINY + [
+        f"--data_root={data_root}",
+        f"--output_dir={out}",
+        "--epochs=1",
+        f"--export_dir={exports}",
+        "--eval_num_clips=1",
+        "--val_every=0",
+    ]
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        workers.append(subprocess.Popen(TRAIN + args, env=_env(TF_CONFIG=tf_config),
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, cwd=REPO))
+        workers.append(
+            subprocess.Popen(
+                TRAIN + args,
+                env=_env(TF_CONFIG=tf_config),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=REPO,
+            )
+        )
     outputs = []
     try:
         for worker in workers:
@@ -270,13 +352,26 @@ def test_multi_worker_mirrored_strategy_two_local_workers(tmp_path, data_root):
 
 def test_non_finite_loss_stops_and_names_the_step(tmp_path, data_root):
     out = tmp_path / "run"
-    result = _train(TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=2",
-                            "--base_lr=1e38", "--lr_scaling=none", "--warmup_epochs=0",
-                            "--optimizer=sgd", "--momentum=0", "--backup_every=1",
-                            "--evaluate=false", "--export=false", "--val_every=0"])
+    result = _train(
+        TINY
+        + [
+            f"--data_root={data_root}",
+            f"--output_dir={out}",
+            "--epochs=2",
+            "--base_lr=1e38",
+            "--lr_scaling=none",
+            "--warmup_epochs=0",
+            "--optimizer=sgd",
+            "--momentum=0",
+            "--backup_every=1",
+            "--evaluate=false",
+            "--export=false",
+            "--val_every=0",
+        ]
+    )
     assert result.returncode == 3, result.stderr[-3000:]
     event = json.loads((out / "nonfinite.json").read_text())
-    assert f"Non-finite loss" in result.stderr
+    assert "Non-finite loss" in result.stderr
     assert f"optimizer step {event['step']} " in result.stderr
     state = json.loads((out / "backup" / "training_metadata.json").read_text())
     assert state["step"] < event["step"]  # the last backup is from a finite step
@@ -288,8 +383,13 @@ def test_export_failure_after_training_keeps_the_run_and_resumes_after_it(tmp_pa
     exports."""
     out, blocked = tmp_path / "run", tmp_path / "not_a_directory"
     blocked.write_text("a file where the export directory should be")
-    args = TINY + [f"--data_root={data_root}", f"--output_dir={out}", "--epochs=1",
-                   "--evaluate=false", "--tflite=false"]
+    args = TINY + [
+        f"--data_root={data_root}",
+        f"--output_dir={out}",
+        "--epochs=1",
+        "--evaluate=false",
+        "--tflite=false",
+    ]
     failed = _train(args + [f"--export_dir={blocked}"])
     assert failed.returncode == 4, failed.stderr[-3000:]
     errors = [line for line in failed.stderr.splitlines() if line.startswith("ERROR:")]

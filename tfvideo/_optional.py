@@ -32,4 +32,5 @@ def require(module, purpose):
         package, extra = EXTRAS.get(top, (top, None))
         hint = f"pip install 'tfvideo[{extra}]'" if extra else f"pip install {package}"
         raise MissingDependencyError(
-            f"{purpose} needs {package}, which is not installed ({hint})") from error
+            f"{purpose} needs {package}, which is not installed ({hint})"
+        ) from error

@@ -97,12 +97,12 @@ def _trace(model, spec_shape, dtype):
         import tensorflow as tf
 
         tf.function(lambda x: model(x, training=False)).get_concrete_function(
-            tf.TensorSpec(spec_shape, dtype))
+            tf.TensorSpec(spec_shape, dtype)
+        )
     elif backend == "jax":
         import jax
 
-        jax.eval_shape(lambda x: model(x, training=False),
-                       jax.ShapeDtypeStruct(spec_shape, dtype))
+        jax.eval_shape(lambda x: model(x, training=False), jax.ShapeDtypeStruct(spec_shape, dtype))
     else:
         model(np.zeros(spec_shape, dtype), training=False)
 
@@ -121,8 +121,9 @@ def count_macs(model, input_shape=None) -> int:
     else:
         dtype = "float32"
     if any(d is None for d in input_shape):
-        raise ValueError(f"count_macs needs a fixed input shape, got {input_shape}; "
-                         "pass input_shape=")
+        raise ValueError(
+            f"count_macs needs a fixed input shape, got {input_shape}; pass input_shape="
+        )
     counter = {"macs": 0}
     with _counting_ops(counter):
         _trace(model, (1,) + tuple(input_shape), str(dtype))
@@ -138,5 +139,4 @@ def count_params(model) -> int:
     `model.count_params()` also counts batch-norm moving statistics, which PyTorch keeps as
     buffers, not parameters; they are left out here, whether or not layers are frozen.
     """
-    return sum(_numel(w.shape) for w in model.weights
-               if not w.path.endswith(_RUNNING_STATISTICS))
+    return sum(_numel(w.shape) for w in model.weights if not w.path.endswith(_RUNNING_STATISTICS))

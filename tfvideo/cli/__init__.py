@@ -21,8 +21,10 @@ import importlib
 import os
 import sys
 
-COMMANDS = {name: f"tfvideo.cli.{name}" for name in (
-    "info", "train", "evaluate", "export", "predict", "convert", "build_tfrecords")}
+COMMANDS = {
+    name: f"tfvideo.cli.{name}"
+    for name in ("info", "train", "evaluate", "export", "predict", "convert", "build_tfrecords")
+}
 HELP_ARGS = ("-h", "-?", "--help", "--helpshort", "--helpfull")
 
 
@@ -68,7 +70,9 @@ def main(argv=None):
         return 0 if len(argv) >= 2 else 2
     command = argv[1]
     if command not in COMMANDS:
-        print(f"tfvideo: unknown command {command!r}; commands: {', '.join(COMMANDS)}",
-              file=sys.stderr)
+        print(
+            f"tfvideo: unknown command {command!r}; commands: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     return run_command(COMMANDS[command], [f"tfvideo {command}"] + argv[2:])

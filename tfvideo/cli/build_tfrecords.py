@@ -76,8 +76,9 @@ def read_datasets(config):
         raise UsageError("--output_dir is required.")
     need_train, need_val = config.data.has("train"), config.data.has("validation")
     if not (need_train or need_val):
-        raise UsageError(f"--dataset={config.data.dataset} needs --train_annotations or "
-                         "--val_annotations.")
+        raise UsageError(
+            f"--dataset={config.data.dataset} needs --train_annotations or --val_annotations."
+        )
     try:
         check_on_error(config.on_error)
         train, val = load_datasets(config.data, need_train=need_train, need_val=need_val)
@@ -99,17 +100,28 @@ def main(args):
 
     config = FLAGS.config(BuildConfig)
     for prefix, dataset in read_datasets(config).items():
-        print(f"{len(dataset)} videos, {dataset.num_classes} classes -> {config.output_dir}/"
-              f"{prefix}-*-of-{config.num_shards:05d}.tfrecord")
+        print(
+            f"{len(dataset)} videos, {dataset.num_classes} classes -> {config.output_dir}/"
+            f"{prefix}-*-of-{config.num_shards:05d}.tfrecord"
+        )
         result = tfrecords.write_tfrecords(
-            dataset, config.output_dir, num_shards=config.num_shards, prefix=prefix,
+            dataset,
+            config.output_dir,
+            num_shards=config.num_shards,
+            prefix=prefix,
             jpeg_quality=config.jpeg_quality,
             resize_short_side=config.resize_short_side or None,
-            max_frames=config.max_frames or None, fps=config.fps or None,
-            shuffle=config.shuffle, seed=config.seed, on_error=config.on_error,
-            progress=config.progress)
-        print(f"wrote {result['num_written']} videos into {len(result['shards'])} shards; "
-              f"skipped {result['num_skipped']} bad video(s)")
+            max_frames=config.max_frames or None,
+            fps=config.fps or None,
+            shuffle=config.shuffle,
+            seed=config.seed,
+            on_error=config.on_error,
+            progress=config.progress,
+        )
+        print(
+            f"wrote {result['num_written']} videos into {len(result['shards'])} shards; "
+            f"skipped {result['num_skipped']} bad video(s)"
+        )
         for path, cause in result["skipped"]:
             print(f"  skipped {path}: {cause}")
     print(f"class names: {result['classes_json']}")

@@ -16,16 +16,20 @@ import json
 import sys
 
 from tfvideo.cli.flags import CommandFlags, no_arguments
+from tfvideo.convert import core
 
 FLAGS = CommandFlags()
-from tfvideo.convert import core
 
 FLAGS.define("string", "arch", None, "Registered model name, e.g. tada2d_r50, s3d, blvnet_tam_r50.")
 FLAGS.define("string", "checkpoint", None, "PyTorch checkpoint (.pth/.pyth/.pth.tar) or .npz.")
 FLAGS.define("string", "out", None, "Output file: NAME.weights.h5 (weights) or NAME.keras (model).")
-FLAGS.define("string", "preset", None,
-       "Also (or instead of --out) write a preset directory: config, weights and spec, loadable "
-       "with tfvideo.models.from_preset without torch.")
+FLAGS.define(
+    "string",
+    "preset",
+    None,
+    "Also (or instead of --out) write a preset directory: config, weights and spec, loadable "
+    "with tfvideo.models.from_preset without torch.",
+)
 FLAGS.define(
     "enum",
     "source",
@@ -44,7 +48,9 @@ FLAGS.define(
     "Load the classifier. Default: yes, unless --num_classes "
     "differs from the checkpoint's classes.",
 )
-FLAGS.define("bool", "ema", False, "Use the EMA weights (model_ema_state) of a TAdaConv checkpoint.")
+FLAGS.define(
+    "bool", "ema", False, "Use the EMA weights (model_ema_state) of a TAdaConv checkpoint."
+)
 FLAGS.define("bool", "allow_pickle", False, "torch.load(weights_only=False): trusted files only.")
 
 

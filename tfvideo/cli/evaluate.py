@@ -26,10 +26,10 @@ class EvalConfig:
     reverse_frames: bool = False
     batch_size: int = 8
     sampling: str = "auto"
-    frame_interval: int = 0       # with --sampling dense (0: 1)
-    short_side: int = 0           # 0: from the model's metadata
+    frame_interval: int = 0  # with --sampling dense (0: 1)
+    short_side: int = 0  # 0: from the model's metadata
     on_error: str = "skip"
-    output_dir: str = ""          # default: the model's directory
+    output_dir: str = ""  # default: the model's directory
 
 
 EVAL_HELP = {
@@ -46,39 +46,56 @@ FLAGS.define_dataclass(EvalConfig, help_overrides=EVAL_HELP)
 def evaluate(config):
     """Runs the evaluation described by `config`; returns the result dict."""
     if not config.model_path:
-        raise ValueError("--model_path (a .keras file or a training output directory) is "
-                         "required.")
+        raise ValueError("--model_path (a .keras file or a training output directory) is required.")
     from tfvideo.export.source import load_source
     from tfvideo.training import datasets as data_setup
     from tfvideo.training import evaluation
 
     model, meta = load_source(config.model_path)
-    train_set, val_set = data_setup.load_datasets(config.data,
-                                                  need_train=config.eval_split == "train")
+    train_set, val_set = data_setup.load_datasets(
+        config.data, need_train=config.eval_split == "train"
+    )
     dataset = train_set if config.eval_split == "train" else val_set
     if config.max_val_videos:
         dataset = dataset.subset(range(min(config.max_val_videos, len(dataset))))
     if dataset.num_classes != len(meta.class_names):
-        raise ValueError(f"the model has {len(meta.class_names)} classes, the dataset "
-                         f"{dataset.num_classes}.")
+        raise ValueError(
+            f"the model has {len(meta.class_names)} classes, the dataset {dataset.num_classes}."
+        )
     if config.sampling == "auto":
         from tfvideo.data.sampling import get_sampler
 
         sampler = get_sampler(meta.sampling)
     else:
-        sampler = data_setup.make_sampler(config.sampling, meta.num_frames,
-                                          config.frame_interval or 1)
-    aggregation = (evaluation.default_view_aggregation(getattr(model, "spec", None) or meta.model_name)
-                   if config.view_aggregation == "auto" else config.view_aggregation)
+        sampler = data_setup.make_sampler(
+            config.sampling, meta.num_frames, config.frame_interval or 1
+        )
+    aggregation = (
+        evaluation.default_view_aggregation(getattr(model, "spec", None) or meta.model_name)
+        if config.view_aggregation == "auto"
+        else config.view_aggregation
+    )
     result = evaluation.evaluate_model(
-        model, dataset, sampler, config.num_clips, config.num_crops, aggregation,
-        batch_size=config.batch_size, crop_size=meta.input_size[0],
-        short_side=config.short_side or meta.short_side, reverse_frames=config.reverse_frames,
-        on_error=config.on_error)
-    output_dir = config.output_dir or (config.model_path if os.path.isdir(config.model_path)
-                                       else os.path.dirname(os.path.abspath(config.model_path)))
-    prefix = (f"evaluate_{config.eval_split}_{config.num_clips}x{config.num_crops}"
-              + ("_reversed" if config.reverse_frames else ""))
+        model,
+        dataset,
+        sampler,
+        config.num_clips,
+        config.num_crops,
+        aggregation,
+        batch_size=config.batch_size,
+        crop_size=meta.input_size[0],
+        short_side=config.short_side or meta.short_side,
+        reverse_frames=config.reverse_frames,
+        on_error=config.on_error,
+    )
+    output_dir = config.output_dir or (
+        config.model_path
+        if os.path.isdir(config.model_path)
+        else os.path.dirname(os.path.abspath(config.model_path))
+    )
+    prefix = f"evaluate_{config.eval_split}_{config.num_clips}x{config.num_crops}" + (
+        "_reversed" if config.reverse_frames else ""
+    )
     paths = evaluation.write_report(result, output_dir, prefix, title=meta.model_name)
     result["paths"] = paths
     from tfvideo.training.metrics import format_report_table

@@ -15,54 +15,109 @@ from tfvideo.training.datasets import training_dataset
 FLAGS = CommandFlags()
 
 FLAGS.define("string", "model", None, "A .keras file or a training output directory.")
-FLAGS.define("string", "output_dir", "saved_models",
-       "SavedModel: the parent of <name>/<version>/. TFLite: where <name>_<quantize>.tflite goes "
-       "unless --output is given.")
+FLAGS.define(
+    "string",
+    "output_dir",
+    "saved_models",
+    "SavedModel: the parent of <name>/<version>/. TFLite: where <name>_<quantize>.tflite goes "
+    "unless --output is given.",
+)
 FLAGS.define("string", "name", None, "Served model name (default: the model's registry name).")
 FLAGS.define("integer", "version", None, "SavedModel version (default: one more than the newest).")
-FLAGS.define("enum", "format", "saved_model", "Export format.",
-       enum_values=["saved_model", "savedmodel", "tflite"])
-FLAGS.define("enum", "quantize", "none", "TFLite quantization.",
-       enum_values=["none", "float16", "dynamic", "int8"])
+FLAGS.define(
+    "enum",
+    "format",
+    "saved_model",
+    "Export format.",
+    enum_values=["saved_model", "savedmodel", "tflite"],
+)
+FLAGS.define(
+    "enum",
+    "quantize",
+    "none",
+    "TFLite quantization.",
+    enum_values=["none", "float16", "dynamic", "int8"],
+)
 FLAGS.define("string", "output", None, "TFLite: the output .tflite path.")
-FLAGS.define("string", "class_names", None,
-       "A classes .json or labels .txt (default: the one stored with the model).")
+FLAGS.define(
+    "string",
+    "class_names",
+    None,
+    "A classes .json or labels .txt (default: the one stored with the model).",
+)
 FLAGS.define("integer", "top_k", 5, "How many labels the serving signatures return.")
-FLAGS.define("integer", "short_side", None,
-       "Evaluation short side before the centre crop (default: the model's).")
+FLAGS.define(
+    "integer",
+    "short_side",
+    None,
+    "Evaluation short side before the centre crop (default: the model's).",
+)
 FLAGS.define("bool", "warmup", True, "Write assets.extra/tf_serving_warmup_requests.")
-FLAGS.define("string", "calibration_data", None,
-       "int8: training data to calibrate on (a dataset directory, dataset JSON, TFRecord glob or "
-       "a directory of videos); default: the dataset recorded in the training directory.")
+FLAGS.define(
+    "string",
+    "calibration_data",
+    None,
+    "int8: training data to calibrate on (a dataset directory, dataset JSON, TFRecord glob or "
+    "a directory of videos); default: the dataset recorded in the training directory.",
+)
 FLAGS.define("integer", "num_calibration_clips", 100, "int8: how many clips calibrate.")
 
 
-def run(model, output_dir="saved_models", name=None, version=None, format="saved_model",
-        quantize="none", output=None, class_names=None, top_k=5, short_side=None, warmup=True,
-        calibration_data=None, num_calibration_clips=100) -> str:
+def run(
+    model,
+    output_dir="saved_models",
+    name=None,
+    version=None,
+    format="saved_model",
+    quantize="none",
+    output=None,
+    class_names=None,
+    top_k=5,
+    short_side=None,
+    warmup=True,
+    calibration_data=None,
+    num_calibration_clips=100,
+) -> str:
     """Does one export (what the flags describe) and returns the written path."""
     from tfvideo.export import source as source_lib
 
     names = source_lib.read_class_names(class_names) if class_names else None
-    keras_model, metadata = source_lib.load_source(model, class_names=names, top_k=top_k,
-                                                   short_side=short_side)
+    keras_model, metadata = source_lib.load_source(
+        model, class_names=names, top_k=top_k, short_side=short_side
+    )
     if format in ("saved_model", "savedmodel"):
         from tfvideo.export.saved_model import export_saved_model
-        return export_saved_model(keras_model, output_dir, name=name or metadata.model_name,
-                                  version=version, metadata=metadata, warmup_requests=warmup)
+
+        return export_saved_model(
+            keras_model,
+            output_dir,
+            name=name or metadata.model_name,
+            version=version,
+            metadata=metadata,
+            warmup_requests=warmup,
+        )
     from tfvideo.export.tflite import export_tflite
 
     clips = None
     if quantize == "int8":
         from tfvideo.export.calibration import representative_clips
+
         data = calibration_data or training_dataset(model)
         if data is None:
-            raise ValueError("--quantize int8 needs --calibration_data (the training data to "
-                             "calibrate on); none is recorded with the model")
+            raise ValueError(
+                "--quantize int8 needs --calibration_data (the training data to "
+                "calibrate on); none is recorded with the model"
+            )
         clips = representative_clips(data, metadata, num_calibration_clips)
     path = output or os.path.join(output_dir, f"{name or metadata.model_name}_{quantize}.tflite")
-    return export_tflite(keras_model, path, quantize=quantize, representative_clips=clips,
-                         num_calibration_clips=num_calibration_clips, metadata=metadata)
+    return export_tflite(
+        keras_model,
+        path,
+        quantize=quantize,
+        representative_clips=clips,
+        num_calibration_clips=num_calibration_clips,
+        metadata=metadata,
+    )
 
 
 def main(args):
@@ -70,13 +125,23 @@ def main(args):
     if not FLAGS.model:
         raise UsageError("--model is required (a .keras file or a training directory)")
     try:
-        path = run(FLAGS.model, FLAGS.output_dir, FLAGS.name, FLAGS.version, FLAGS.format,
-                   FLAGS.quantize, FLAGS.output, FLAGS.class_names, FLAGS.top_k,
-                   FLAGS.short_side, FLAGS.warmup, FLAGS.calibration_data,
-                   FLAGS.num_calibration_clips)
+        path = run(
+            FLAGS.model,
+            FLAGS.output_dir,
+            FLAGS.name,
+            FLAGS.version,
+            FLAGS.format,
+            FLAGS.quantize,
+            FLAGS.output,
+            FLAGS.class_names,
+            FLAGS.top_k,
+            FLAGS.short_side,
+            FLAGS.warmup,
+            FLAGS.calibration_data,
+            FLAGS.num_calibration_clips,
+        )
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
     print(path)
     return 0
-

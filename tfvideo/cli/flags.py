@@ -24,14 +24,14 @@ HELP = {
     # model
     "model": "Registered model name (tfvideo.models.available()).",
     "model_options": "Extra model builder options: JSON or comma-separated key=value "
-                     "(e.g. 'dropout=0.5,shift_div=4').",
+    "(e.g. 'dropout=0.5,shift_div=4').",
     "num_frames": "Frames per clip (0: the model's default).",
     "input_size": "Square crop size in pixels (0: the model's default; 32 on the synthetic set).",
     "sampling": "Frame sampling: auto (model default), segments (TSN) or dense.",
     "frame_interval": "Stride between frames for dense sampling.",
     # data
     "dataset": "Dataset format: synthetic (generated, cached), ssv2, kinetics, list, ucf101, "
-               "hmdb51, folder.",
+    "hmdb51, folder.",
     "train_annotations": "Training annotations (file, or folder for ucf101/hmdb51/folder).",
     "val_annotations": "Validation annotations (same kinds as --train_annotations).",
     "video_root": "Folder holding the videos (prefix for relative paths).",
@@ -40,8 +40,8 @@ HELP = {
     "split": "Official split number for ucf101/hmdb51.",
     "kinetics_split": "Kinetics: keep only the CSV rows whose split column is this ('': all).",
     "label_flip_map": "JSON {label: label after a horizontal flip} (or a list); ssv2 uses a "
-                      "label_flip_map.json beside --labels when present, else the official "
-                      "174-class pairs.",
+    "label_flip_map.json beside --labels when present, else the official "
+    "174-class pairs.",
     "data_root": "Where the synthetic dataset is generated (cached by parameters).",
     "synthetic_classes": "Synthetic: number of classes (even, 2..12; time-reversed pairs).",
     "synthetic_train_per_class": "Synthetic: training videos per class.",
@@ -51,7 +51,8 @@ HELP = {
     "synthetic_seed": "Synthetic: generator seed.",
     "max_train_videos": "Use at most this many training videos (0: all).",
     "max_val_videos": "Use at most this many validation videos (0: all).",
-    "crop": "Training crop: multi_scale (TSN), random_resized, jitter (short side in [S, 1.25 S]), center.",
+    "crop": "Training crop: multi_scale (TSN), random_resized, jitter (short side in "
+    "[S, 1.25 S]), center.",
     "short_side": "Short side before cropping (0: round(input_size * 8 / 7)).",
     "flip": "Random horizontal flips (labels of left/right classes are swapped).",
     "on_error": "Undecodable video: skip (counted, reported) or raise.",
@@ -76,11 +77,11 @@ HELP = {
     "clipnorm": "Clip gradients to this global norm (0: off).",
     "mixed_precision": "float32, mixed_float16 (GPU, loss scaling) or mixed_bfloat16.",
     "jit_compile": "XLA: auto (on for GPUs, off on CPU), true, false. Forced off under "
-                   "MirroredStrategy on CPU devices.",
+    "MirroredStrategy on CPU devices.",
     "num_cpu_devices": "Split the CPU into N logical devices and mirror over them (no GPU).",
     # bookkeeping
     "output_dir": "Run directory (default runs/<model>_<dataset>). Re-running the same command "
-                  "resumes an interrupted run from its backup.",
+    "resumes an interrupted run from its backup.",
     "backup_every": "Optimizer steps between step-level backups (and at every epoch end).",
     "val_every": "Epochs between validations during training (0: none).",
     "seed": "Random seed (weights, sampling, augmentation).",
@@ -107,8 +108,14 @@ HELP = {
 def _flag_kind(field):
     kind = field.type
     if isinstance(kind, str):
-        kind = {"int": int, "float": float, "str": str, "bool": bool, "dict": dict,
-                "tuple": tuple}.get(kind, kind)
+        kind = {
+            "int": int,
+            "float": float,
+            "str": str,
+            "bool": bool,
+            "dict": dict,
+            "tuple": tuple,
+        }.get(kind, kind)
     origin = typing.get_origin(kind) or kind
     return origin
 
@@ -126,8 +133,9 @@ def define_dataclass_flags(cls, flag_values, skip=(), help_overrides=None):
             continue
         text = (help_overrides or {}).get(field.name) or HELP.get(field.name, field.name)
         kind = _flag_kind(field)
-        define = functools.partial(_DEFINE[kind] if kind in _DEFINE else flags.DEFINE_string,
-                                   flag_values=flag_values)
+        define = functools.partial(
+            _DEFINE[kind] if kind in _DEFINE else flags.DEFINE_string, flag_values=flag_values
+        )
         if kind in (tuple, list):
             define(field.name, [str(v) for v in value], text)
         elif kind is dict:
@@ -136,8 +144,13 @@ def define_dataclass_flags(cls, flag_values, skip=(), help_overrides=None):
             define(field.name, value, text)
 
 
-_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
-           tuple: flags.DEFINE_list, list: flags.DEFINE_list}
+_DEFINE = {
+    bool: flags.DEFINE_bool,
+    int: flags.DEFINE_integer,
+    float: flags.DEFINE_float,
+    tuple: flags.DEFINE_list,
+    list: flags.DEFINE_list,
+}
 
 
 def parse_options(text):
@@ -206,10 +219,17 @@ class CommandFlags:
 
     def define(self, kind, name, default, help_text, **kwargs):
         if kind == "enum":
-            return flags.DEFINE_enum(name, default, kwargs.pop("enum_values"), help_text,
-                                     flag_values=self.values, **kwargs)
-        return getattr(flags, f"DEFINE_{kind}")(name, default, help_text,
-                                                flag_values=self.values, **kwargs)
+            return flags.DEFINE_enum(
+                name,
+                default,
+                kwargs.pop("enum_values"),
+                help_text,
+                flag_values=self.values,
+                **kwargs,
+            )
+        return getattr(flags, f"DEFINE_{kind}")(
+            name, default, help_text, flag_values=self.values, **kwargs
+        )
 
     def define_dataclass(self, cls, help_overrides=None):
         define_dataclass_flags(cls, self.values, help_overrides=help_overrides)

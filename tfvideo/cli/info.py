@@ -7,7 +7,6 @@ Example:
 
 import platform
 
-
 from tfvideo.cli.flags import CommandFlags, no_arguments
 
 FLAGS = CommandFlags()

@@ -15,17 +15,25 @@ from tfvideo.cli.flags import CommandFlags
 
 FLAGS = CommandFlags()
 
-FLAGS.define("string", "model", None,
-       "A SavedModel directory (or TF Serving base directory), .keras file, training directory "
-       "or .tflite file. Default: the model committed under saved_models/.")
+FLAGS.define(
+    "string",
+    "model",
+    None,
+    "A SavedModel directory (or TF Serving base directory), .keras file, training directory "
+    "or .tflite file. Default: the model committed under saved_models/.",
+)
 FLAGS.define("integer", "top_k", 5, "How many labels to print per video.")
 FLAGS.define("bool", "json", False, "Print one JSON document instead of text.")
 
 
 def run(videos, model=None, top_k=5, as_json=False, out=None, err=None) -> int:
     """Classifies `videos` with `model` and prints the results; returns the exit code."""
-    from tfvideo.export.predict import (classify_files, default_model_path, format_result,
-                                        load_predictor)
+    from tfvideo.export.predict import (
+        classify_files,
+        default_model_path,
+        format_result,
+        load_predictor,
+    )
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -43,8 +51,9 @@ def run(videos, model=None, top_k=5, as_json=False, out=None, err=None) -> int:
         return 2
     results = classify_files(videos, predictor, top_k)
     if as_json:
-        json.dump({"model": str(model), "format": predictor.kind, "results": results}, out,
-                  indent=2)
+        json.dump(
+            {"model": str(model), "format": predictor.kind, "results": results}, out, indent=2
+        )
         out.write("\n")
     for result in results:
         if "error" in result:
@@ -56,4 +65,3 @@ def run(videos, model=None, top_k=5, as_json=False, out=None, err=None) -> int:
 
 def main(args):
     return run(args, FLAGS.model, FLAGS.top_k, FLAGS.json)
-

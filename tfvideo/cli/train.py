@@ -62,8 +62,11 @@ def _export(config, model, meta):
     from tfvideo.export.tflite import export_tflite
 
     name = config.export_name or config.model
-    out = {"saved_model": export_lib.export_saved_model(
-        model, export_dir=config.export_dir, name=name, metadata=meta)}
+    out = {
+        "saved_model": export_lib.export_saved_model(
+            model, export_dir=config.export_dir, name=name, metadata=meta
+        )
+    }
     if config.tflite:
         path = os.path.join(config.export_dir, f"{name}.tflite")
         out["tflite"] = export_tflite(model, path, metadata=meta)

@@ -10,8 +10,14 @@ goes through one engine (`_plan.WeightPlan`): all problems are listed before any
 """
 
 from tfvideo.convert._plan import ConversionError, ConversionReport
-from tfvideo.convert.core import (SOURCES, checkpoint_num_classes, detect_source,
-                                  load_torch_state_dict, model_family, read_state_dict)
+from tfvideo.convert.core import (
+    SOURCES,
+    checkpoint_num_classes,
+    detect_source,
+    load_torch_state_dict,
+    model_family,
+    read_state_dict,
+)
 from tfvideo.convert.resnet import resnet_state_dict
 from tfvideo.convert.torch_io import read_checkpoint, unwrap_state_dict
 

@@ -21,8 +21,10 @@ UNEXPECTED = "unexpected checkpoint keys"
 SETTINGS = "settings that differ from the release"
 # What `strict=False` accepts (listed in the report instead of raising).
 WAIVABLE = (UNEXPECTED, SETTINGS)
-_HINTS = {UNEXPECTED: "not used by the model; strict=False loads the rest and reports them",
-          SETTINGS: "strict=False loads anyway (a different function) and reports them"}
+_HINTS = {
+    UNEXPECTED: "not used by the model; strict=False loads the rest and reports them",
+    SETTINGS: "strict=False loads anyway (a different function) and reports them",
+}
 
 
 class ConversionError(ValueError):
@@ -78,23 +80,30 @@ class ConversionReport:
         return _modules(modules[name])
 
     def summary(self):
-        lines = [f"source layout: {self.source}; {len(self.loaded_keys)} checkpoint tensors "
-                 "loaded"]
+        lines = [f"source layout: {self.source}; {len(self.loaded_keys)} checkpoint tensors loaded"]
         if self.ignored_keys:
-            lines.append(f"ignored checkpoint tensors ({len(self.ignored_keys)}): "
-                         + ", ".join(self.ignored_keys))
+            lines.append(
+                f"ignored checkpoint tensors ({len(self.ignored_keys)}): "
+                + ", ".join(self.ignored_keys)
+            )
         if self.left_at_init:
-            owners = list(dict.fromkeys(name.rpartition("/")[0] or name
-                                        for name in self.left_at_init))
-            lines.append(f"model weights left at their initial values "
-                         f"({len(self.left_at_init)} in {len(owners)} layers): "
-                         + ", ".join(owners))
+            owners = list(
+                dict.fromkeys(name.rpartition("/")[0] or name for name in self.left_at_init)
+            )
+            lines.append(
+                f"model weights left at their initial values "
+                f"({len(self.left_at_init)} in {len(owners)} layers): " + ", ".join(owners)
+            )
         if self.unused_keys:
-            lines.append(f"unused checkpoint tensors, strict=False ({len(self.unused_keys)}): "
-                         + ", ".join(self.unused_keys))
+            lines.append(
+                f"unused checkpoint tensors, strict=False ({len(self.unused_keys)}): "
+                + ", ".join(self.unused_keys)
+            )
         if self.waived:
-            lines.append(f"settings that differ from the release, strict=False "
-                         f"({len(self.waived)}): " + "; ".join(self.waived))
+            lines.append(
+                f"settings that differ from the release, strict=False "
+                f"({len(self.waived)}): " + "; ".join(self.waived)
+            )
         return "\n".join(lines)
 
 
@@ -119,6 +128,7 @@ def variable_name(variable):
 
 # ---------------------------------------------------------------------------------------------
 # PyTorch -> Keras layout transforms. Each raises ShapeMismatch on a tensor of the wrong rank.
+
 
 def squeeze_leading(array, ndim):
     """Drops leading singleton axes down to `ndim` axes (TAdaConv's `[1, 1, O, I, kh, kw]`)."""
@@ -188,6 +198,7 @@ def identity(value):
 
 # ---------------------------------------------------------------------------------------------
 
+
 class WeightPlan:
     """Collects checked variable assignments for one model and one checkpoint."""
 
@@ -240,12 +251,15 @@ class WeightPlan:
         try:
             converted = np.asarray(transform(value), dtype=np.float32)
         except ShapeMismatch as error:
-            self.mismatched.append(f"{key} {tuple(value.shape)} -> {variable_name(variable)} "
-                                   f"{tuple(variable.shape)} ({error})")
+            self.mismatched.append(
+                f"{key} {tuple(value.shape)} -> {variable_name(variable)} "
+                f"{tuple(variable.shape)} ({error})"
+            )
             return
         if tuple(converted.shape) != tuple(variable.shape):
-            self.mismatched.append(f"{key} {tuple(value.shape)} -> {variable_name(variable)} "
-                                   f"{tuple(variable.shape)}")
+            self.mismatched.append(
+                f"{key} {tuple(value.shape)} -> {variable_name(variable)} {tuple(variable.shape)}"
+            )
             return
         self.assignments.append((variable, converted))
 
@@ -272,8 +286,12 @@ class WeightPlan:
         """BatchNormalization from PyTorch's weight / bias / running_mean / running_var
         (`name`: the layer named in a settings problem, `bn.name` by default)."""
         self.check_setting(f"{name or bn.name}: BN epsilon", bn.epsilon, epsilon)
-        fields = [("weight", bn.gamma), ("bias", bn.beta), ("running_mean", bn.moving_mean),
-                  ("running_var", bn.moving_variance)]
+        fields = [
+            ("weight", bn.gamma),
+            ("bias", bn.beta),
+            ("running_mean", bn.moving_mean),
+            ("running_var", bn.moving_variance),
+        ]
         for field, variable in fields:
             if variable is not None:
                 self.assign(variable, f"{prefix}.{field}", vector)
@@ -314,10 +332,14 @@ class WeightPlan:
             problems.update(dict.fromkeys(WAIVABLE, []))
         if any(problems.values()):
             raise ConversionError(self.source, self.model.name, problems)
-        return ConversionReport(source=self.source, loaded_keys=sorted(self.used),
-                                ignored_keys=sorted(self.ignored), left_at_init=left_at_init,
-                                unused_keys=[] if strict else unexpected,
-                                waived=[] if strict else list(self.settings))
+        return ConversionReport(
+            source=self.source,
+            loaded_keys=sorted(self.used),
+            ignored_keys=sorted(self.ignored),
+            left_at_init=left_at_init,
+            unused_keys=[] if strict else unexpected,
+            waived=[] if strict else list(self.settings),
+        )
 
     def apply(self):
         for variable, value in self.assignments:

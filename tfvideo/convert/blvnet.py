@@ -43,17 +43,21 @@ def plan_blvnet(plan, model, include_head):
         prefix = PREFIX + path
         if isinstance(layer, TemporalAggregation):
             if layer.blending_frames != 3:
-                plan.settings.append(f"{layer.name}: blending_frames {layer.blending_frames}; "
-                                     "the release's TAM blends 3 frames (prev/curr/next)")
+                plan.settings.append(
+                    f"{layer.name}: blending_frames {layer.blending_frames}; "
+                    "the release's TAM blends 3 frames (prev/curr/next)"
+                )
                 continue
             weights = [plan.take(f"{prefix}.{row}.weight") for row in TAM_ROWS]
             value = None if any(w is None for w in weights) else weights
-            plan.assign_value(layer.kernel, value, f"{prefix}.{{prev,curr,next}}.weight",
-                              _tam_kernel)
+            plan.assign_value(
+                layer.kernel, value, f"{prefix}.{{prev,curr,next}}.weight", _tam_kernel
+            )
         elif isinstance(layer, keras.layers.BatchNormalization):
             plan.batch_norm(layer, prefix, BN_EPSILON)
         elif isinstance(layer, keras.layers.Conv2D):
             plan.conv2d(layer, prefix)
         else:
-            plan.settings.append(f"{layer.name}: no bLVNet-TAM counterpart for a "
-                                 f"{type(layer).__name__}")
+            plan.settings.append(
+                f"{layer.name}: no bLVNet-TAM counterpart for a {type(layer).__name__}"
+            )

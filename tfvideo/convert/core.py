@@ -33,32 +33,56 @@ class Source:
     description: str
 
 
-SOURCES = {s.name: s for s in (
-    Source("torchvision_resnet", "resnet", None,
-           "torchvision ResNet-50/101 ImageNet weights (the 2D start of TSN/TSM/TEINet/TAda2D)"),
-    Source("keras_applications_resnet", "resnet", resnet.CAFFE,
-           "keras.applications ResNet50/101/152 (v1, Caffe BGR input) ImageNet weights: a model, "
-           ".h5 / .weights.h5 or .keras file (the 2D start of a stride_on='1x1' video ResNet)"),
-    Source("tsm", "resnet", common.IMAGENET, "TSM release (mit-han-lab/temporal-shift-module)"),
-    Source("tada2d", "tada2d", common.TADA, "TAdaConv release: TAda2D (ResNet3D + TAda2DBlock)"),
-    Source("tadaconvnext", "tadaconvnext", common.TADA,
-           "TAdaConvNeXt v1 (Masked-Action-Recognition ConvNeXt + TAdaConvNeXtBlock)"),
-    Source("blvnet_tam", "blvnet", common.IMAGENET, "IBM/bLVNet-TAM release (bLVNet_TAM)"),
-    Source("torchvision_s3d", "s3d", common.KINETICS_S3D, "torchvision S3D (KINETICS400_V1)"),
-)}
+SOURCES = {
+    s.name: s
+    for s in (
+        Source(
+            "torchvision_resnet",
+            "resnet",
+            None,
+            "torchvision ResNet-50/101 ImageNet weights (the 2D start of TSN/TSM/TEINet/TAda2D)",
+        ),
+        Source(
+            "keras_applications_resnet",
+            "resnet",
+            resnet.CAFFE,
+            "keras.applications ResNet50/101/152 (v1, Caffe BGR input) ImageNet weights: a model, "
+            ".h5 / .weights.h5 or .keras file (the 2D start of a stride_on='1x1' video ResNet)",
+        ),
+        Source("tsm", "resnet", common.IMAGENET, "TSM release (mit-han-lab/temporal-shift-module)"),
+        Source(
+            "tada2d", "tada2d", common.TADA, "TAdaConv release: TAda2D (ResNet3D + TAda2DBlock)"
+        ),
+        Source(
+            "tadaconvnext",
+            "tadaconvnext",
+            common.TADA,
+            "TAdaConvNeXt v1 (Masked-Action-Recognition ConvNeXt + TAdaConvNeXtBlock)",
+        ),
+        Source("blvnet_tam", "blvnet", common.IMAGENET, "IBM/bLVNet-TAM release (bLVNet_TAM)"),
+        Source("torchvision_s3d", "s3d", common.KINETICS_S3D, "torchvision S3D (KINETICS400_V1)"),
+    )
+}
 
 # The planner of each layout (which families take which layouts: `ModelSpec.checkpoint_layouts`).
 PLANNERS = {
-    "torchvision_resnet": plan_resnet, "tsm": plan_resnet, "tada2d": plan_resnet,
+    "torchvision_resnet": plan_resnet,
+    "tsm": plan_resnet,
+    "tada2d": plan_resnet,
     "keras_applications_resnet": plan_keras_applications_resnet,
-    "tadaconvnext": plan_tadaconvnext, "blvnet_tam": plan_blvnet, "torchvision_s3d": plan_s3d,
+    "tadaconvnext": plan_tadaconvnext,
+    "blvnet_tam": plan_blvnet,
+    "torchvision_s3d": plan_s3d,
 }
 
 # A checkpoint entry of the classifier whose first axis is the class count, per source.
 HEAD_WEIGHT = {
-    "torchvision_resnet": "fc.weight", "tsm": "new_fc.weight", "tada2d": "head.out.weight",
+    "torchvision_resnet": "fc.weight",
+    "tsm": "new_fc.weight",
+    "tada2d": "head.out.weight",
     "keras_applications_resnet": "predictions.bias",
-    "tadaconvnext": "head.out.weight", "blvnet_tam": "new_fc.weight",
+    "tadaconvnext": "head.out.weight",
+    "blvnet_tam": "new_fc.weight",
     "torchvision_s3d": "classifier.1.weight",
 }
 
@@ -84,8 +108,10 @@ def detect_source(state):
         return "tsm"
     if "layer1.0.conv1.weight" in keys and "conv1.weight" in keys:
         return "torchvision_resnet"
-    raise ValueError("cannot tell the checkpoint layout from its keys (first keys: "
-                     f"{sorted(keys)[:8]}); pass source= one of {sorted(SOURCES)}")
+    raise ValueError(
+        "cannot tell the checkpoint layout from its keys (first keys: "
+        f"{sorted(keys)[:8]}); pass source= one of {sorted(SOURCES)}"
+    )
 
 
 def model_family(model):
@@ -102,8 +128,9 @@ def read_state_dict(state_dict, ema=False, allow_pickle=False, depth=None):
     if isinstance(state_dict, (str, os.PathLike)):
         return torch_io.read_checkpoint(state_dict, ema=ema, allow_pickle=allow_pickle)
     if not isinstance(state_dict, collections.abc.Mapping):
-        raise ValueError(f"state_dict must be a mapping or a checkpoint path, got "
-                         f"{type(state_dict).__name__}")
+        raise ValueError(
+            f"state_dict must be a mapping or a checkpoint path, got {type(state_dict).__name__}"
+        )
     return torch_io.unwrap_state_dict(state_dict, ema=ema)
 
 
@@ -116,11 +143,21 @@ def _check_normalization(plan, spec):
         plan.settings.append(
             f"model {plan.model.name!r} normalises with mean/std {actual}, but the "
             f"{plan.source!r} weights were trained with {expected}; build the model with that "
-            "mean/std or pass check_normalization=False")
+            "mean/std or pass check_normalization=False"
+        )
 
 
-def load_torch_state_dict(model, state_dict, *, source=None, include_head=True, strict=True,
-                          ema=False, allow_pickle=False, check_normalization=True):
+def load_torch_state_dict(
+    model,
+    state_dict,
+    *,
+    source=None,
+    include_head=True,
+    strict=True,
+    ema=False,
+    allow_pickle=False,
+    check_normalization=True,
+):
     """Loads an official checkpoint into a tfvideo model, for identical outputs.
 
     Every checkpoint tensor must find its Keras weight with a fitting shape and every model weight
@@ -156,15 +193,21 @@ def load_torch_state_dict(model, state_dict, *, source=None, include_head=True, 
     """
     spec = spec_of(model)
     depth = spec.options.get("depth")
-    state = read_state_dict(state_dict, ema=ema, allow_pickle=allow_pickle,
-                            depth=depth if isinstance(depth, int) else None)
+    state = read_state_dict(
+        state_dict,
+        ema=ema,
+        allow_pickle=allow_pickle,
+        depth=depth if isinstance(depth, int) else None,
+    )
     source = source or detect_source(state)
     if source not in SOURCES:
         raise ValueError(f"source must be one of {sorted(SOURCES)}, got {source!r}")
     if source not in spec.checkpoint_layouts:
-        raise ValueError(f"a {source!r} checkpoint ({SOURCES[source].description}) does not load "
-                         f"into model {model.name!r} of family {spec.family!r}, which takes "
-                         f"{list(spec.checkpoint_layouts)}")
+        raise ValueError(
+            f"a {source!r} checkpoint ({SOURCES[source].description}) does not load "
+            f"into model {model.name!r} of family {spec.family!r}, which takes "
+            f"{list(spec.checkpoint_layouts)}"
+        )
     plan = _plan.WeightPlan(model, state, source)
     if check_normalization:
         _check_normalization(plan, spec)

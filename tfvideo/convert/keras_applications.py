@@ -50,6 +50,7 @@ HEAD = "predictions"
 # ---------------------------------------------------------------------------------------------
 # Reading the source.
 
+
 def is_keras_source(source):
     """Whether `source` is a Keras model or a Keras weights / model file (not a state dict)."""
     if isinstance(source, keras.Model):
@@ -77,15 +78,19 @@ def _load_model(source, depth):
                     warnings.simplefilter("always")
                     model.load_weights(path)
             except Exception as error:  # noqa: BLE001 - another depth or head layout may fit
-                errors.append(f"{KERAS_APPLICATIONS[candidate]}(include_top={include_top}): "
-                              f"{str(error).splitlines()[0]}")
+                errors.append(
+                    f"{KERAS_APPLICATIONS[candidate]}(include_top={include_top}): "
+                    f"{str(error).splitlines()[0]}"
+                )
             else:
                 for warning in caught:
-                    warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                           warning.lineno)
+                    warnings.warn_explicit(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
                 return model
-    raise ValueError(f"{path} holds no keras.applications ResNet50/101/152 weights "
-                     f"({'; '.join(errors)})")
+    raise ValueError(
+        f"{path} holds no keras.applications ResNet50/101/152 weights ({'; '.join(errors)})"
+    )
 
 
 def read_keras_applications(source, depth=None):
@@ -103,17 +108,24 @@ def read_keras_applications(source, depth=None):
     model = _load_model(source, depth)
     names = {layer.name for layer in model.layers}
     if "conv1_conv" not in names or "conv2_block1_1_conv" not in names:
-        raise ValueError(f"model {model.name!r} is not a keras.applications ResNet v1 "
-                         "(no conv1_conv / conv2_block1_1_conv layers)")
+        raise ValueError(
+            f"model {model.name!r} is not a keras.applications ResNet v1 "
+            "(no conv1_conv / conv2_block1_1_conv layers)"
+        )
     if "post_bn" in names:
-        raise ValueError(f"model {model.name!r} is a pre-activation ResNetV2, whose layout has "
-                         "no torchvision counterpart; use keras.applications.ResNet50/101/152")
+        raise ValueError(
+            f"model {model.name!r} is a pre-activation ResNetV2, whose layout has "
+            "no torchvision counterpart; use keras.applications.ResNet50/101/152"
+        )
     state = {}
     for layer in model.layers:
-        if (isinstance(layer, keras.layers.BatchNormalization)
-                and not np.isclose(layer.epsilon, BN_EPSILON, rtol=1e-6, atol=0.0)):
-            raise ValueError(f"layer {layer.name!r} of {model.name!r} has BN epsilon "
-                             f"{layer.epsilon}; keras.applications ResNets use {BN_EPSILON}")
+        if isinstance(layer, keras.layers.BatchNormalization) and not np.isclose(
+            layer.epsilon, BN_EPSILON, rtol=1e-6, atol=0.0
+        ):
+            raise ValueError(
+                f"layer {layer.name!r} of {model.name!r} has BN epsilon "
+                f"{layer.epsilon}; keras.applications ResNets use {BN_EPSILON}"
+            )
         for variable in layer.weights:
             value = keras.ops.convert_to_numpy(variable)
             state[f"{layer.name}.{variable.name}"] = np.asarray(value, dtype=np.float32)
@@ -122,6 +134,7 @@ def read_keras_applications(source, depth=None):
 
 # ---------------------------------------------------------------------------------------------
 # Planning the video model.
+
 
 def keras_name(module):
     """torchvision module path -> keras.applications layer name (`layer2.0.bn3` ->
@@ -153,7 +166,7 @@ def _same_shape(value, other, what):
 def _plan_folded_batch_norm(plan, bn, name):
     """BN `name` with the bias of its conv folded in: BN(conv + b) with eps_s is BN'(conv) with
     mean' = mean - b and gamma' = gamma * sqrt((var + eps) / (var + eps_s)), eps = `bn.epsilon`."""
-    conv = name[:-len("_bn")] + "_conv"
+    conv = name[: -len("_bn")] + "_conv"
     values = {field: plan.take(f"{name}.{field}") for field in BN_FIELDS}
     bias = plan.take(f"{conv}.bias")
     variance = values["moving_variance"]
@@ -172,8 +185,9 @@ def _plan_folded_batch_norm(plan, bn, name):
         value = values[field]
         if needs.get(field, value) is None:
             value = None  # its partner is missing (recorded): nothing to assign
-        plan.assign_value(getattr(bn, field), value, f"{name}.{field}",
-                          transforms.get(field, _plan.identity))
+        plan.assign_value(
+            getattr(bn, field), value, f"{name}.{field}", transforms.get(field, _plan.identity)
+        )
 
 
 def plan_keras_applications_resnet(plan, model, include_head):
@@ -188,8 +202,9 @@ def plan_keras_applications_resnet(plan, model, include_head):
                 plan.allow_uncovered(layer.weights)
                 plan.ignore([f"{name}.kernel", f"{name}.bias"])
         elif kind == "conv":
-            plan.assign(layer.kernel, f"{name}.kernel",
-                        _flip_bgr if module == "conv1" else _plan.identity)
+            plan.assign(
+                layer.kernel, f"{name}.kernel", _flip_bgr if module == "conv1" else _plan.identity
+            )
         else:
             _plan_folded_batch_norm(plan, resnet_plan.batch_norm_of(layer), name)
     target = resnet_plan.stride_on(model)
@@ -197,5 +212,6 @@ def plan_keras_applications_resnet(plan, model, include_head):
         plan.settings.append(
             f"the keras.applications ResNet strides on its 1x1 conv but model {model.name!r} "
             f"strides on its {target} conv; build the model with stride_on='1x1' to reproduce "
-            "the 2D network")
+            "the 2D network"
+        )
     plan.allow_uncovered(model.weights)  # the temporal modules: not in a 2D network

@@ -50,15 +50,19 @@ _KEY = re.compile(r"^layer(\d+)\.(\d+)\.(conv\d|bn\d|downsample\.[01])\.(\w+)$")
 # ---------------------------------------------------------------------------------------------
 # The model side: its torchvision modules and facts from its spec.
 
+
 def torch_modules(model):
     """`(torchvision module path, Keras layer)` for every 2D module of a video ResNet, in model
     order: `("layer1.0.downsample.0", <Conv2D layer1_0_downsample_0>)`, ..."""
-    return [(re.sub(r"_(?=\d|conv|bn|downsample)", ".", layer.name), layer)
-            for layer in model.layers if _LAYER.match(layer.name)]
+    return [
+        (re.sub(r"_(?=\d|conv|bn|downsample)", ".", layer.name), layer)
+        for layer in model.layers
+        if _LAYER.match(layer.name)
+    ]
 
 
 def module_kind(layer):
-    """"dense", "conv" or "bn": what a torchvision module's Keras layer holds."""
+    """ "dense", "conv" or "bn": what a torchvision module's Keras layer holds."""
     if isinstance(layer, keras.layers.Dense):
         return "dense"
     return "conv" if hasattr(layer, "kernel") else "bn"
@@ -73,8 +77,10 @@ def batch_norm_of(layer):
         inner = getattr(layer, attribute, None)
         if isinstance(inner, keras.layers.BatchNormalization):
             return inner
-    raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) holds no BatchNormalization "
-                     "to load a torchvision BN into")
+    raise ValueError(
+        f"layer {layer.name!r} ({type(layer).__name__}) holds no BatchNormalization "
+        "to load a torchvision BN into"
+    )
 
 
 def stride_on(model):
@@ -94,6 +100,7 @@ def note_missing_layers(plan, key_to_module=lambda key: key):
 # ---------------------------------------------------------------------------------------------
 # Model -> torchvision state dict.
 
+
 def resnet_state_dict(model):
     """The torchvision-style state dict (numpy, PyTorch layouts) of a video ResNet's 2D weights.
 
@@ -107,8 +114,9 @@ def resnet_state_dict(model):
             state[f"{module}.weight"] = np.transpose(keras.ops.convert_to_numpy(layer.kernel))
             state[f"{module}.bias"] = keras.ops.convert_to_numpy(layer.bias)
         elif kind == "conv":
-            state[f"{module}.weight"] = np.transpose(keras.ops.convert_to_numpy(layer.kernel),
-                                                     (3, 2, 0, 1))
+            state[f"{module}.weight"] = np.transpose(
+                keras.ops.convert_to_numpy(layer.kernel), (3, 2, 0, 1)
+            )
         else:
             bn = batch_norm_of(layer)
             values = (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance)
@@ -120,9 +128,11 @@ def resnet_state_dict(model):
 # ---------------------------------------------------------------------------------------------
 # PyTorch layouts -> model.
 
+
 def _tsm_prefix(model):
-    shifted = {layer.name[: -len("_shift")] for layer in model.layers
-               if layer.name.endswith("_shift")}
+    shifted = {
+        layer.name[: -len("_shift")] for layer in model.layers if layer.name.endswith("_shift")
+    }
 
     def source_prefix(module):
         if module == HEAD:
@@ -152,8 +162,11 @@ def _tada2d_prefix(module):
 def plan_resnet(plan, model, include_head):
     """Plans a TSN/TSM/TEINet/TAda2D model from `plan.source` (see the module docstring)."""
     source = plan.source
-    prefix_of = {"torchvision_resnet": lambda module: module, "tsm": _tsm_prefix(model),
-                 "tada2d": _tada2d_prefix}[source]
+    prefix_of = {
+        "torchvision_resnet": lambda module: module,
+        "tsm": _tsm_prefix(model),
+        "tada2d": _tada2d_prefix,
+    }[source]
     for module, layer in torch_modules(model):
         prefix, kind = prefix_of(module), module_kind(layer)
         if module == HEAD and not include_head:
@@ -166,8 +179,10 @@ def plan_resnet(plan, model, include_head):
         else:
             plan.batch_norm(batch_norm_of(layer), prefix, BN_EPSILON, name=layer.name)
     if stride_on(model) != "3x3":
-        plan.settings.append(f"model {model.name!r} strides on the 1x1 conv of a stage's first "
-                             "block (stride_on='1x1'); the PyTorch releases stride on the 3x3")
+        plan.settings.append(
+            f"model {model.name!r} strides on the 1x1 conv of a stage's first "
+            "block (stride_on='1x1'); the PyTorch releases stride on the 3x3"
+        )
     if source == "tada2d":
         for layer in model.layers:
             if hasattr(layer, "route"):

@@ -34,15 +34,19 @@ def _separable(plan, model, prefix, name, flavour_problems):
     """A `SepConv3d` -> a torchvision-flavour `SeparableConv3D` `name`."""
     layer = model.get_layer(name)
     if not isinstance(layer, SeparableConv3D) or layer.flavour != "torchvision":
-        kind = (f"a {layer.flavour}-flavour SeparableConv3D" if isinstance(layer, SeparableConv3D)
-                else f"a {type(layer).__name__}")
+        kind = (
+            f"a {layer.flavour}-flavour SeparableConv3D"
+            if isinstance(layer, SeparableConv3D)
+            else f"a {type(layer).__name__}"
+        )
         flavour_problems.append(f"{name} ({kind})")
         return
     plan.conv2d(layer.spatial_conv, f"{prefix}.0.0")
     plan.batch_norm(layer.spatial_bn, f"{prefix}.0.1", BN_EPSILON, name=f"{name}/spatial_bn")
     if layer.temporal_conv is not None:
-        plan.assign(layer.temporal_conv.kernel, f"{prefix}.1.0.weight",
-                    _plan.temporal_conv2d_kernel)
+        plan.assign(
+            layer.temporal_conv.kernel, f"{prefix}.1.0.weight", _plan.temporal_conv2d_kernel
+        )
     if layer.temporal_bn is not None:
         plan.batch_norm(layer.temporal_bn, f"{prefix}.1.1", BN_EPSILON, name=f"{name}/temporal_bn")
 
@@ -60,14 +64,20 @@ def plan_s3d(plan, model, include_head):
             _conv_bn(plan, model, f"{prefix}.branch0", f"{name}_b0_0a")
             for branch in (1, 2):
                 _conv_bn(plan, model, f"{prefix}.branch{branch}.0", f"{name}_b{branch}_0a")
-                _separable(plan, model, f"{prefix}.branch{branch}.1", f"{name}_b{branch}_0b",
-                           flavour_problems)
+                _separable(
+                    plan,
+                    model,
+                    f"{prefix}.branch{branch}.1",
+                    f"{name}_b{branch}_0b",
+                    flavour_problems,
+                )
             _conv_bn(plan, model, f"{prefix}.branch3.1", f"{name}_b3_0b")
     if flavour_problems:
         plan.settings.append(
             f"{len(flavour_problems)} layers are not torchvision-flavour SeparableConv3D "
             f"({', '.join(flavour_problems[:3])}{', ...' if len(flavour_problems) > 3 else ''}); "
-            "build the model with create('s3d')")
+            "build the model with create('s3d')"
+        )
     head = model.get_layer(HEAD)
     if include_head:
         plan.conv2d(head, "classifier.1")

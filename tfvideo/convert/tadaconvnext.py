@@ -67,5 +67,6 @@ def plan_tadaconvnext(plan, model, include_head):
         elif hasattr(layer, "gamma") and len(layer.weights) == 1:  # LayerScale
             plan.assign(layer.gamma, prefix, _plan.vector)
         else:
-            plan.settings.append(f"{layer.name}: no TAdaConvNeXt counterpart for a "
-                                 f"{type(layer).__name__}")
+            plan.settings.append(
+                f"{layer.name}: no TAdaConvNeXt counterpart for a {type(layer).__name__}"
+            )

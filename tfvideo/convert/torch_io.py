@@ -62,20 +62,29 @@ def unwrap_state_dict(checkpoint, ema=False):
         ValueError: no state dict found, or `ema=True` without EMA weights.
     """
     if not isinstance(checkpoint, collections.abc.Mapping):
-        raise ValueError(f"a checkpoint must be a mapping of parameter names, got "
-                         f"{type(checkpoint).__name__}")
+        raise ValueError(
+            f"a checkpoint must be a mapping of parameter names, got {type(checkpoint).__name__}"
+        )
     state = checkpoint
     if ema:
         if EMA_KEY not in state:
-            raise ValueError(f"ema=True but the checkpoint has no {EMA_KEY!r} "
-                             f"(top-level keys: {sorted(state)[:10]})")
+            raise ValueError(
+                f"ema=True but the checkpoint has no {EMA_KEY!r} "
+                f"(top-level keys: {sorted(state)[:10]})"
+            )
         state = state[EMA_KEY]
     else:
         for _ in range(3):  # wrappers may nest, e.g. {"state_dict": {"model": ...}}
             if any(_is_tensor_like(v) for v in state.values()):
                 break
-            inner = next((state[k] for k in WRAPPER_KEYS
-                          if isinstance(state.get(k), collections.abc.Mapping)), None)
+            inner = next(
+                (
+                    state[k]
+                    for k in WRAPPER_KEYS
+                    if isinstance(state.get(k), collections.abc.Mapping)
+                ),
+                None,
+            )
             if inner is None:
                 break
             state = inner
@@ -84,14 +93,16 @@ def unwrap_state_dict(checkpoint, ema=False):
         if not _is_tensor_like(value):
             continue  # e.g. "epoch", "cfg" beside the weights
         while key.startswith("module."):
-            key = key[len("module."):]
+            key = key[len("module.") :]
         if key.endswith("num_batches_tracked"):
             continue
         arrays[key] = to_numpy(value)
     if not arrays:
-        raise ValueError(f"no tensors found in the checkpoint (top-level keys: "
-                         f"{sorted(checkpoint)[:10]}); expected a state dict, optionally under "
-                         f"one of {WRAPPER_KEYS}")
+        raise ValueError(
+            f"no tensors found in the checkpoint (top-level keys: "
+            f"{sorted(checkpoint)[:10]}); expected a state dict, optionally under "
+            f"one of {WRAPPER_KEYS}"
+        )
     return arrays
 
 

@@ -62,6 +62,8 @@ from tfvideo.data.pipeline import (
 )
 from tfvideo.data.sampling import (
     NAMES as SAMPLING_NAMES,
+)
+from tfvideo.data.sampling import (
     SAMPLERS,
     AllFramesSampler,
     DenseSampler,

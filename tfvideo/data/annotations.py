@@ -24,8 +24,8 @@ import csv
 import dataclasses
 import glob
 import json
-import os
 import logging
+import os
 import re
 
 from tfvideo.data.decode import VIDEO_EXTENSIONS
@@ -53,9 +53,7 @@ def flip_map_from_pairs(pairs, num_classes=None):
         a, b = int(a), int(b)
         for v in (a, b):
             if v < 0 or (num_classes is not None and v >= num_classes):
-                raise ValueError(
-                    f"flip pair ({a}, {b}) is out of range for {num_classes} "
-                    "classes")
+                raise ValueError(f"flip pair ({a}, {b}) is out of range for {num_classes} classes")
         flip[a] = b
         flip[b] = a
     return flip
@@ -112,20 +110,18 @@ class VideoDataset:
         self.samples = [(str(p), int(l)) for p, l in self.samples]
         self.class_names = [str(c) for c in self.class_names]
         if self.label_flip_map:
-            self.label_flip_map = {int(k): int(v)
-                                   for k, v in self.label_flip_map.items()}
+            self.label_flip_map = {int(k): int(v) for k, v in self.label_flip_map.items()}
         else:
             self.label_flip_map = None
         n = len(self.class_names)
         for i, (path, label) in enumerate(self.samples):
             if label < -1 or label >= n:
                 raise ValueError(
-                    f"sample {i} ({path}) has label {label}, outside "
-                    f"[0, {n}) for {n} class names")
+                    f"sample {i} ({path}) has label {label}, outside [0, {n}) for {n} class names"
+                )
         for k, v in (self.label_flip_map or {}).items():
             if not (0 <= k < n and 0 <= v < n):
-                raise ValueError(
-                    f"label_flip_map entry {k} -> {v} is outside [0, {n})")
+                raise ValueError(f"label_flip_map entry {k} -> {v} is outside [0, {n})")
 
     def __len__(self):
         return len(self.samples)
@@ -158,9 +154,12 @@ class VideoDataset:
 
     def subset(self, indices, name=None):
         """A dataset holding ``samples[i]`` for ``i`` in ``indices``."""
-        return VideoDataset([self.samples[i] for i in indices],
-                            list(self.class_names), self.label_flip_map,
-                            name if name is not None else self.name)
+        return VideoDataset(
+            [self.samples[i] for i in indices],
+            list(self.class_names),
+            self.label_flip_map,
+            name if name is not None else self.name,
+        )
 
     def missing_files(self):
         """Paths in ``samples`` that do not exist."""
@@ -177,9 +176,9 @@ class VideoDataset:
             "format_version": _FORMAT_VERSION,
             "name": self.name,
             "class_names": list(self.class_names),
-            "label_flip_map": ({str(k): v for k, v in
-                                self.label_flip_map.items()}
-                               if self.label_flip_map else None),
+            "label_flip_map": (
+                {str(k): v for k, v in self.label_flip_map.items()} if self.label_flip_map else None
+            ),
         }
         if include_samples:
             d["samples"] = [[p, l] for p, l in self.samples]
@@ -189,10 +188,12 @@ class VideoDataset:
     def from_dict(cls, d):
         if "class_names" not in d:
             raise ValueError("dataset dict has no 'class_names'")
-        return cls(samples=[tuple(s) for s in d.get("samples", [])],
-                   class_names=d["class_names"],
-                   label_flip_map=d.get("label_flip_map"),
-                   name=d.get("name", ""))
+        return cls(
+            samples=[tuple(s) for s in d.get("samples", [])],
+            class_names=d["class_names"],
+            label_flip_map=d.get("label_flip_map"),
+            name=d.get("name", ""),
+        )
 
     def save(self, path, include_samples=True):
         """Writes JSON (use ``include_samples=False`` to store only the class
@@ -208,8 +209,7 @@ class VideoDataset:
             try:
                 d = json.load(f)
             except json.JSONDecodeError as err:
-                raise AnnotationError(path, f"invalid JSON: {err}",
-                                      line=err.lineno) from None
+                raise AnnotationError(path, f"invalid JSON: {err}", line=err.lineno) from None
         return cls.from_dict(d)
 
     to_json = save
@@ -248,7 +248,7 @@ def read_class_names(path_or_names):
             return _names_from_index_dict(data, path)
         return [str(c) for c in data]
     entries = []
-    for n, line in _read_lines(path):
+    for _, line in _read_lines(path):
         parts = line.split(maxsplit=1)
         if len(parts) == 2 and parts[0].isdigit():
             entries.append((int(parts[0]), parts[1].strip()))
@@ -258,8 +258,9 @@ def read_class_names(path_or_names):
     base = entries[0][0] if entries else 0
     for k, (i, name) in enumerate(entries):
         if i - base != k:
-            raise AnnotationError(path, f"class indices are not contiguous at "
-                                  f"{i} ({name!r})", label=name)
+            raise AnnotationError(
+                path, f"class indices are not contiguous at {i} ({name!r})", label=name
+            )
     return [name for _, name in entries]
 
 
@@ -274,8 +275,7 @@ def _lookup(label, class_to_index, path, line):
     try:
         return class_to_index[label]
     except KeyError:
-        raise AnnotationError(path, f"unknown label {label!r}", line=line,
-                              label=label) from None
+        raise AnnotationError(path, f"unknown label {label!r}", line=line, label=label) from None
 
 
 # Kinetics ------------------------------------------------------------------
@@ -286,13 +286,19 @@ def kinetics_filename(youtube_id, time_start, time_end, extension=".mp4"):
     >>> kinetics_filename("abc", 12, 22)
     'abc_000012_000022.mp4'
     """
-    return (f"{youtube_id}_{int(float(time_start)):06d}_"
-            f"{int(float(time_end)):06d}{extension}")
+    return f"{youtube_id}_{int(float(time_start)):06d}_{int(float(time_end)):06d}{extension}"
 
 
-def read_kinetics_csv(csv_path, video_root, split=None, class_names=None,
-                      extension=".mp4", layout="auto", missing="keep",
-                      name=None):
+def read_kinetics_csv(
+    csv_path,
+    video_root,
+    split=None,
+    class_names=None,
+    extension=".mp4",
+    layout="auto",
+    missing="keep",
+    name=None,
+):
     """Reads a Kinetics CSV (``label,youtube_id,time_start,time_end,split``).
 
     Args:
@@ -314,28 +320,31 @@ def read_kinetics_csv(csv_path, video_root, split=None, class_names=None,
     """
     _require_file(csv_path, "Kinetics CSV")
     if layout not in ("auto", "flat", "label_folders"):
-        raise ValueError(f"layout must be 'auto', 'flat' or 'label_folders', "
-                         f"got {layout!r}")
+        raise ValueError(f"layout must be 'auto', 'flat' or 'label_folders', got {layout!r}")
     if missing not in ("keep", "drop", "raise"):
-        raise ValueError(f"missing must be 'keep', 'drop' or 'raise', got "
-                         f"{missing!r}")
+        raise ValueError(f"missing must be 'keep', 'drop' or 'raise', got {missing!r}")
     rows = []
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         needed = {"youtube_id", "time_start", "time_end"}
         if reader.fieldnames is None or not needed <= set(reader.fieldnames):
             raise AnnotationError(
-                csv_path, f"header must contain label,youtube_id,time_start,"
-                f"time_end[,split]; got {reader.fieldnames}", line=1)
+                csv_path,
+                f"header must contain label,youtube_id,time_start,"
+                f"time_end[,split]; got {reader.fieldnames}",
+                line=1,
+            )
         for line, row in enumerate(reader, start=2):
             if split is not None and row.get("split") != split:
                 continue
             try:
-                fname = kinetics_filename(row["youtube_id"], row["time_start"],
-                                          row["time_end"], extension)
+                fname = kinetics_filename(
+                    row["youtube_id"], row["time_start"], row["time_end"], extension
+                )
             except (TypeError, ValueError):
-                raise AnnotationError(csv_path, f"bad time_start/time_end "
-                                      f"in row {row}", line=line) from None
+                raise AnnotationError(
+                    csv_path, f"bad time_start/time_end in row {row}", line=line
+                ) from None
             rows.append((line, (row.get("label") or "").strip(), fname))
     names = read_class_names(class_names)
     if names is None:
@@ -343,26 +352,25 @@ def read_kinetics_csv(csv_path, video_root, split=None, class_names=None,
     class_to_index = {c: i for i, c in enumerate(names)}
     samples = []
     for line, label, fname in rows:
-        index = -1 if not label else _lookup(label, class_to_index,
-                                             csv_path, line)
+        index = -1 if not label else _lookup(label, class_to_index, csv_path, line)
         candidates = []
         if layout in ("auto", "flat"):
             candidates.append(os.path.join(video_root, fname))
         if layout in ("auto", "label_folders") and label:
             candidates.append(os.path.join(video_root, label, fname))
-            candidates.append(os.path.join(video_root,
-                                           label.replace(" ", "_"), fname))
-        path = next((c for c in candidates if os.path.exists(c)),
-                    candidates[0])
+            candidates.append(os.path.join(video_root, label.replace(" ", "_"), fname))
+        path = next((c for c in candidates if os.path.exists(c)), candidates[0])
         if not os.path.exists(path):
             if missing == "drop":
                 continue
             if missing == "raise":
-                raise AnnotationError(csv_path, f"video file not found: {path}",
-                                      line=line, label=label)
+                raise AnnotationError(
+                    csv_path, f"video file not found: {path}", line=line, label=label
+                )
         samples.append((path, index))
-    return VideoDataset(samples, names, None,
-                        name or f"kinetics/{split or os.path.basename(csv_path)}")
+    return VideoDataset(
+        samples, names, None, name or f"kinetics/{split or os.path.basename(csv_path)}"
+    )
 
 
 # Plain list ----------------------------------------------------------------
@@ -383,17 +391,18 @@ def read_path_label_list(list_path, root=None, class_names=None, name=None):
     for line, text in _read_lines(list_path):
         parts = text.rsplit(maxsplit=1)
         if len(parts) != 2:
-            raise AnnotationError(list_path, f"expected '<path> <label>', got "
-                                  f"{text!r}", line=line)
+            raise AnnotationError(list_path, f"expected '<path> <label>', got {text!r}", line=line)
         raw.append((line, parts[0], parts[1]))
     all_int = all(re.fullmatch(r"-?\d+", lab) for _, _, lab in raw)
     if names is None:
         if not all_int:
-            bad = next((l, lab) for l, _, lab in raw
-                       if not re.fullmatch(r"-?\d+", lab))
+            bad = next((l, lab) for l, _, lab in raw if not re.fullmatch(r"-?\d+", lab))
             raise AnnotationError(
-                list_path, f"label {bad[1]!r} is not an integer and no "
-                "class_names were given", line=bad[0], label=bad[1])
+                list_path,
+                f"label {bad[1]!r} is not an integer and no class_names were given",
+                line=bad[0],
+                label=bad[1],
+            )
         top = max((int(lab) for _, _, lab in raw), default=-1)
         names = [str(i) for i in range(top + 1)]
     samples = []
@@ -401,16 +410,18 @@ def read_path_label_list(list_path, root=None, class_names=None, name=None):
         if re.fullmatch(r"-?\d+", lab) and lab not in class_to_index:
             index = int(lab)
             if index < -1 or index >= len(names):
-                raise AnnotationError(list_path, f"label index {index} outside "
-                                      f"[0, {len(names)})", line=line,
-                                      label=lab)
+                raise AnnotationError(
+                    list_path,
+                    f"label index {index} outside [0, {len(names)})",
+                    line=line,
+                    label=lab,
+                )
         else:
             index = _lookup(lab, class_to_index, list_path, line)
         if root is not None and not os.path.isabs(path):
             path = os.path.join(root, path)
         samples.append((path, index))
-    return VideoDataset(samples, names, None,
-                        name or os.path.basename(list_path))
+    return VideoDataset(samples, names, None, name or os.path.basename(list_path))
 
 
 # Something-Something v2 ----------------------------------------------------
@@ -423,8 +434,15 @@ def normalize_ssv2_template(template):
     return template.replace("[", "").replace("]", "").strip()
 
 
-def read_ssv2(labels_json, split_json, video_root, extension=".webm",
-              flip_pairs=SSV2_FLIP_PAIRS, allow_unlabelled=False, name=None):
+def read_ssv2(
+    labels_json,
+    split_json,
+    video_root,
+    extension=".webm",
+    flip_pairs=SSV2_FLIP_PAIRS,
+    allow_unlabelled=False,
+    name=None,
+):
     """Reads Something-Something v2 annotations.
 
     Args:
@@ -445,8 +463,7 @@ def read_ssv2(labels_json, split_json, video_root, extension=".webm",
     _require_file(split_json, "SSv2 split file")
     with open(labels_json, encoding="utf-8") as f:
         names = _names_from_index_dict(json.load(f), labels_json)
-    class_to_index = {normalize_ssv2_template(c): i
-                      for i, c in enumerate(names)}
+    class_to_index = {normalize_ssv2_template(c): i for i, c in enumerate(names)}
     with open(split_json, encoding="utf-8") as f:
         items = json.load(f)
     if not isinstance(items, list):
@@ -459,9 +476,13 @@ def read_ssv2(labels_json, split_json, video_root, extension=".webm",
         template = item.get("template")
         if template is None:
             if not allow_unlabelled:
-                raise AnnotationError(split_json, f"item {item['id']} has no "
-                                      "'template' (pass allow_unlabelled=True "
-                                      "for the test split)", line=n)
+                raise AnnotationError(
+                    split_json,
+                    f"item {item['id']} has no "
+                    "'template' (pass allow_unlabelled=True "
+                    "for the test split)",
+                    line=n,
+                )
             samples.append((path, -1))
             continue
         label = normalize_ssv2_template(template)
@@ -478,11 +499,14 @@ def read_ssv2(labels_json, split_json, video_root, extension=".webm",
             for a, b in flip_pairs if flip_pairs is SSV2_FLIP_PAIRS else ():
                 if by_name.get(a) != b:
                     logger.warning(
-                        "%s: flip pair %d <-> %d (%r, %r) is not a left/right "
-                        "pair of class names", labels_json, a, b, names[a],
-                        names[b])
-    return VideoDataset(samples, names, flip,
-                        name or f"ssv2/{os.path.basename(split_json)}")
+                        "%s: flip pair %d <-> %d (%r, %r) is not a left/right pair of class names",
+                        labels_json,
+                        a,
+                        b,
+                        names[a],
+                        names[b],
+                    )
+    return VideoDataset(samples, names, flip, name or f"ssv2/{os.path.basename(split_json)}")
 
 
 # UCF101 --------------------------------------------------------------------
@@ -498,13 +522,12 @@ def read_ucf101(split_dir, video_root, split=1, subset="train", name=None):
         raise ValueError(f"UCF101 split must be 1, 2 or 3, got {split!r}")
     if subset not in ("train", "test"):
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
-    class_file = _require_file(os.path.join(split_dir, "classInd.txt"),
-                               "UCF101 classInd.txt")
+    class_file = _require_file(os.path.join(split_dir, "classInd.txt"), "UCF101 classInd.txt")
     names = read_class_names(class_file)
     class_to_index = {c: i for i, c in enumerate(names)}
     list_file = _require_file(
-        os.path.join(split_dir, f"{subset}list0{split}.txt"),
-        f"UCF101 {subset} list")
+        os.path.join(split_dir, f"{subset}list0{split}.txt"), f"UCF101 {subset} list"
+    )
     samples = []
     for line, text in _read_lines(list_file):
         parts = text.split()
@@ -513,18 +536,23 @@ def read_ucf101(split_dir, video_root, split=1, subset="train", name=None):
         if len(parts) > 1:
             index = int(parts[1]) - 1
             if not 0 <= index < len(names):
-                raise AnnotationError(list_file, f"label {parts[1]} outside "
-                                      f"1..{len(names)}", line=line,
-                                      label=parts[1])
+                raise AnnotationError(
+                    list_file,
+                    f"label {parts[1]} outside 1..{len(names)}",
+                    line=line,
+                    label=parts[1],
+                )
             if folder in class_to_index and class_to_index[folder] != index:
-                raise AnnotationError(list_file, f"label {parts[1]} does not "
-                                      f"match folder {folder!r}", line=line,
-                                      label=parts[1])
+                raise AnnotationError(
+                    list_file,
+                    f"label {parts[1]} does not match folder {folder!r}",
+                    line=line,
+                    label=parts[1],
+                )
         else:
             index = _lookup(folder, class_to_index, list_file, line)
         samples.append((os.path.join(video_root, rel), index))
-    return VideoDataset(samples, names, None,
-                        name or f"ucf101/{subset}{split}")
+    return VideoDataset(samples, names, None, name or f"ucf101/{subset}{split}")
 
 
 # HMDB51 --------------------------------------------------------------------
@@ -551,45 +579,41 @@ def read_hmdb51(split_dir, video_root, split=1, subset="train", name=None):
         if m and int(m.group("k")) == split:
             files[m.group("cls")] = path
     if not files:
-        raise AnnotationError(os.path.join(split_dir,
-                                           f"*_test_split{split}.txt"),
-                              "no HMDB51 split files found")
+        raise AnnotationError(
+            os.path.join(split_dir, f"*_test_split{split}.txt"), "no HMDB51 split files found"
+        )
     names = sorted(files)
     samples = []
     for index, cls in enumerate(names):
         for line, text in _read_lines(files[cls]):
             parts = text.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                raise AnnotationError(files[cls], f"expected '<video> 0|1|2', "
-                                      f"got {text!r}", line=line)
+                raise AnnotationError(
+                    files[cls], f"expected '<video> 0|1|2', got {text!r}", line=line
+                )
             if parts[1] == codes[subset]:
-                samples.append((os.path.join(video_root, cls, parts[0]),
-                                index))
-    return VideoDataset(samples, names, None,
-                        name or f"hmdb51/{subset}{split}")
+                samples.append((os.path.join(video_root, cls, parts[0]), index))
+    return VideoDataset(samples, names, None, name or f"hmdb51/{subset}{split}")
 
 
 # Folder per class ----------------------------------------------------------
-def read_folder_per_class(root, extensions=VIDEO_EXTENSIONS, class_names=None,
-                          name=None):
+def read_folder_per_class(root, extensions=VIDEO_EXTENSIONS, class_names=None, name=None):
     """``root/<class>/<video>``; classes sorted by name unless given."""
     if not os.path.isdir(root):
         raise AnnotationError(root, "dataset folder not found")
-    folders = sorted(d for d in os.listdir(root)
-                     if os.path.isdir(os.path.join(root, d)))
+    folders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     names = read_class_names(class_names) or folders
     class_to_index = {c: i for i, c in enumerate(names)}
     exts = tuple(e.lower() for e in extensions)
     samples = []
     for folder in folders:
-        files = sorted(f for f in os.listdir(os.path.join(root, folder))
-                       if f.lower().endswith(exts))
+        files = sorted(
+            f for f in os.listdir(os.path.join(root, folder)) if f.lower().endswith(exts)
+        )
         if files and folder not in class_to_index:
-            raise AnnotationError(root, f"folder {folder!r} is not a known "
-                                  "class", label=folder)
+            raise AnnotationError(root, f"folder {folder!r} is not a known class", label=folder)
         for f in files:
-            samples.append((os.path.join(root, folder, f),
-                            class_to_index[folder]))
+            samples.append((os.path.join(root, folder, f), class_to_index[folder]))
     return VideoDataset(samples, names, None, name or os.path.basename(root))
 
 
@@ -607,6 +631,5 @@ def read_annotations(kind, *args, **kwargs):
     """Dispatches to a reader by name: one of ``READERS``, with that reader's own arguments
     (:func:`tfvideo.data.datasets.load_dataset` maps the commands' dataset options onto them)."""
     if kind not in READERS:
-        raise ValueError(f"unknown annotation format {kind!r}; expected one "
-                         f"of {sorted(READERS)}")
+        raise ValueError(f"unknown annotation format {kind!r}; expected one of {sorted(READERS)}")
     return READERS[kind](*args, **kwargs)

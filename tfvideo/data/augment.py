@@ -49,8 +49,7 @@ def _check_clip(clip):
 def _size_pair(size):
     if isinstance(size, (tuple, list)):
         if len(size) != 2:
-            raise ValueError(f"size must be an int or (height, width), got "
-                             f"{size!r}")
+            raise ValueError(f"size must be an int or (height, width), got {size!r}")
         return int(size[0]), int(size[1])
     return int(size), int(size)
 
@@ -58,7 +57,7 @@ def _size_pair(size):
 def crop(clip, top, left, height, width):
     """The same crop on every frame."""
     clip = _check_clip(clip)
-    return clip[:, top:top + height, left:left + width, :]
+    return clip[:, top : top + height, left : left + width, :]
 
 
 def resize(clip, size, method="bilinear"):
@@ -80,8 +79,7 @@ def resize_short_side(clip, size, method="bilinear"):
     new_w = tf.cast(tf.round(wf * scale), tf.int32)
     new_h = tf.maximum(new_h, 1)
     new_w = tf.maximum(new_w, 1)
-    out = tf.image.resize(tf.cast(clip, tf.float32), tf.stack([new_h, new_w]),
-                          method=method)
+    out = tf.image.resize(tf.cast(clip, tf.float32), tf.stack([new_h, new_w]), method=method)
     return tf.clip_by_value(out, 0.0, 255.0)
 
 
@@ -96,15 +94,19 @@ def fit_short_side(clip, size):
     if size is None:
         return tf.cast(clip, tf.float32)
     h, w = _hw(clip)
-    return tf.cond(tf.equal(tf.minimum(h, w), tf.cast(size, tf.int32)),
-                   lambda: tf.cast(clip, tf.float32), lambda: resize_short_side(clip, size))
+    return tf.cond(
+        tf.equal(tf.minimum(h, w), tf.cast(size, tf.int32)),
+        lambda: tf.cast(clip, tf.float32),
+        lambda: resize_short_side(clip, size),
+    )
 
 
 def random_short_side_resize(clip, min_size, max_size, seed=None):
     """Short side resized to a uniform random integer in
     ``[min_size, max_size]`` (SlowFast/TAda scale jitter, e.g. [256, 320])."""
-    size = tf.random.stateless_uniform([], stateless_seed(seed), int(min_size),
-                                       int(max_size) + 1, dtype=tf.int32)
+    size = tf.random.stateless_uniform(
+        [], stateless_seed(seed), int(min_size), int(max_size) + 1, dtype=tf.int32
+    )
     return resize_short_side(clip, size)
 
 
@@ -122,10 +124,8 @@ def random_crop(clip, size, seed=None):
     ch, cw = _size_pair(size)
     h, w = _hw(clip)
     s1, s2 = split_seed(seed, 2)
-    top = tf.random.stateless_uniform([], s1, 0, tf.maximum(h - ch, 0) + 1,
-                                      dtype=tf.int32)
-    left = tf.random.stateless_uniform([], s2, 0, tf.maximum(w - cw, 0) + 1,
-                                       dtype=tf.int32)
+    top = tf.random.stateless_uniform([], s1, 0, tf.maximum(h - ch, 0) + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([], s2, 0, tf.maximum(w - cw, 0) + 1, dtype=tf.int32)
     return crop(clip, top, left, ch, cw)
 
 
@@ -139,8 +139,7 @@ def three_crop(clip, size):
     clip = _check_clip(clip)
     s = int(size)
     h, w = _hw(clip)
-    clip = tf.image.resize_with_crop_or_pad(clip, tf.maximum(h, s),
-                                            tf.maximum(w, s))
+    clip = tf.image.resize_with_crop_or_pad(clip, tf.maximum(h, s), tf.maximum(w, s))
     h, w = _hw(clip)
     tall = h >= w
     long_len = tf.where(tall, h, w)
@@ -176,8 +175,15 @@ def fixed_crop_offsets(height, width, crop_h, crop_w, more_fix_crop=True):
     return tf.stack([tf.stack([r * hs, c * ws]) for r, c in pos])
 
 
-def multi_scale_crop(clip, size, scales=MULTI_SCALE_SCALES, max_distort=1,
-                     fix_crop=True, more_fix_crop=True, seed=None):
+def multi_scale_crop(
+    clip,
+    size,
+    scales=MULTI_SCALE_SCALES,
+    max_distort=1,
+    fix_crop=True,
+    more_fix_crop=True,
+    seed=None,
+):
     """TSN ``GroupMultiScaleCrop``: crop of random scale and aspect, resized to
     ``size``.
 
@@ -196,8 +202,7 @@ def multi_scale_crop(clip, size, scales=MULTI_SCALE_SCALES, max_distort=1,
     sizes_h = tf.where(tf.abs(sizes - out_h) < 3, out_h, sizes)
     sizes_w = tf.where(tf.abs(sizes - out_w) < 3, out_w, sizes)
     n = len(scales)
-    pairs = [(i, j) for i in range(n) for j in range(n)
-             if abs(i - j) <= max_distort]
+    pairs = [(i, j) for i in range(n) for j in range(n) if abs(i - j) <= max_distort]
     pick = tf.random.stateless_uniform([], s1, 0, len(pairs), dtype=tf.int32)
     pairs_t = tf.constant(pairs, tf.int32)
     i, j = pairs_t[pick, 0], pairs_t[pick, 1]
@@ -205,19 +210,15 @@ def multi_scale_crop(clip, size, scales=MULTI_SCALE_SCALES, max_distort=1,
     crop_w = tf.minimum(tf.gather(sizes_w, j), w)
     if fix_crop:
         offsets = fixed_crop_offsets(h, w, crop_h, crop_w, more_fix_crop)
-        k = tf.random.stateless_uniform([], s2, 0, tf.shape(offsets)[0],
-                                        dtype=tf.int32)
+        k = tf.random.stateless_uniform([], s2, 0, tf.shape(offsets)[0], dtype=tf.int32)
         top, left = offsets[k, 0], offsets[k, 1]
     else:
-        top = tf.random.stateless_uniform([], s3, 0, h - crop_h + 1,
-                                          dtype=tf.int32)
-        left = tf.random.stateless_uniform([], s4, 0, w - crop_w + 1,
-                                           dtype=tf.int32)
+        top = tf.random.stateless_uniform([], s3, 0, h - crop_h + 1, dtype=tf.int32)
+        left = tf.random.stateless_uniform([], s4, 0, w - crop_w + 1, dtype=tf.int32)
     return resize(crop(clip, top, left, crop_h, crop_w), (out_h, out_w))
 
 
-def random_resized_crop(clip, size, scale=(0.08, 1.0),
-                        ratio=(3.0 / 4.0, 4.0 / 3.0), seed=None):
+def random_resized_crop(clip, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), seed=None):
     """Inception-style crop of random area fraction ``scale`` and aspect
     ``ratio``, resized to ``size`` (one box for the whole clip)."""
     clip = _check_clip(clip)
@@ -230,7 +231,8 @@ def random_resized_crop(clip, size, scale=(0.08, 1.0),
         aspect_ratio_range=ratio,
         area_range=scale,
         max_attempts=10,
-        use_image_if_no_bounding_boxes=True)
+        use_image_if_no_bounding_boxes=True,
+    )
     out = crop(clip, begin[0], begin[1], box_size[0], box_size[1])
     return resize(out, size)
 
@@ -262,17 +264,27 @@ def random_flip(clip, label=None, flip_table=None, prob=0.5, seed=None):
     if label is None:
         return clip
     if flip_table is not None:
-        label = tf.cond(do, lambda: flip_label(label, flip_table),
-                        lambda: tf.convert_to_tensor(label))
+        label = tf.cond(
+            do, lambda: flip_label(label, flip_table), lambda: tf.convert_to_tensor(label)
+        )
     return clip, label
 
 
 TRAIN_CROPS = ("multi_scale", "random_resized", "jitter", "center")
 
 
-def train_transform(clip, label, size=224, short_side=256, crop="multi_scale",
-                    flip=True, flip_table=None, scales=MULTI_SCALE_SCALES,
-                    jitter=(256, 320), seed=None):
+def train_transform(
+    clip,
+    label,
+    size=224,
+    short_side=256,
+    crop="multi_scale",
+    flip=True,
+    flip_table=None,
+    scales=MULTI_SCALE_SCALES,
+    jitter=(256, 320),
+    seed=None,
+):
     """A training transform: resize, crop, flip (float32 ``[T, size, size,
     C]``, label).
 
@@ -290,14 +302,13 @@ def train_transform(clip, label, size=224, short_side=256, crop="multi_scale",
         raise ValueError(f"crop must be one of {TRAIN_CROPS}, got {crop!r}")
     s_crop, s_flip, s_jit = split_seed(seed, 3)
     if crop == "multi_scale":
-        out = multi_scale_crop(fit_short_side(clip, short_side), size,
-                               scales=scales, seed=s_crop)
+        out = multi_scale_crop(fit_short_side(clip, short_side), size, scales=scales, seed=s_crop)
     elif crop == "random_resized":
         out = random_resized_crop(clip, size, seed=s_crop)
     elif crop == "jitter":
-        out = random_crop(random_short_side_resize(clip, jitter[0], jitter[1],
-                                                   seed=s_jit),
-                          size, seed=s_crop)
+        out = random_crop(
+            random_short_side_resize(clip, jitter[0], jitter[1], seed=s_jit), size, seed=s_crop
+        )
     else:
         out = center_crop(fit_short_side(clip, short_side), size)
     out = tf.ensure_shape(tf.cast(out, tf.float32), [None, size, size, None])

@@ -100,11 +100,15 @@ def _require(value, flag, fmt):
 
 def _synthetic_root(config, verbose):
     info = synthetic.make_dataset(
-        config.data_root, num_classes=config.synthetic_classes,
+        config.data_root,
+        num_classes=config.synthetic_classes,
         videos_per_class_train=config.synthetic_train_per_class,
         videos_per_class_val=config.synthetic_val_per_class,
-        num_frames=config.synthetic_frames, size=config.synthetic_size,
-        seed=config.synthetic_seed, verbose=verbose)
+        num_frames=config.synthetic_frames,
+        size=config.synthetic_size,
+        seed=config.synthetic_seed,
+        verbose=verbose,
+    )
     return info["root"]
 
 
@@ -125,25 +129,38 @@ def _read(config, subset, path, class_names):
     if fmt == "ssv2":
         _require(config.labels, "labels", fmt)
         return annotations.read_annotations(
-            "ssv2", config.labels, path, _require(config.video_root, "video_root", fmt),
-            extension=config.video_extension or ".webm", **_ssv2_flip_pairs(config))
+            "ssv2",
+            config.labels,
+            path,
+            _require(config.video_root, "video_root", fmt),
+            extension=config.video_extension or ".webm",
+            **_ssv2_flip_pairs(config),
+        )
     if fmt == "kinetics":
         return annotations.read_annotations(
-            "kinetics", path, _require(config.video_root, "video_root", fmt),
-            split=config.kinetics_split or None, class_names=names,
-            extension=config.video_extension or ".mp4")
+            "kinetics",
+            path,
+            _require(config.video_root, "video_root", fmt),
+            split=config.kinetics_split or None,
+            class_names=names,
+            extension=config.video_extension or ".mp4",
+        )
     if fmt == "list":
-        return annotations.read_annotations("list", path, root=config.video_root or None,
-                                            class_names=names)
+        return annotations.read_annotations(
+            "list", path, root=config.video_root or None, class_names=names
+        )
     if fmt in ("ucf101", "hmdb51"):
         return annotations.read_annotations(
-            fmt, path, _require(config.video_root, "video_root", fmt), split=config.split,
-            subset="train" if subset == "train" else "test")
+            fmt,
+            path,
+            _require(config.video_root, "video_root", fmt),
+            split=config.split,
+            subset="train" if subset == "train" else "test",
+        )
     return annotations.read_annotations("folder", path, class_names=names)
 
 
-def load_dataset(config="synthetic", subset="train", class_names=None, verbose=False,
-                 **options):
+def load_dataset(config="synthetic", subset="train", class_names=None, verbose=False, **options):
     """One subset ("train" or "validation") of a dataset, as a `VideoDataset`.
 
     Args:
@@ -174,11 +191,11 @@ def load_dataset(config="synthetic", subset="train", class_names=None, verbose=F
         dataset = synthetic.load(_synthetic_root(config, verbose), subset)
     else:
         flag = "train_annotations" if subset == "train" else "val_annotations"
-        dataset = _read(config, subset, _require(config.annotations(subset), flag, fmt),
-                        class_names)
+        dataset = _read(
+            config, subset, _require(config.annotations(subset), flag, fmt), class_names
+        )
     if config.label_flip_map and fmt != "ssv2":
-        dataset = dataclasses.replace(dataset,
-                                      label_flip_map=read_flip_map(config.label_flip_map))
+        dataset = dataclasses.replace(dataset, label_flip_map=read_flip_map(config.label_flip_map))
     return dataset
 
 
@@ -188,10 +205,12 @@ def load_datasets(config, need_train=True, verbose=False, need_val=True):
     train = load_dataset(config, "train", verbose=verbose) if need_train else None
     if not need_val:
         return train, None
-    val = load_dataset(config, "validation", class_names=train.class_names if train else None,
-                       verbose=verbose)
+    val = load_dataset(
+        config, "validation", class_names=train.class_names if train else None, verbose=verbose
+    )
     if train is not None and list(val.class_names) != list(train.class_names):
         raise ValueError(
             f"training ({train.num_classes}) and validation ({val.num_classes}) class lists "
-            "differ; pass --labels to fix the class order.")
+            "differ; pass --labels to fix the class order."
+        )
     return train, val

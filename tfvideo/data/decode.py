@@ -30,8 +30,21 @@ import numpy as np
 
 from tfvideo.data.errors import VideoDecodeError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".gif", ".m4v",
-                    ".mpg", ".mpeg", ".flv", ".3gp", ".ogv", ".wmv")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".mkv",
+    ".webm",
+    ".mov",
+    ".gif",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".flv",
+    ".3gp",
+    ".ogv",
+    ".wmv",
+)
 
 # Leading bytes of the containers we expect; a file that matches one of them
 # but does not open is reported as truncated/damaged rather than "not a video".
@@ -86,7 +99,7 @@ def _sniff(path):
     except OSError:
         return None
     for offset, magic, name in _MAGIC:
-        if head[offset:offset + len(magic)] == magic:
+        if head[offset : offset + len(magic)] == magic:
             return name
     return None
 
@@ -113,16 +126,19 @@ def _open(path):
             raise VideoDecodeError(
                 path,
                 f"truncated or damaged {kind} file, the container cannot be "
-                f"opened ({_av_message(err)})", "truncated") from None
+                f"opened ({_av_message(err)})",
+                "truncated",
+            ) from None
         raise VideoDecodeError(
-            path, f"not a video file: no recognised container format "
-            f"({_av_message(err)})", "not_a_video") from None
+            path,
+            f"not a video file: no recognised container format ({_av_message(err)})",
+            "not_a_video",
+        ) from None
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
         container.close()
         found = ", ".join(kinds) if kinds else "no streams"
-        raise VideoDecodeError(
-            path, f"no video stream (found: {found})", "no_video_stream")
+        raise VideoDecodeError(path, f"no video stream (found: {found})", "no_video_stream")
     return container, container.streams.video[0]
 
 
@@ -158,8 +174,7 @@ class _Index:
         self.pts = pts  # sorted list, one per frame
         self.key_pts = key_pts  # sorted list of key frame timestamps
         self.first_frame = first_frame  # av.VideoFrame or None
-        self.usable = (len(pts) > 0 and len(set(pts)) == len(pts)
-                       and len(key_pts) > 0)
+        self.usable = len(pts) > 0 and len(set(pts)) == len(pts) and len(key_pts) > 0
 
     @property
     def num_frames(self):
@@ -273,9 +288,8 @@ def video_info(path):
 
 def _decode_error(path, err, decoded):
     return VideoDecodeError(
-        path,
-        f"corrupt data after {decoded} decoded frame(s) ({_av_message(err)})",
-        "corrupt")
+        path, f"corrupt data after {decoded} decoded frame(s) ({_av_message(err)})", "corrupt"
+    )
 
 
 def _decode_sequential(path, wanted):
@@ -332,8 +346,7 @@ def _decode_seek(path, container, stream, index, wanted):
         key = index.keyframe_before(target)
         if gen is None or last_pts is None or key > last_pts:
             try:
-                container.seek(key, stream=stream, backward=True,
-                               any_frame=False)
+                container.seek(key, stream=stream, backward=True, any_frame=False)
             except av.FFmpegError:
                 raise _Fallback() from None
             gen = container.decode(stream)
@@ -408,8 +421,7 @@ def _decode_indices(path, container, stream, indices):
     index = _build_index(path, container, stream, decode_first=False)
     num_frames = index.num_frames
     if num_frames == 0:
-        raise VideoDecodeError(path, "no decodable frame (no video packets)",
-                               "no_frames")
+        raise VideoDecodeError(path, "no decodable frame (no video packets)", "no_frames")
     if callable(indices):
         indices = indices(num_frames)
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -418,7 +430,8 @@ def _decode_indices(path, container, stream, indices):
     if indices.min() < 0:
         raise ValueError(
             f"indices must be >= 0, got {int(indices.min())} (take them "
-            "modulo the frame count first)")
+            "modulo the frame count first)"
+        )
     clamped = np.minimum(indices, num_frames - 1)
     wanted = sorted(set(int(i) for i in clamped))
     out = None

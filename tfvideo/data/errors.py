@@ -68,9 +68,7 @@ class AnnotationError(ValueError):
 def check_on_error(on_error):
     """Validates an ``on_error`` argument and returns it."""
     if on_error not in ON_ERROR_MODES:
-        raise ValueError(
-            f"on_error must be one of {ON_ERROR_MODES}, got {on_error!r}"
-        )
+        raise ValueError(f"on_error must be one of {ON_ERROR_MODES}, got {on_error!r}")
     return on_error
 
 
@@ -114,7 +112,8 @@ class ErrorLog:
         if self.max_consecutive and consecutive > self.max_consecutive:
             raise RuntimeError(
                 f"{consecutive} videos in a row failed to decode (last: "
-                f"{path}: {message}); check the dataset paths and files")
+                f"{path}: {message}); check the dataset paths and files"
+            )
 
     def record_success(self):
         """Called by the pipeline for each decoded video."""
@@ -202,8 +201,11 @@ class DecodeErrorReport(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         entries = self.error_log.entries
         self.history.append(
-            {"epoch": epoch, "count": len(entries),
-             "paths": list(dict.fromkeys(p for p, _ in entries))}
+            {
+                "epoch": epoch,
+                "count": len(entries),
+                "paths": list(dict.fromkeys(p for p, _ in entries)),
+            }
         )
         if logs is not None:
             logs["decode_errors"] = len(entries)

@@ -97,8 +97,7 @@ atexit.register(_SHUTDOWN.at_exit)
 
 def _as_sampler(sampler):
     if sampler is None:
-        raise ValueError("sampler is required, e.g. SegmentSampler(8) or "
-                         "DenseSampler(16, 4)")
+        raise ValueError("sampler is required, e.g. SegmentSampler(8) or DenseSampler(16, 4)")
     return get_sampler(sampler)
 
 
@@ -107,8 +106,7 @@ def file_dataset(dataset, input_context=None, shuffle=False, seed=None):
     int32), sharded with ``input_context`` (``num_input_pipelines``,
     ``input_pipeline_id``) before any shuffling or decoding."""
     if not isinstance(dataset, VideoDataset):
-        raise TypeError(f"dataset must be a VideoDataset, got "
-                        f"{type(dataset).__name__}")
+        raise TypeError(f"dataset must be a VideoDataset, got {type(dataset).__name__}")
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name!r} has no samples")
     paths = tf.constant(dataset.paths, tf.string)
@@ -116,11 +114,9 @@ def file_dataset(dataset, input_context=None, shuffle=False, seed=None):
     ids = tf.range(len(dataset), dtype=tf.int32)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels, ids))
     if input_context is not None and input_context.num_input_pipelines > 1:
-        ds = ds.shard(input_context.num_input_pipelines,
-                      input_context.input_pipeline_id)
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if shuffle:
-        ds = ds.shuffle(len(dataset), seed=seed,
-                        reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(dataset), seed=seed, reshuffle_each_iteration=True)
     return ds
 
 
@@ -141,8 +137,7 @@ def finish(clip, output_dtype):
     if output_dtype == "uint8":
         if clip.dtype == tf.uint8:
             return clip
-        return tf.cast(tf.round(tf.clip_by_value(tf.cast(clip, tf.float32), 0.0, 255.0)),
-                       tf.uint8)
+        return tf.cast(tf.round(tf.clip_by_value(tf.cast(clip, tf.float32), 0.0, 255.0)), tf.uint8)
     return tf.cast(clip, output_dtype)
 
 
@@ -155,22 +150,40 @@ def check_views(num_clips, num_crops):
     return int(num_clips) * int(num_crops)
 
 
-def train_step(crop_size, short_side=256, crop="multi_scale", flip=True, flip_table=None,
-               scales=aug.MULTI_SCALE_SCALES, jitter=(256, 320), output_dtype="float32"):
+def train_step(
+    crop_size,
+    short_side=256,
+    crop="multi_scale",
+    flip=True,
+    flip_table=None,
+    scales=aug.MULTI_SCALE_SCALES,
+    jitter=(256, 320),
+    output_dtype="float32",
+):
     """The training transform step: ``(frames, label, seed) -> (clip, label)``,
     :func:`tfvideo.data.augment.train_transform` then :func:`finish`."""
 
     def transform(frames, label, seed):
         clip, label = aug.train_transform(
-            frames, label, size=crop_size, short_side=short_side, crop=crop, flip=flip,
-            flip_table=flip_table, scales=scales, jitter=jitter, seed=seed)
+            frames,
+            label,
+            size=crop_size,
+            short_side=short_side,
+            crop=crop,
+            flip=flip,
+            flip_table=flip_table,
+            scales=scales,
+            jitter=jitter,
+            seed=seed,
+        )
         return finish(clip, output_dtype), label
 
     return transform
 
 
-def eval_views(frames, num_clips, crop_size, short_side, num_crops=1, output_dtype="float32",
-               clip_frames=None):
+def eval_views(
+    frames, num_clips, crop_size, short_side, num_crops=1, output_dtype="float32", clip_frames=None
+):
     """The evaluation transform step: the frames of ``num_clips`` clips
     ``[num_clips * T, H, W, 3]`` -> ``[num_clips * num_crops, T, S, S, 3]``
     (clip ``c``'s crops in rows ``c * num_crops ...``), each clip through
@@ -178,9 +191,12 @@ def eval_views(frames, num_clips, crop_size, short_side, num_crops=1, output_dty
     views = int(num_clips) * int(num_crops)
     clips = tf.reshape(frames, tf.concat([[int(num_clips), -1], tf.shape(frames)[1:]], 0))
     crops = tf.map_fn(
-        lambda c: aug.eval_transform(c, crop_size, short_side, num_crops), clips,
-        fn_output_signature=tf.TensorSpec([num_crops, clip_frames, crop_size, crop_size, 3],
-                                          tf.float32))
+        lambda c: aug.eval_transform(c, crop_size, short_side, num_crops),
+        clips,
+        fn_output_signature=tf.TensorSpec(
+            [num_crops, clip_frames, crop_size, crop_size, 3], tf.float32
+        ),
+    )
     crops = tf.reshape(crops, tf.concat([[views], tf.shape(crops)[2:]], 0))
     return finish(crops, output_dtype)
 
@@ -189,14 +205,24 @@ def view_rows(views, label, video_index):
     """One evaluation element per view: ``{"clip", "label", "video_index",
     "view_index"}`` (unbatch them to get one view per row)."""
     count = views.shape[0] if views.shape[0] is not None else tf.shape(views)[0]
-    return {"clip": views,
-            "label": tf.fill([count], label),
-            "video_index": tf.fill([count], tf.cast(video_index, tf.int32)),
-            "view_index": tf.range(count, dtype=tf.int32)}
+    return {
+        "clip": views,
+        "label": tf.fill([count], label),
+        "video_index": tf.fill([count], tf.cast(video_index, tf.int32)),
+        "view_index": tf.range(count, dtype=tf.int32),
+    }
 
 
-def assemble(ds, load, transform, batch_size=None, unbatch=False, drop_remainder=False,
-             num_parallel_calls=AUTOTUNE, deterministic=None):
+def assemble(
+    ds,
+    load,
+    transform,
+    batch_size=None,
+    unbatch=False,
+    drop_remainder=False,
+    num_parallel_calls=AUTOTUNE,
+    deterministic=None,
+):
     """The steps after a source, the same for every source.
 
     Args:
@@ -218,8 +244,12 @@ def assemble(ds, load, transform, batch_size=None, unbatch=False, drop_remainder
     if unbatch:
         ds = ds.unbatch()
     if batch_size:
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder,
-                      num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+        ds = ds.batch(
+            int(batch_size),
+            drop_remainder=drop_remainder,
+            num_parallel_calls=num_parallel_calls,
+            deterministic=deterministic,
+        )
     return ds
 
 
@@ -240,15 +270,25 @@ def decode_threadpool_size(threadpool_size="auto"):
         return max(4, 2 * (os.cpu_count() or 1))
     if threadpool_size is None:
         return None
-    if isinstance(threadpool_size, bool) or not isinstance(threadpool_size, int) \
-            or threadpool_size < 1:
-        raise ValueError(f"threadpool_size must be 'auto', None or a positive int, got "
-                         f"{threadpool_size!r}")
+    if (
+        isinstance(threadpool_size, bool)
+        or not isinstance(threadpool_size, int)
+        or threadpool_size < 1
+    ):
+        raise ValueError(
+            f"threadpool_size must be 'auto', None or a positive int, got {threadpool_size!r}"
+        )
     return threadpool_size
 
 
-def finalize(ds, prefetch=AUTOTUNE, deterministic=None, threadpool_size=None, error_log=None,
-             shard_by_data=False):
+def finalize(
+    ds,
+    prefetch=AUTOTUNE,
+    deterministic=None,
+    threadpool_size=None,
+    error_log=None,
+    shard_by_data=False,
+):
     """Prefetch and the pipeline's options: determinism, a private thread pool
     (:func:`decode_threadpool_size`), DATA auto-sharding (``shard_by_data``, see
     the module docstring); ``error_log`` is attached to the returned object."""
@@ -257,7 +297,8 @@ def finalize(ds, prefetch=AUTOTUNE, deterministic=None, threadpool_size=None, er
         options.deterministic = deterministic
     if shard_by_data:
         options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA)
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
     threads = decode_threadpool_size(threadpool_size)
     if threads is not None:
         options.threading.private_threadpool_size = threads
@@ -298,8 +339,9 @@ def _make_loader(sampler, training, num_clips, on_error, error_log):
         except Exception as err:  # pylint: disable=broad-except
             if on_error == "raise":
                 raise
-            message = (err.cause if isinstance(err, VideoDecodeError)
-                       else f"{type(err).__name__}: {err}")
+            message = (
+                err.cause if isinstance(err, VideoDecodeError) else f"{type(err).__name__}: {err}"
+            )
             error_log.record(path, message)
             t = (clip_frames or 1) * num_clips
             return np.zeros((t, 1, 1, 3), np.uint8), False
@@ -315,25 +357,45 @@ def _decode_map(sampler, training, num_clips, on_error, error_log):
 
     def fn(element, r):
         path, label, video_index = element
-        frames, ok = tf.numpy_function(load, [path, r],
-                                       [tf.uint8, tf.bool], stateful=True,
-                                       name="decode_video")
+        frames, ok = tf.numpy_function(
+            load, [path, r], [tf.uint8, tf.bool], stateful=True, name="decode_video"
+        )
         frames.set_shape([t, None, None, 3])
         ok.set_shape([])
-        return {"frames": frames, "label": label, "video_index": video_index,
-                "seed": aug.seed_from_int(r), "ok": ok}
+        return {
+            "frames": frames,
+            "label": label,
+            "video_index": video_index,
+            "seed": aug.seed_from_int(r),
+            "ok": ok,
+        }
 
     return fn
 
 
-def build_train_dataset(dataset, sampler, batch_size, crop_size=224,
-                        short_side=256, crop="multi_scale", flip=True,
-                        flip_labels=True, scales=aug.MULTI_SCALE_SCALES,
-                        jitter=(256, 320), on_error="skip", error_log=None,
-                        input_context=None, seed=None, repeat=False,
-                        drop_remainder=True, output_dtype="float32",
-                        num_parallel_calls=AUTOTUNE, deterministic=None,
-                        prefetch=AUTOTUNE, threadpool_size="auto"):
+def build_train_dataset(
+    dataset,
+    sampler,
+    batch_size,
+    crop_size=224,
+    short_side=256,
+    crop="multi_scale",
+    flip=True,
+    flip_labels=True,
+    scales=aug.MULTI_SCALE_SCALES,
+    jitter=(256, 320),
+    on_error="skip",
+    error_log=None,
+    input_context=None,
+    seed=None,
+    repeat=False,
+    drop_remainder=True,
+    output_dtype="float32",
+    num_parallel_calls=AUTOTUNE,
+    deterministic=None,
+    prefetch=AUTOTUNE,
+    threadpool_size="auto",
+):
     """Training ``tf.data.Dataset`` of ``(clips, labels)``.
 
     Args:
@@ -368,28 +430,42 @@ def build_train_dataset(dataset, sampler, batch_size, crop_size=224,
     check_on_error(on_error)
     sampler = _as_sampler(sampler)
     if sampler.clip_frames is None and batch_size != 1:
-        raise ValueError("a sampler without a fixed clip length needs "
-                         "batch_size=1")
+        raise ValueError("a sampler without a fixed clip length needs batch_size=1")
     error_log = error_log if error_log is not None else ErrorLog("train")
-    flip_table = dataset.flip_table() if (flip and flip_labels and
-                                          dataset.label_flip_map) else None
+    flip_table = dataset.flip_table() if (flip and flip_labels and dataset.label_flip_map) else None
     ds = file_dataset(dataset, input_context, shuffle=True, seed=seed)
     if repeat:
         ds = ds.repeat()
-    transform = train_step(crop_size, short_side, crop, flip, flip_table, scales, jitter,
-                           output_dtype)
-    ds = assemble(with_seeds(ds, seed), _decode_map(sampler, True, 1, on_error, error_log),
-                  lambda e: transform(e["frames"], e["label"], e["seed"]), batch_size,
-                  drop_remainder=drop_remainder, num_parallel_calls=num_parallel_calls)
-    return finalize(ds, prefetch, deterministic, threadpool_size, error_log,
-                    shard_by_data=True)
+    transform = train_step(
+        crop_size, short_side, crop, flip, flip_table, scales, jitter, output_dtype
+    )
+    ds = assemble(
+        with_seeds(ds, seed),
+        _decode_map(sampler, True, 1, on_error, error_log),
+        lambda e: transform(e["frames"], e["label"], e["seed"]),
+        batch_size,
+        drop_remainder=drop_remainder,
+        num_parallel_calls=num_parallel_calls,
+    )
+    return finalize(ds, prefetch, deterministic, threadpool_size, error_log, shard_by_data=True)
 
 
-def build_eval_dataset(dataset, sampler, batch_size, num_clips=1, num_crops=1,
-                       crop_size=224, short_side=256, on_error="skip",
-                       error_log=None, input_context=None,
-                       output_dtype="float32", num_parallel_calls=AUTOTUNE,
-                       prefetch=AUTOTUNE, threadpool_size="auto"):
+def build_eval_dataset(
+    dataset,
+    sampler,
+    batch_size,
+    num_clips=1,
+    num_crops=1,
+    crop_size=224,
+    short_side=256,
+    on_error="skip",
+    error_log=None,
+    input_context=None,
+    output_dtype="float32",
+    num_parallel_calls=AUTOTUNE,
+    prefetch=AUTOTUNE,
+    threadpool_size="auto",
+):
     """Multi-view evaluation dataset.
 
     Each video gives ``num_clips`` temporal clips (sampler in evaluation mode,
@@ -409,20 +485,32 @@ def build_eval_dataset(dataset, sampler, batch_size, num_clips=1, num_crops=1,
     sampler = _as_sampler(sampler)
     check_views(num_clips, num_crops)
     if sampler.clip_frames is None and (num_clips != 1 or batch_size != 1):
-        raise ValueError("a sampler without a fixed clip length needs "
-                         "num_clips=1 and batch_size=1")
+        raise ValueError("a sampler without a fixed clip length needs num_clips=1 and batch_size=1")
     error_log = error_log if error_log is not None else ErrorLog("eval")
     ds = file_dataset(dataset, input_context, shuffle=False)
     ds = ds.map(lambda *element: (element, tf.constant(0, tf.int64)))  # no random draws
 
     def transform(e):
-        views = eval_views(e["frames"], num_clips, crop_size, short_side, num_crops,
-                           output_dtype, sampler.clip_frames)
+        views = eval_views(
+            e["frames"],
+            num_clips,
+            crop_size,
+            short_side,
+            num_crops,
+            output_dtype,
+            sampler.clip_frames,
+        )
         return view_rows(views, e["label"], e["video_index"])
 
-    ds = assemble(ds, _decode_map(sampler, False, num_clips, on_error, error_log), transform,
-                  batch_size, unbatch=True, num_parallel_calls=num_parallel_calls,
-                  deterministic=True)
+    ds = assemble(
+        ds,
+        _decode_map(sampler, False, num_clips, on_error, error_log),
+        transform,
+        batch_size,
+        unbatch=True,
+        num_parallel_calls=num_parallel_calls,
+        deterministic=True,
+    )
     return finalize(ds, prefetch, None, threadpool_size, error_log, shard_by_data=True)
 
 
@@ -452,16 +540,14 @@ def aggregate_views(predictions, video_indices, labels=None, softmax=False):
     p = np.asarray(predictions, np.float64)
     v = np.asarray(video_indices).reshape(-1)
     if p.shape[0] != v.shape[0]:
-        raise ValueError(f"predictions has {p.shape[0]} rows but "
-                         f"video_indices has {v.shape[0]}")
+        raise ValueError(f"predictions has {p.shape[0]} rows but video_indices has {v.shape[0]}")
     if softmax:
         e = np.exp(p - p.max(axis=-1, keepdims=True))
         p = e / e.sum(axis=-1, keepdims=True)
     ids, inverse = np.unique(v, return_inverse=True)
     sums = np.zeros((len(ids),) + p.shape[1:])
     np.add.at(sums, inverse, p)
-    counts = np.bincount(inverse, minlength=len(ids)).reshape(
-        (-1,) + (1,) * (p.ndim - 1))
+    counts = np.bincount(inverse, minlength=len(ids)).reshape((-1,) + (1,) * (p.ndim - 1))
     avg = sums / counts
     if labels is None:
         return ids, avg
@@ -481,25 +567,21 @@ def _distribute(builder, strategy, dataset, sampler, global_batch_size, kwargs):
     return strategy.distribute_datasets_from_function(fn)
 
 
-def distribute_train_dataset(strategy, dataset, sampler, global_batch_size,
-                             **kwargs):
+def distribute_train_dataset(strategy, dataset, sampler, global_batch_size, **kwargs):
     """``strategy.distribute_datasets_from_function`` around
     :func:`build_train_dataset`: each input pipeline reads its own shard of
     the file list and batches ``global_batch_size / num_replicas``."""
-    return _distribute(build_train_dataset, strategy, dataset, sampler,
-                       global_batch_size, kwargs)
+    return _distribute(build_train_dataset, strategy, dataset, sampler, global_batch_size, kwargs)
 
 
-def distribute_eval_dataset(strategy, dataset, sampler, global_batch_size,
-                            **kwargs):
+def distribute_eval_dataset(strategy, dataset, sampler, global_batch_size, **kwargs):
     """Like :func:`distribute_train_dataset` for :func:`build_eval_dataset`."""
-    return _distribute(build_eval_dataset, strategy, dataset, sampler,
-                       global_batch_size, kwargs)
+    return _distribute(build_eval_dataset, strategy, dataset, sampler, global_batch_size, kwargs)
 
 
-def distribute_on_service(dataset, service_address,
-                          processing_mode="distributed_epoch", job_name=None,
-                          compression="AUTO"):
+def distribute_on_service(
+    dataset, service_address, processing_mode="distributed_epoch", job_name=None, compression="AUTO"
+):
     """Runs ``dataset`` on a ``tf.data`` service (dispatcher + workers).
 
     Use when one machine's CPUs cannot decode fast enough: start a
@@ -518,8 +600,15 @@ def distribute_on_service(dataset, service_address,
         job_name: share one job between several consumers.
     """
     if processing_mode not in ("distributed_epoch", "parallel_epochs"):
-        raise ValueError(f"processing_mode must be 'distributed_epoch' or "
-                         f"'parallel_epochs', got {processing_mode!r}")
-    return dataset.apply(tf.data.experimental.service.distribute(
-        processing_mode=processing_mode, service=service_address,
-        job_name=job_name, compression=compression))
+        raise ValueError(
+            f"processing_mode must be 'distributed_epoch' or "
+            f"'parallel_epochs', got {processing_mode!r}"
+        )
+    return dataset.apply(
+        tf.data.experimental.service.distribute(
+            processing_mode=processing_mode,
+            service=service_address,
+            job_name=job_name,
+            compression=compression,
+        )
+    )

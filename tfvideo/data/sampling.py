@@ -52,12 +52,10 @@ def _check_clip(clip_index, num_clips):
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
     if not 0 <= clip_index < num_clips:
-        raise ValueError(
-            f"clip_index must be in [0, {num_clips}), got {clip_index}")
+        raise ValueError(f"clip_index must be in [0, {num_clips}), got {clip_index}")
 
 
-def segment_indices(num_frames, num_segments, training=False, rng=None,
-                    clip_index=0, num_clips=1):
+def segment_indices(num_frames, num_segments, training=False, rng=None, clip_index=0, num_clips=1):
     """TSN segment sampling: one frame per segment.
 
     Args:
@@ -90,8 +88,9 @@ def segment_indices(num_frames, num_segments, training=False, rng=None,
     return np.clip(np.minimum(idx, ends), 0, n - 1)
 
 
-def tf_segment_indices(num_frames, num_segments, training=False, seed=None, clip_index=0,
-                       num_clips=1):
+def tf_segment_indices(
+    num_frames, num_segments, training=False, seed=None, clip_index=0, num_clips=1
+):
     """:func:`segment_indices` in TF ops (the same values in evaluation).
 
     Args:
@@ -113,8 +112,7 @@ def tf_segment_indices(num_frames, num_segments, training=False, seed=None, clip
     length = nf / kf
     starts = positions * length
     if training:
-        offsets = tf.random.stateless_uniform([k], stateless_seed(seed),
-                                              dtype=tf.float64) * length
+        offsets = tf.random.stateless_uniform([k], stateless_seed(seed), dtype=tf.float64) * length
     else:
         offsets = tf.fill([k], length * (clip_index + 0.5) / num_clips)
     idx = tf.cast(tf.floor(starts + offsets), tf.int32)
@@ -124,8 +122,9 @@ def tf_segment_indices(num_frames, num_segments, training=False, seed=None, clip
     return tf.where(n < k, short, idx)
 
 
-def dense_indices(num_frames, clip_length, interval=1, training=False,
-                  rng=None, clip_index=0, num_clips=1):
+def dense_indices(
+    num_frames, clip_length, interval=1, training=False, rng=None, clip_index=0, num_clips=1
+):
     """Dense clip: ``clip_length`` frames ``interval`` apart.
 
     Indices are taken modulo ``num_frames`` (short videos loop).
@@ -148,18 +147,22 @@ def dense_indices(num_frames, clip_length, interval=1, training=False,
     return (idx % n).astype(np.int64)
 
 
-def tf_dense_indices(num_frames, clip_length, interval=1, training=False, seed=None,
-                     clip_index=0, num_clips=1):
+def tf_dense_indices(
+    num_frames, clip_length, interval=1, training=False, seed=None, clip_index=0, num_clips=1
+):
     """:func:`dense_indices` in TF ops (short videos loop); int32 ``[clip_length]``."""
     n = tf.cast(num_frames, tf.int32)
     span = (int(clip_length) - 1) * int(interval) + 1
     max_start = tf.maximum(n - span, 0)
     if training:
-        start = tf.random.stateless_uniform([], stateless_seed(seed), 0, max_start + 1,
-                                            dtype=tf.int32)
+        start = tf.random.stateless_uniform(
+            [], stateless_seed(seed), 0, max_start + 1, dtype=tf.int32
+        )
     else:
-        start = tf.cast(tf.floor(tf.cast(max_start, tf.float64) * (clip_index + 0.5) / num_clips
-                                 + 0.5), tf.int32)
+        start = tf.cast(
+            tf.floor(tf.cast(max_start, tf.float64) * (clip_index + 0.5) / num_clips + 0.5),
+            tf.int32,
+        )
     idx = start + tf.range(int(clip_length), dtype=tf.int32) * int(interval)
     return tf.math.floormod(idx, tf.maximum(n, 1))
 
@@ -170,8 +173,7 @@ def all_indices(num_frames, max_frames=None):
     n = int(num_frames)
     if max_frames is None or max_frames >= n:
         return np.arange(n, dtype=np.int64)
-    return np.floor((np.arange(max_frames) + 0.5) * n / max_frames).astype(
-        np.int64)
+    return np.floor((np.arange(max_frames) + 0.5) * n / max_frames).astype(np.int64)
 
 
 def tf_all_indices(num_frames, max_frames=None):
@@ -180,8 +182,9 @@ def tf_all_indices(num_frames, max_frames=None):
     if max_frames is None:
         return tf.range(n)
     m = int(max_frames)
-    spaced = tf.cast(tf.floor((tf.range(m, dtype=tf.float64) + 0.5) * tf.cast(n, tf.float64)
-                              / m), tf.int32)
+    spaced = tf.cast(
+        tf.floor((tf.range(m, dtype=tf.float64) + 0.5) * tf.cast(n, tf.float64) / m), tf.int32
+    )
     return tf.cond(n <= m, lambda: tf.range(n), lambda: spaced)
 
 
@@ -203,8 +206,7 @@ class Sampler:
     def clip_frames(self):
         raise NotImplementedError
 
-    def __call__(self, num_frames, training=False, rng=None, clip_index=0,
-                 num_clips=1):
+    def __call__(self, num_frames, training=False, rng=None, clip_index=0, num_clips=1):
         raise NotImplementedError
 
     def tf_indices(self, num_frames, training=False, seed=None, clip_index=0, num_clips=1):
@@ -213,25 +215,23 @@ class Sampler:
 
     def multi_clip(self, num_frames, num_clips):
         """Evaluation indices for all clips, ``[num_clips, clip_frames]``."""
-        return np.stack([self(num_frames, False, None, c, num_clips)
-                         for c in range(num_clips)])
+        return np.stack([self(num_frames, False, None, c, num_clips) for c in range(num_clips)])
 
     def tf_multi_clip(self, num_frames, num_clips):
         """:meth:`multi_clip` in TF ops (int32)."""
-        return tf.stack([self.tf_indices(num_frames, False, None, c, num_clips)
-                         for c in range(num_clips)])
+        return tf.stack(
+            [self.tf_indices(num_frames, False, None, c, num_clips) for c in range(num_clips)]
+        )
 
     def get_config(self):
         raise NotImplementedError
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
-                         if k != "kind")
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "kind")
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other):
-        return (type(self) is type(other)
-                and self.get_config() == other.get_config())
+        return type(self) is type(other) and self.get_config() == other.get_config()
 
 
 class SegmentSampler(Sampler):
@@ -257,14 +257,13 @@ class SegmentSampler(Sampler):
     def clip_frames(self):
         return self.num_segments
 
-    def __call__(self, num_frames, training=False, rng=None, clip_index=0,
-                 num_clips=1):
-        return segment_indices(num_frames, self.num_segments, training, rng,
-                               clip_index, num_clips)
+    def __call__(self, num_frames, training=False, rng=None, clip_index=0, num_clips=1):
+        return segment_indices(num_frames, self.num_segments, training, rng, clip_index, num_clips)
 
     def tf_indices(self, num_frames, training=False, seed=None, clip_index=0, num_clips=1):
-        return tf_segment_indices(num_frames, self.num_segments, training, seed, clip_index,
-                                  num_clips)
+        return tf_segment_indices(
+            num_frames, self.num_segments, training, seed, clip_index, num_clips
+        )
 
     def get_config(self):
         return {"kind": self.kind, "num_segments": self.num_segments}
@@ -299,18 +298,18 @@ class DenseSampler(Sampler):
     def clip_frames(self):
         return self.clip_length
 
-    def __call__(self, num_frames, training=False, rng=None, clip_index=0,
-                 num_clips=1):
-        return dense_indices(num_frames, self.clip_length, self.interval,
-                             training, rng, clip_index, num_clips)
+    def __call__(self, num_frames, training=False, rng=None, clip_index=0, num_clips=1):
+        return dense_indices(
+            num_frames, self.clip_length, self.interval, training, rng, clip_index, num_clips
+        )
 
     def tf_indices(self, num_frames, training=False, seed=None, clip_index=0, num_clips=1):
-        return tf_dense_indices(num_frames, self.clip_length, self.interval, training, seed,
-                                clip_index, num_clips)
+        return tf_dense_indices(
+            num_frames, self.clip_length, self.interval, training, seed, clip_index, num_clips
+        )
 
     def get_config(self):
-        return {"kind": self.kind, "clip_length": self.clip_length,
-                "interval": self.interval}
+        return {"kind": self.kind, "clip_length": self.clip_length, "interval": self.interval}
 
 
 class AllFramesSampler(Sampler):
@@ -331,8 +330,7 @@ class AllFramesSampler(Sampler):
     def clip_frames(self):
         return self.max_frames
 
-    def __call__(self, num_frames, training=False, rng=None, clip_index=0,
-                 num_clips=1):
+    def __call__(self, num_frames, training=False, rng=None, clip_index=0, num_clips=1):
         return all_indices(num_frames, self.max_frames)
 
     def tf_indices(self, num_frames, training=False, seed=None, clip_index=0, num_clips=1):
@@ -344,9 +342,15 @@ class AllFramesSampler(Sampler):
 
 # The one sampler table: kind -> class, and every accepted name or alias -> kind.
 SAMPLERS = {c.kind: c for c in (SegmentSampler, DenseSampler, AllFramesSampler)}
-NAMES = {**{kind: kind for kind in SAMPLERS},
-         "segments": "segment", "tsn": "segment", "uniform": "segment",
-         "interval": "dense", "i3d": "dense", "all_frames": "all"}
+NAMES = {
+    **{kind: kind for kind in SAMPLERS},
+    "segments": "segment",
+    "tsn": "segment",
+    "uniform": "segment",
+    "interval": "dense",
+    "i3d": "dense",
+    "all_frames": "all",
+}
 
 
 def sampling_kind(name):
@@ -357,8 +361,10 @@ def sampling_kind(name):
     """
     if name not in NAMES:
         aliases = sorted(set(NAMES) - set(SAMPLERS))
-        raise ValueError(f"unknown sampling kind {name!r}; expected one of "
-                         f"{sorted(SAMPLERS)} (or aliases {aliases})")
+        raise ValueError(
+            f"unknown sampling kind {name!r}; expected one of "
+            f"{sorted(SAMPLERS)} (or aliases {aliases})"
+        )
     return NAMES[name]
 
 

@@ -56,16 +56,34 @@ VIDEO_DIR = "videos"
 
 # (templates of the (forward, time-reversed) classes, motion kind, swapped by a horizontal flip)
 PAIRS = (
-    (("Moving [something] from left to right", "Moving [something] from right to left"),
-     "translate_x", True),
+    (
+        ("Moving [something] from left to right", "Moving [something] from right to left"),
+        "translate_x",
+        True,
+    ),
     (("Moving [something] up", "Moving [something] down"), "translate_y", False),
-    (("Moving [something] towards the camera", "Moving [something] away from the camera"),
-     "scale", False),
+    (
+        ("Moving [something] towards the camera", "Moving [something] away from the camera"),
+        "scale",
+        False,
+    ),
     (("Turning [something] clockwise", "Turning [something] anticlockwise"), "rotate", True),
-    (("Moving [something] and [something] closer to each other",
-      "Moving [something] and [something] away from each other"), "converge", False),
-    (("Moving [something] in a circle clockwise", "Moving [something] in a circle anticlockwise"),
-     "orbit", True),
+    (
+        (
+            "Moving [something] and [something] closer to each other",
+            "Moving [something] and [something] away from each other",
+        ),
+        "converge",
+        False,
+    ),
+    (
+        (
+            "Moving [something] in a circle clockwise",
+            "Moving [something] in a circle anticlockwise",
+        ),
+        "orbit",
+        True,
+    ),
 )
 MAX_CLASSES = 2 * len(PAIRS)
 
@@ -74,10 +92,12 @@ _SHAPES = {
     "a disc": lambda u, v: np.sqrt(u * u + v * v),
     "a square": lambda u, v: 1.2 * np.maximum(np.abs(u), np.abs(v)),
     "a diamond": lambda u, v: 0.85 * (np.abs(u) + np.abs(v)),
-    "a triangle": lambda u, v: 2.0 * np.maximum(
-        np.maximum(-v, 0.866 * u + 0.5 * v), -0.866 * u + 0.5 * v),
-    "a cross": lambda u, v: np.minimum(np.maximum(np.abs(u), 2.8 * np.abs(v)),
-                                       np.maximum(2.8 * np.abs(u), np.abs(v))),
+    "a triangle": lambda u, v: (
+        2.0 * np.maximum(np.maximum(-v, 0.866 * u + 0.5 * v), -0.866 * u + 0.5 * v)
+    ),
+    "a cross": lambda u, v: np.minimum(
+        np.maximum(np.abs(u), 2.8 * np.abs(v)), np.maximum(2.8 * np.abs(u), np.abs(v))
+    ),
     "a bar": lambda u, v: np.maximum(np.abs(u), 2.2 * np.abs(v)),
 }
 SHAPE_NAMES = tuple(_SHAPES)
@@ -110,7 +130,8 @@ def _check_num_classes(num_classes):
     if num_classes < 2 or num_classes > MAX_CLASSES or num_classes % 2:
         raise ValueError(
             f"`num_classes` must be an even number between 2 and {MAX_CLASSES} (classes come in "
-            f"time-reversed pairs), got {num_classes}.")
+            f"time-reversed pairs), got {num_classes}."
+        )
 
 
 def _strip_brackets(template):
@@ -123,10 +144,13 @@ def _normalize_size(size):
     try:
         height, width = (int(s) for s in size)
     except (TypeError, ValueError):
-        raise ValueError(f"`size` must be an int or a (height, width) pair, got {size!r}.")
+        raise ValueError(
+            f"`size` must be an int or a (height, width) pair, got {size!r}."
+        ) from None
     if height < 16 or width < 16 or height % 2 or width % 2:
         raise ValueError(
-            f"`size` must be even and at least 16 pixels per side (yuv420p), got {size!r}.")
+            f"`size` must be even and at least 16 pixels per side (yuv420p), got {size!r}."
+        )
     return height, width
 
 
@@ -142,7 +166,8 @@ def _background(rng, height, width):
         freq = rng.uniform(1.5, 7.0) * 2 * math.pi
         angle = rng.uniform(0, 2 * math.pi)
         texture += rng.uniform(0.5, 1.0) * np.sin(
-            freq * (x * math.cos(angle) + y * math.sin(angle)) + rng.uniform(0, 2 * math.pi))
+            freq * (x * math.cos(angle) + y * math.sin(angle)) + rng.uniform(0, 2 * math.pi)
+        )
     texture = 0.5 + 0.5 * np.tanh(texture)  # in (0, 1)
     base = rng.uniform(40, 215, size=3)
     colours = np.stack([base, np.clip(base + rng.normal(0, 40, size=3), 0, 255)])
@@ -277,12 +302,21 @@ def render_clip(label, rng, num_frames=16, size=(96, 96)):
     frames = np.repeat(background[None], num_frames, axis=0)
     # Distractor: a smaller one-colour shape on a reversible random walk, drawn behind.
     walk = _random_walk(rng, num_frames, 0.02) * [0.8 * width, 0.8 * height] + [
-        0.1 * width, 0.1 * height]
+        0.1 * width,
+        0.1 * height,
+    ]
     shape = SHAPE_NAMES[rng.integers(len(SHAPE_NAMES))]
     spin = rng.uniform(0, 2 * math.pi) + rng.normal(0, 0.05) * np.arange(num_frames)
-    _draw(frames, shape, walk[:, 0], walk[:, 1],
-          np.full(num_frames, rng.uniform(0.04, 0.06) * unit), spin,
-          _contrasting_colour(rng, reference), two_tone=False)
+    _draw(
+        frames,
+        shape,
+        walk[:, 0],
+        walk[:, 1],
+        np.full(num_frames, rng.uniform(0.04, 0.06) * unit),
+        spin,
+        _contrasting_colour(rng, reference),
+        two_tone=False,
+    )
     # Main object(s), two-tone so that turning is visible for every shape.
     shape = SHAPE_NAMES[rng.integers(len(SHAPE_NAMES))]
     colour = _contrasting_colour(rng, reference)
@@ -290,8 +324,10 @@ def render_clip(label, rng, num_frames=16, size=(96, 96)):
     objects = _main_objects(PAIRS[int(label) // 2][1], rng, s, (width / unit, height / unit))
     for cx, cy, radius, angle in objects:
         _draw(frames, shape, cx * unit, cy * unit, radius * unit, angle, colour, two_tone=True)
-    centroids = unit * np.stack([np.mean([o[0] for o in objects], axis=0),
-                                 np.mean([o[1] for o in objects], axis=0)], axis=-1)
+    centroids = unit * np.stack(
+        [np.mean([o[0] for o in objects], axis=0), np.mean([o[1] for o in objects], axis=0)],
+        axis=-1,
+    )
     if int(label) % 2:
         frames, centroids = frames[::-1].copy(), centroids[::-1].copy()
     return frames, centroids, shape
@@ -336,10 +372,21 @@ def write_mp4(path, frames, fps=12, crf=18, keyframe_interval=None, preset="very
 # ---------------------------------------------------------------------------------- the dataset
 
 
-def _params(num_classes, videos_per_class_train, videos_per_class_val, num_frames, size, fps, seed,
-            crf, keyframe_interval):
-    for name, value in (("videos_per_class_train", videos_per_class_train),
-                        ("videos_per_class_val", videos_per_class_val)):
+def _params(
+    num_classes,
+    videos_per_class_train,
+    videos_per_class_val,
+    num_frames,
+    size,
+    fps,
+    seed,
+    crf,
+    keyframe_interval,
+):
+    for name, value in (
+        ("videos_per_class_train", videos_per_class_train),
+        ("videos_per_class_val", videos_per_class_val),
+    ):
         if int(value) < 0:
             raise ValueError(f"`{name}` must be >= 0, got {value}.")
     if int(num_frames) < 2:
@@ -425,9 +472,20 @@ def _write_json(path, obj):
         f.write("\n")
 
 
-def make_dataset(root, num_classes=8, videos_per_class_train=40, videos_per_class_val=10,
-                 num_frames=16, size=(96, 96), fps=12, seed=0, overwrite=False, crf=18,
-                 keyframe_interval=None, verbose=False):
+def make_dataset(
+    root,
+    num_classes=8,
+    videos_per_class_train=40,
+    videos_per_class_val=10,
+    num_frames=16,
+    size=(96, 96),
+    fps=12,
+    seed=0,
+    overwrite=False,
+    crf=18,
+    keyframe_interval=None,
+    verbose=False,
+):
     """Writes (or finds, cached) the synthetic SSv2-layout dataset in `root`.
 
     Args:
@@ -459,8 +517,17 @@ def make_dataset(root, num_classes=8, videos_per_class_train=40, videos_per_clas
     >>> info["class_names"]
     ['Moving something from left to right', 'Moving something from right to left']
     """
-    params = _params(num_classes, videos_per_class_train, videos_per_class_val, num_frames, size,
-                     fps, seed, crf, keyframe_interval)
+    params = _params(
+        num_classes,
+        videos_per_class_train,
+        videos_per_class_val,
+        num_frames,
+        size,
+        fps,
+        seed,
+        crf,
+        keyframe_interval,
+    )
     params_hash = _hash_params(params)
     root = os.path.abspath(os.fspath(root))
     if not overwrite and is_complete(root, params_hash):
@@ -476,8 +543,10 @@ def make_dataset(root, num_classes=8, videos_per_class_train=40, videos_per_clas
     names = class_names(num_classes)
     jobs = []  # (split, id, label)
     next_id = 1
-    for split, per_class in (("train", params["videos_per_class_train"]),
-                             ("validation", params["videos_per_class_val"])):
+    for split, per_class in (
+        ("train", params["videos_per_class_train"]),
+        ("validation", params["videos_per_class_val"]),
+    ):
         for index in range(per_class):
             for label in range(num_classes):
                 jobs.append((split, next_id, label, index))
@@ -486,6 +555,7 @@ def make_dataset(root, num_classes=8, videos_per_class_train=40, videos_per_clas
     progress = None
     if verbose:
         from tqdm import tqdm
+
         progress = tqdm(total=len(jobs), desc="synthetic videos", unit="video")
     splits = {"train": [], "validation": []}
     files = {}
@@ -493,14 +563,25 @@ def make_dataset(root, num_classes=8, videos_per_class_train=40, videos_per_clas
         rng = np.random.default_rng([params["seed"], 0 if split == "train" else 1, label, index])
         frames, _, shape = render_clip(label, rng, params["num_frames"], params["size"])
         rel = os.path.join(VIDEO_DIR, f"{video_id}.mp4")
-        write_mp4(os.path.join(root, rel), frames, fps=params["fps"], crf=params["crf"],
-                  keyframe_interval=params["keyframe_interval"])
+        write_mp4(
+            os.path.join(root, rel),
+            frames,
+            fps=params["fps"],
+            crf=params["crf"],
+            keyframe_interval=params["keyframe_interval"],
+        )
         placeholders = [shape] * templates[label].count("[something]")
         text = templates[label]
         for placeholder in placeholders:
             text = text.replace("[something]", placeholder, 1)
-        splits[split].append({"id": str(video_id), "label": text[0].lower() + text[1:],
-                              "template": templates[label], "placeholders": placeholders})
+        splits[split].append(
+            {
+                "id": str(video_id),
+                "label": text[0].lower() + text[1:],
+                "template": templates[label],
+                "placeholders": placeholders,
+            }
+        )
         files[rel] = os.path.join(root, rel)
         if progress is not None:
             progress.update(1)
@@ -510,16 +591,23 @@ def make_dataset(root, num_classes=8, videos_per_class_train=40, videos_per_clas
     _write_json(os.path.join(root, LABELS_FILE), {n: str(i) for i, n in enumerate(names)})
     for split, entries in splits.items():
         _write_json(os.path.join(root, SPLIT_FILES[split]), entries)
-    _write_json(os.path.join(root, FLIP_MAP_FILE),
-                {str(c): m for c, m in enumerate(label_flip_map(num_classes))})
+    _write_json(
+        os.path.join(root, FLIP_MAP_FILE),
+        {str(c): m for c, m in enumerate(label_flip_map(num_classes))},
+    )
     for rel in (LABELS_FILE, FLIP_MAP_FILE, *SPLIT_FILES.values()):
         files[rel] = os.path.join(root, rel)
 
-    entries = {rel: {"size": os.path.getsize(p), "sha256": _sha256(p)}
-               for rel, p in sorted(files.items())}
+    entries = {
+        rel: {"size": os.path.getsize(p), "sha256": _sha256(p)} for rel, p in sorted(files.items())
+    }
     content = hashlib.sha256("".join(f"{r}:{e['sha256']}\n" for r, e in entries.items()).encode())
-    manifest = {"params": params, "params_hash": params_hash, "content_hash": content.hexdigest(),
-                "files": entries}
+    manifest = {
+        "params": params,
+        "params_hash": params_hash,
+        "content_hash": content.hexdigest(),
+        "files": entries,
+    }
     # The manifest appears last: its presence means "complete".
     atomic_save(manifest_path, lambda tmp: _write_json(tmp, manifest))
     return _info(root, manifest)
@@ -545,6 +633,10 @@ def load(root, split="train"):
     flip = read_flip_map(root)
     pairs = [(c, m) for c, m in enumerate(flip) if c < m]
     return annotations.read_ssv2(
-        os.path.join(root, LABELS_FILE), os.path.join(root, SPLIT_FILES[split]),
-        os.path.join(root, VIDEO_DIR), extension=".mp4", flip_pairs=pairs,
-        name=f"synthetic/{split}")
+        os.path.join(root, LABELS_FILE),
+        os.path.join(root, SPLIT_FILES[split]),
+        os.path.join(root, VIDEO_DIR),
+        extension=".mp4",
+        flip_pairs=pairs,
+        name=f"synthetic/{split}",
+    )

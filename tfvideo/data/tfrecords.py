@@ -69,8 +69,16 @@ def _float(values):
     return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
 
-def make_sequence_example(encoded_frames, label=-1, label_text="", data_path="", video_id="",
-                          frame_rate=0.0, height=0, width=0):
+def make_sequence_example(
+    encoded_frames,
+    label=-1,
+    label_text="",
+    data_path="",
+    video_id="",
+    frame_rate=0.0,
+    height=0,
+    width=0,
+):
     """A `tf.train.SequenceExample` holding one encoded image per frame.
 
     Args:
@@ -89,22 +97,26 @@ def make_sequence_example(encoded_frames, label=-1, label_text="", data_path="",
     >>> ex.context.feature["clip/num_frames"].int64_list.value[0]
     2
     """
+
     def text(value):
         return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
-    context = tf.train.Features(feature={
-        LABEL_INDEX: _int64([int(label)]),
-        LABEL_TEXT: _bytes([text(label_text)]),
-        DATA_PATH: _bytes([text(data_path)]),
-        VIDEO_ID: _bytes([text(video_id)]),
-        NUM_FRAMES: _int64([len(encoded_frames)]),
-        FRAME_RATE: _float([float(frame_rate)]),
-        HEIGHT: _int64([int(height)]),
-        WIDTH: _int64([int(width)]),
-    })
+    context = tf.train.Features(
+        feature={
+            LABEL_INDEX: _int64([int(label)]),
+            LABEL_TEXT: _bytes([text(label_text)]),
+            DATA_PATH: _bytes([text(data_path)]),
+            VIDEO_ID: _bytes([text(video_id)]),
+            NUM_FRAMES: _int64([len(encoded_frames)]),
+            FRAME_RATE: _float([float(frame_rate)]),
+            HEIGHT: _int64([int(height)]),
+            WIDTH: _int64([int(width)]),
+        }
+    )
     frames = tf.train.FeatureList(feature=[_bytes([bytes(f)]) for f in encoded_frames])
     return tf.train.SequenceExample(
-        context=context, feature_lists=tf.train.FeatureLists(feature_list={IMAGE_ENCODED: frames}))
+        context=context, feature_lists=tf.train.FeatureLists(feature_list={IMAGE_ENCODED: frames})
+    )
 
 
 _ENCODERS = {}
@@ -114,17 +126,25 @@ def _frame_encoder(quality):
     """A traced function (one per JPEG quality, an op attribute) that optionally resizes
     (short side, aspect kept) and then JPEG-encodes every frame."""
     if quality not in _ENCODERS:
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8),
-                                      tf.TensorSpec([], tf.int32)])
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, None, None, 3], tf.uint8),
+                tf.TensorSpec([], tf.int32),
+            ]
+        )
         def encode(frames, short_side):
             short = tf.minimum(tf.shape(frames)[1], tf.shape(frames)[2])
             frames = tf.cond(
                 tf.logical_and(short_side > 0, short != short_side),
-                lambda: tf.cast(tf.round(augment.resize_short_side(frames, short_side)),
-                                tf.uint8),
-                lambda: frames)
-            jpegs = tf.map_fn(lambda f: tf.io.encode_jpeg(f, quality=quality), frames,
-                              fn_output_signature=tf.TensorSpec([], tf.string))
+                lambda: tf.cast(tf.round(augment.resize_short_side(frames, short_side)), tf.uint8),
+                lambda: frames,
+            )
+            jpegs = tf.map_fn(
+                lambda f: tf.io.encode_jpeg(f, quality=quality),
+                frames,
+                fn_output_signature=tf.TensorSpec([], tf.string),
+            )
             return jpegs, tf.shape(frames)[1:3]
 
         _ENCODERS[quality] = encode
@@ -150,8 +170,9 @@ def encode_video(path, jpeg_quality=90, resize_short_side=None, max_frames=None,
     indices = np.arange(info.num_frames)
     if fps and rate > 0 and abs(fps - rate) > 1e-3:
         count = max(int(np.floor(info.num_frames * fps / rate)), 1)
-        indices = np.minimum(np.floor(np.arange(count) * rate / fps).astype(np.int64),
-                             info.num_frames - 1)
+        indices = np.minimum(
+            np.floor(np.arange(count) * rate / fps).astype(np.int64), info.num_frames - 1
+        )
         rate = float(fps)
     if max_frames is not None and len(indices) > max_frames:
         keep = all_indices(len(indices), int(max_frames))
@@ -159,14 +180,17 @@ def encode_video(path, jpeg_quality=90, resize_short_side=None, max_frames=None,
         indices = indices[keep]
     frames = decode_video(path, indices if len(indices) < info.num_frames else None)
     encoded, (height, width) = _frame_encoder(int(jpeg_quality))(
-        frames, tf.constant(int(resize_short_side or 0), tf.int32))
+        frames, tf.constant(int(resize_short_side or 0), tf.int32)
+    )
     return [bytes(x) for x in encoded.numpy()], rate, int(height), int(width)
 
 
 def shard_paths(output_dir, prefix, num_shards):
     """`<output_dir>/<prefix>-00000-of-000NN.tfrecord` for every shard."""
-    return [os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
-            for i in range(num_shards)]
+    return [
+        os.path.join(output_dir, f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord")
+        for i in range(num_shards)
+    ]
 
 
 def write_classes(output_dir, class_names, label_flip_map=None):
@@ -174,8 +198,11 @@ def write_classes(output_dir, class_names, label_flip_map=None):
     table = None
     if label_flip_map:
         table = list(range(len(class_names)))
-        items = (label_flip_map.items() if isinstance(label_flip_map, dict)
-                 else enumerate(label_flip_map))
+        items = (
+            label_flip_map.items()
+            if isinstance(label_flip_map, dict)
+            else enumerate(label_flip_map)
+        )
         for k, v in items:
             table[int(k)] = int(v)
     path = os.path.join(output_dir, CLASSES_FILE)
@@ -197,9 +224,20 @@ def read_classes(path):
     return [str(c) for c in data["class_names"]], data.get("label_flip_map")
 
 
-def write_tfrecords(dataset, output_dir, num_shards=8, prefix="train", jpeg_quality=90,
-                    resize_short_side=None, max_frames=None, fps=None, shuffle=True, seed=0,
-                    on_error="skip", progress=True):
+def write_tfrecords(
+    dataset,
+    output_dir,
+    num_shards=8,
+    prefix="train",
+    jpeg_quality=90,
+    resize_short_side=None,
+    max_frames=None,
+    fps=None,
+    shuffle=True,
+    seed=0,
+    on_error="skip",
+    progress=True,
+):
     """Converts an annotation dataset into sharded SequenceExample TFRecords.
 
     Args:
@@ -229,8 +267,10 @@ def write_tfrecords(dataset, output_dir, num_shards=8, prefix="train", jpeg_qual
     if not 1 <= int(jpeg_quality) <= 100:
         raise ValueError(f"`jpeg_quality` must be in [1, 100], got {jpeg_quality}.")
     if not hasattr(dataset, "samples") or not hasattr(dataset, "class_names"):
-        raise ValueError("`dataset` must have `samples` and `class_names` (a VideoDataset), "
-                         f"got {type(dataset).__name__}.")
+        raise ValueError(
+            "`dataset` must have `samples` and `class_names` (a VideoDataset), "
+            f"got {type(dataset).__name__}."
+        )
     samples = list(dataset.samples)
     names = list(dataset.class_names)
     order = np.arange(len(samples))
@@ -243,6 +283,7 @@ def write_tfrecords(dataset, output_dir, num_shards=8, prefix="train", jpeg_qual
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=len(samples), desc=f"tfrecords {prefix}", unit="video")
     skipped = []
     written = 0
@@ -252,15 +293,23 @@ def write_tfrecords(dataset, output_dir, num_shards=8, prefix="train", jpeg_qual
             path, label = samples[i]
             try:
                 frames, rate, height, width = encode_video(
-                    path, jpeg_quality, resize_short_side, max_frames, fps)
+                    path, jpeg_quality, resize_short_side, max_frames, fps
+                )
             except VideoDecodeError as err:
                 if on_error == "raise":
                     raise
                 skipped.append((str(path), err.cause))
             else:
                 example = make_sequence_example(
-                    frames, label, names[label] if label >= 0 else "", path,
-                    os.path.splitext(os.path.basename(path))[0], rate, height, width)
+                    frames,
+                    label,
+                    names[label] if label >= 0 else "",
+                    path,
+                    os.path.splitext(os.path.basename(path))[0],
+                    rate,
+                    height,
+                    width,
+                )
                 writers[position % len(writers)].write(example.SerializeToString())
                 written += 1
             if bar is not None:
@@ -271,8 +320,13 @@ def write_tfrecords(dataset, output_dir, num_shards=8, prefix="train", jpeg_qual
             w.close()
         if bar is not None:
             bar.close()
-    return {"shards": paths, "num_written": written, "num_skipped": len(skipped),
-            "skipped": skipped, "classes_json": classes_json}
+    return {
+        "shards": paths,
+        "num_written": written,
+        "num_skipped": len(skipped),
+        "skipped": skipped,
+        "classes_json": classes_json,
+    }
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -286,16 +340,20 @@ def parse_sequence_example(serialized, with_context=True):
     only `image/encoded` is read (records whose context has other types or several labels
     parse too).
     """
-    context = {
-        LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
-        LABEL_TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
-        DATA_PATH: tf.io.FixedLenFeature([], tf.string, default_value=""),
-        VIDEO_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
-        NUM_FRAMES: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
-        FRAME_RATE: tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
-        HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-        WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-    } if with_context else None
+    context = (
+        {
+            LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+            LABEL_TEXT: tf.io.FixedLenFeature([], tf.string, default_value=""),
+            DATA_PATH: tf.io.FixedLenFeature([], tf.string, default_value=""),
+            VIDEO_ID: tf.io.FixedLenFeature([], tf.string, default_value=""),
+            NUM_FRAMES: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+            FRAME_RATE: tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
+            HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+            WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+        }
+        if with_context
+        else None
+    )
     sequence = {IMAGE_ENCODED: tf.io.FixedLenSequenceFeature([], tf.string)}
     ctx, seq = tf.io.parse_single_sequence_example(serialized, context, sequence)
     out = dict(ctx)
@@ -314,16 +372,20 @@ def decode_frames(encoded, indices=None):
     `decode_image`: uint8 `[T, H, W, 3]`."""
     if indices is not None:
         encoded = tf.gather(encoded, indices)
-    return tf.map_fn(decode_image, encoded,
-                     fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-                     parallel_iterations=16)
+    return tf.map_fn(
+        decode_image,
+        encoded,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+        parallel_iterations=16,
+    )
 
 
 def _resolve_flip_table(label_flip_map, first_file):
     if isinstance(label_flip_map, str):
         if label_flip_map != "auto":
-            raise ValueError(f"`label_flip_map` must be 'auto', None, a list or a dict, got "
-                             f"{label_flip_map!r}.")
+            raise ValueError(
+                f"`label_flip_map` must be 'auto', None, a list or a dict, got {label_flip_map!r}."
+            )
         path = os.path.join(os.path.dirname(first_file), CLASSES_FILE)
         return read_classes(path)[1] if os.path.exists(path) else None
     if label_flip_map is None:
@@ -337,8 +399,9 @@ def _resolve_flip_table(label_flip_map, first_file):
     return [int(v) for v in label_flip_map]
 
 
-def _record_source(files, training, seed, shuffle_buffer, repeat, input_context,
-                   num_parallel_calls, deterministic):
+def _record_source(
+    files, training, seed, shuffle_buffer, repeat, input_context, num_parallel_calls, deterministic
+):
     """The source step of shards: `((position, serialized record), r)`, each input pipeline
     reading its share of the files, shuffled in training."""
     ds = tf.data.Dataset.from_tensor_slices(files)
@@ -346,8 +409,12 @@ def _record_source(files, training, seed, shuffle_buffer, repeat, input_context,
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
-                       num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    ds = ds.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=num_parallel_calls,
+        deterministic=deterministic,
+    )
     ds = ds.enumerate()
     if training and shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -356,13 +423,31 @@ def _record_source(files, training, seed, shuffle_buffer, repeat, input_context,
     return pipeline.with_seeds(ds, seed)
 
 
-def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=False,
-                     batch_size=None, interval=1, crop_size=224, short_side=256,
-                     crop="multi_scale", flip=True, label_flip_map="auto",
-                     scales=augment.MULTI_SCALE_SCALES, jitter=(256, 320), num_clips=1,
-                     num_crops=1, shuffle_buffer=256, repeat=False, seed=None,
-                     drop_remainder=None, output_dtype="uint8", return_metadata=False,
-                     input_context=None, num_parallel_calls=tf.data.AUTOTUNE):
+def tfrecord_dataset(
+    file_pattern,
+    num_frames=8,
+    sampling="segment",
+    training=False,
+    batch_size=None,
+    interval=1,
+    crop_size=224,
+    short_side=256,
+    crop="multi_scale",
+    flip=True,
+    label_flip_map="auto",
+    scales=augment.MULTI_SCALE_SCALES,
+    jitter=(256, 320),
+    num_clips=1,
+    num_crops=1,
+    shuffle_buffer=256,
+    repeat=False,
+    seed=None,
+    drop_remainder=None,
+    output_dtype="uint8",
+    return_metadata=False,
+    input_context=None,
+    num_parallel_calls=tf.data.AUTOTUNE,
+):
     """A `tf.data.Dataset` of clips read from SequenceExample TFRecords.
 
     The steps of `tfvideo.data.pipeline` with this module's source: shards -> parse -> sample
@@ -431,8 +516,16 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
         raise ValueError("`return_metadata` works with a single view only.")
     drop_remainder = training if drop_remainder is None else drop_remainder
     deterministic = not training or seed is not None  # a seeded pipeline is reproducible
-    ds = _record_source(files, training, seed, shuffle_buffer, repeat, input_context,
-                        num_parallel_calls, deterministic)
+    ds = _record_source(
+        files,
+        training,
+        seed,
+        shuffle_buffer,
+        repeat,
+        input_context,
+        num_parallel_calls,
+        deterministic,
+    )
 
     def load(element, r):  # the sample and decode steps
         position, serialized = element
@@ -444,33 +537,57 @@ def tfrecord_dataset(file_pattern, num_frames=8, sampling="segment", training=Fa
             indices = tf.reshape(sampler.tf_multi_clip(count, int(num_clips)), [-1])
         else:
             indices = sampler.tf_indices(count, training, s_sample, 0, int(num_clips))
-        out = {"frames": decode_frames(encoded, indices),
-               "label": tf.cast(parsed[LABEL_INDEX], tf.int32),
-               "video_index": tf.cast(position, tf.int32), "seed": s_aug}
+        out = {
+            "frames": decode_frames(encoded, indices),
+            "label": tf.cast(parsed[LABEL_INDEX], tf.int32),
+            "video_index": tf.cast(position, tf.int32),
+            "seed": s_aug,
+        }
         if return_metadata:
-            out["metadata"] = {"video_id": parsed[VIDEO_ID], "data_path": parsed[DATA_PATH],
-                               "num_frames": count}
+            out["metadata"] = {
+                "video_id": parsed[VIDEO_ID],
+                "data_path": parsed[DATA_PATH],
+                "num_frames": count,
+            }
         return out
 
-    train = pipeline.train_step(crop_size, short_side, crop, flip, flip_table, scales, jitter,
-                                output_dtype)
+    train = pipeline.train_step(
+        crop_size, short_side, crop, flip, flip_table, scales, jitter, output_dtype
+    )
 
     def transform(e):
         if views > 1:
             return pipeline.view_rows(
-                pipeline.eval_views(e["frames"], num_clips, crop_size, short_side, num_crops,
-                                    output_dtype, sampler.clip_frames),
-                e["label"], e["video_index"])
+                pipeline.eval_views(
+                    e["frames"],
+                    num_clips,
+                    crop_size,
+                    short_side,
+                    num_crops,
+                    output_dtype,
+                    sampler.clip_frames,
+                ),
+                e["label"],
+                e["video_index"],
+            )
         clip, label = e["frames"], e["label"]
         if crop_size is not None and training:
             clip, label = train(clip, label, e["seed"])
         elif crop_size is not None:
-            clip = pipeline.eval_views(clip, 1, crop_size, short_side,
-                                       clip_frames=sampler.clip_frames)[0]
+            clip = pipeline.eval_views(
+                clip, 1, crop_size, short_side, clip_frames=sampler.clip_frames
+            )[0]
         clip = pipeline.finish(clip, output_dtype)
         return (clip, label, e["metadata"]) if return_metadata else (clip, label)
 
-    ds = pipeline.assemble(ds, load, transform, batch_size, unbatch=views > 1,
-                           drop_remainder=drop_remainder,
-                           num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    ds = pipeline.assemble(
+        ds,
+        load,
+        transform,
+        batch_size,
+        unbatch=views > 1,
+        drop_remainder=drop_remainder,
+        num_parallel_calls=num_parallel_calls,
+        deterministic=deterministic,
+    )
     return pipeline.finalize(ds)

@@ -31,20 +31,27 @@ def _video_paths(source):
     if os.path.isdir(source):
         if os.path.exists(os.path.join(source, "manifest.json")):
             from tfvideo.data import synthetic
+
             return "videos", [p for p, _ in synthetic.load(source, "train").samples]
         records = sorted(glob.glob(os.path.join(source, "*.tfrecord*")))
         if records:
             return "tfrecords", records
         extensions = tuple(e.lower() for e in VIDEO_EXTENSIONS)
-        videos = sorted(os.path.join(root, f) for root, _, files in os.walk(source)
-                        for f in files if f.lower().endswith(extensions))
+        videos = sorted(
+            os.path.join(root, f)
+            for root, _, files in os.walk(source)
+            for f in files
+            if f.lower().endswith(extensions)
+        )
         return "videos", videos
     if source.endswith(".json"):
         return "videos", [p for p, _ in VideoDataset.load(source).samples]
     files = sorted(glob.glob(source))
     if not files:
-        raise FileNotFoundError(f"{source}: no calibration data (expected a dataset directory, "
-                                "a dataset JSON, TFRecord files or video files)")
+        raise FileNotFoundError(
+            f"{source}: no calibration data (expected a dataset directory, "
+            "a dataset JSON, TFRecord files or video files)"
+        )
     return "tfrecords", files
 
 

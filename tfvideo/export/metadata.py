@@ -102,8 +102,10 @@ class ExportMetadata:
             self.short_side = default_short_side(self.input_size)
         self.short_side = int(self.short_side)
         if self.short_side < min(self.input_size):
-            raise ValueError(f"short_side ({self.short_side}) must be at least the crop's short "
-                             f"side ({min(self.input_size)})")
+            raise ValueError(
+                f"short_side ({self.short_side}) must be at least the crop's short "
+                f"side ({min(self.input_size)})"
+            )
         self.top_k = max(1, min(int(self.top_k), len(self.class_names)))
 
     @property
@@ -123,8 +125,10 @@ class ExportMetadata:
         names = {f.name for f in dataclasses.fields(cls)}
         version = data.get("format_version", FORMAT_VERSION)
         if version > FORMAT_VERSION:
-            raise ValueError(f"metadata format_version {version} is newer than this tfvideo "
-                             f"understands ({FORMAT_VERSION})")
+            raise ValueError(
+                f"metadata format_version {version} is newer than this tfvideo "
+                f"understands ({FORMAT_VERSION})"
+            )
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @classmethod

@@ -104,18 +104,23 @@ class TFLitePredictor(Predictor):
         litert = require("ai_edge_litert.interpreter", f"running the TFLite model {path}")
         Interpreter, OpResolverType = litert.Interpreter, litert.OpResolverType
 
-        resolver = (OpResolverType.AUTO if default_delegates
-                    else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads,
-                                       experimental_op_resolver_type=resolver)
+        resolver = (
+            OpResolverType.AUTO
+            if default_delegates
+            else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
+        self.interpreter = Interpreter(
+            model_path=path, num_threads=num_threads, experimental_op_resolver_type=resolver
+        )
         runner = self.interpreter.get_signature_runner()
         meta = self.metadata
         runner(frames=np.zeros((1, meta.num_frames, *meta.input_size, 3), np.float32))
         return runner
 
     def logits(self, clips):
-        out = [self._runner(frames=np.asarray(c, np.float32)[np.newaxis])["logits"][0]
-               for c in clips]
+        out = [
+            self._runner(frames=np.asarray(c, np.float32)[np.newaxis])["logits"][0] for c in clips
+        ]
         return np.stack(out)
 
 
@@ -138,9 +143,11 @@ def default_model_path():
     (`tfvideo/_bundled/saved_models`, copied there when a wheel is built), the `saved_models/`
     of the source checkout holding this package (an editable install)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for base in (os.path.join(os.getcwd(), "saved_models"),
-                 os.path.join(package, "_bundled", "saved_models"),
-                 os.path.join(os.path.dirname(package), "saved_models")):
+    for base in (
+        os.path.join(os.getcwd(), "saved_models"),
+        os.path.join(package, "_bundled", "saved_models"),
+        os.path.join(os.path.dirname(package), "saved_models"),
+    ):
         if not os.path.isdir(base):
             continue
         for name in sorted(os.listdir(base)):
@@ -206,9 +213,15 @@ def classify_files(paths, predictor, top_k=None):
             results.append({"path": os.fspath(path), "error": message})
             continue
         order = np.argsort(-probs, kind="stable")[:k]
-        results.append({"path": os.fspath(path), "predictions": [
-            {"label": meta.class_names[i], "index": int(i), "probability": float(probs[i])}
-            for i in order]})
+        results.append(
+            {
+                "path": os.fspath(path),
+                "predictions": [
+                    {"label": meta.class_names[i], "index": int(i), "probability": float(probs[i])}
+                    for i in order
+                ],
+            }
+        )
     return results
 
 

@@ -40,8 +40,9 @@ def fit_frames(frames, input_size, short_side):
     height, width = input_size
     shape = tf.shape(frames)
     same = tf.logical_and(tf.equal(shape[1], height), tf.equal(shape[2], width))
-    out = tf.cond(same, lambda: tf.cast(frames, tf.float32),
-                  lambda: eval_crop(frames, input_size, short_side))
+    out = tf.cond(
+        same, lambda: tf.cast(frames, tf.float32), lambda: eval_crop(frames, input_size, short_side)
+    )
     return tf.ensure_shape(out, [frames.shape[0], height, width, 3])
 
 
@@ -60,8 +61,9 @@ def decode_frames(encoded, input_size, short_side):
     def one(data):
         return eval_crop(tfrecords.decode_image(data)[tf.newaxis], input_size, short_side)[0]
 
-    return tf.map_fn(one, encoded,
-                     fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32))
+    return tf.map_fn(
+        one, encoded, fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32)
+    )
 
 
 def parse_sequence_example(serialized, metadata):
@@ -70,7 +72,8 @@ def parse_sequence_example(serialized, metadata):
     `[num_frames, h, w, 3]`; only the sampled frames are decoded."""
     encoded = tfrecords.parse_sequence_example(serialized, with_context=False)[ENCODED_FEATURE]
     count = tf.shape(encoded)[0]
-    with tf.control_dependencies([tf.debugging.assert_positive(
-            count, message="SequenceExample has no image/encoded frames")]):
+    with tf.control_dependencies(
+        [tf.debugging.assert_positive(count, message="SequenceExample has no image/encoded frames")]
+    ):
         idx = eval_frame_indices(count, metadata.sampling)
     return decode_frames(tf.gather(encoded, idx), metadata.input_size, metadata.short_side)

@@ -36,8 +36,11 @@ def existing_versions(model_dir: str) -> list:
     """Sorted integer versions under a TF Serving model directory (empty if none)."""
     if not os.path.isdir(model_dir):
         return []
-    return sorted(int(n) for n in os.listdir(model_dir)
-                  if _VERSION.match(n) and os.path.isdir(os.path.join(model_dir, n)))
+    return sorted(
+        int(n)
+        for n in os.listdir(model_dir)
+        if _VERSION.match(n) and os.path.isdir(os.path.join(model_dir, n))
+    )
 
 
 def next_version(model_dir: str) -> int:
@@ -48,8 +51,10 @@ def next_version(model_dir: str) -> int:
 
 def _safe_name(name: str) -> str:
     if not name or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
-        raise ValueError(f"model name {name!r} must be letters, digits, '.', '_' or '-' "
-                         "(it becomes a directory name)")
+        raise ValueError(
+            f"model name {name!r} must be letters, digits, '.', '_' or '-' "
+            "(it becomes a directory name)"
+        )
     return name
 
 
@@ -64,20 +69,30 @@ def write_saved_model(model, metadata: ExportMetadata, path: str, warmup_request
     staging = tempfile.mkdtemp(prefix="tfvideo-assets-")
     try:
         module = ServingModule(model, metadata, staging)
-        tf.saved_model.save(module, path, signatures=module.signatures(),
-                            options=tf.saved_model.SaveOptions(save_debug_info=False))
+        tf.saved_model.save(
+            module,
+            path,
+            signatures=module.signatures(),
+            options=tf.saved_model.SaveOptions(save_debug_info=False),
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if warmup_requests:
-        requests = (warmup.default_requests(metadata) if warmup_requests is True
-                    else warmup_requests)
+        requests = warmup.default_requests(metadata) if warmup_requests is True else warmup_requests
         warmup.write_warmup_requests(path, requests, model_name=metadata.model_name)
     return path
 
 
-def export_saved_model(source, export_dir="saved_models", name=None, version=None,
-                       class_names=None, metadata=None, warmup_requests=True,
-                       **metadata_fields) -> str:
+def export_saved_model(
+    source,
+    export_dir="saved_models",
+    name=None,
+    version=None,
+    class_names=None,
+    metadata=None,
+    warmup_requests=True,
+    **metadata_fields,
+) -> str:
     """Exports a model to `<export_dir>/<name>/<version>/` and returns that path.
 
     Args:
@@ -102,15 +117,18 @@ def export_saved_model(source, export_dir="saved_models", name=None, version=Non
         if version <= 0:
             raise ValueError(f"version must be a positive integer, got {version}")
         if os.path.exists(os.path.join(model_dir, str(version))):
-            raise FileExistsError(f"{os.path.join(model_dir, str(version))} already exists; "
-                                  "versions are never overwritten")
+            raise FileExistsError(
+                f"{os.path.join(model_dir, str(version))} already exists; "
+                "versions are never overwritten"
+            )
     tmp = os.path.join(model_dir, f".tmp-{uuid.uuid4().hex}")
     try:
         write_saved_model(model, metadata, tmp, warmup_requests)
         target_version = 0
         while True:
-            target_version = (version if version is not None
-                              else max(next_version(model_dir), target_version + 1))
+            target_version = (
+                version if version is not None else max(next_version(model_dir), target_version + 1)
+            )
             target = os.path.join(model_dir, str(target_version))
             if not os.path.exists(target):
                 try:

@@ -70,8 +70,10 @@ class ServingModule(tf.Module):
         require_tensorflow_backend("SavedModel export")
         output_classes = model.output_shape[-1] if hasattr(model, "output_shape") else None
         if output_classes is not None and output_classes != metadata.num_classes:
-            raise ValueError(f"the model outputs {output_classes} logits but metadata names "
-                             f"{metadata.num_classes} classes")
+            raise ValueError(
+                f"the model outputs {output_classes} logits but metadata names "
+                f"{metadata.num_classes} classes"
+            )
         # A plain holder, so that tf.saved_model.save does not walk the Keras model (and its
         # optimizer state): only the variables listed below are saved.
         self._holder = _Holder(model)
@@ -86,17 +88,27 @@ class ServingModule(tf.Module):
         self.metadata_asset = tf.saved_model.Asset(meta_path)
         self.labels_table = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
-                self.labels_asset, key_dtype=tf.int64,
-                key_index=tf.lookup.TextFileIndex.LINE_NUMBER, value_dtype=tf.string,
-                value_index=tf.lookup.TextFileIndex.WHOLE_LINE),
-            default_value="")
+                self.labels_asset,
+                key_dtype=tf.int64,
+                key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+                value_dtype=tf.string,
+                value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+            ),
+            default_value="",
+        )
         t = metadata.num_frames
-        self.serving_default = tf.function(self._serve_frames, input_signature=[
-            tf.TensorSpec([None, t, None, None, 3], tf.uint8, name="frames")])
-        self.encoded_frames = tf.function(self._serve_encoded, input_signature=[
-            tf.TensorSpec([None, t], tf.string, name="encoded_frames")])
-        self.tf_example = tf.function(self._serve_examples, input_signature=[
-            tf.TensorSpec([None], tf.string, name="examples")])
+        self.serving_default = tf.function(
+            self._serve_frames,
+            input_signature=[tf.TensorSpec([None, t, None, None, 3], tf.uint8, name="frames")],
+        )
+        self.encoded_frames = tf.function(
+            self._serve_encoded,
+            input_signature=[tf.TensorSpec([None, t], tf.string, name="encoded_frames")],
+        )
+        self.tf_example = tf.function(
+            self._serve_examples,
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+        )
         self.metadata = tf.function(self._serve_metadata, input_signature=[])
 
     @property
@@ -118,8 +130,12 @@ class ServingModule(tf.Module):
         probabilities = tf.nn.softmax(logits, axis=-1)
         _, top_k_indices = tf.math.top_k(probabilities, k=self._meta.top_k)
         labels = self.labels_table.lookup(tf.cast(top_k_indices, tf.int64))
-        return {"logits": logits, "probabilities": probabilities,
-                "top_k_indices": tf.cast(top_k_indices, tf.int32), "top_k_labels": labels}
+        return {
+            "logits": logits,
+            "probabilities": probabilities,
+            "top_k_indices": tf.cast(top_k_indices, tf.int32),
+            "top_k_labels": labels,
+        }
 
     def _clips_from_frames(self, frames):
         meta = self._meta
@@ -134,16 +150,18 @@ class ServingModule(tf.Module):
 
     def _serve_encoded(self, encoded_frames):
         meta = self._meta
-        frames = preprocessing.decode_frames(tf.reshape(encoded_frames, [-1]), meta.input_size,
-                                             meta.short_side)
+        frames = preprocessing.decode_frames(
+            tf.reshape(encoded_frames, [-1]), meta.input_size, meta.short_side
+        )
         return self._classify(tf.reshape(frames, [-1, meta.num_frames, *meta.input_size, 3]))
 
     def _serve_examples(self, examples):
         meta = self._meta
         clips = tf.map_fn(
-            lambda s: preprocessing.parse_sequence_example(s, meta), examples,
-            fn_output_signature=tf.TensorSpec([meta.num_frames, *meta.input_size, 3],
-                                              tf.float32))
+            lambda s: preprocessing.parse_sequence_example(s, meta),
+            examples,
+            fn_output_signature=tf.TensorSpec([meta.num_frames, *meta.input_size, 3], tf.float32),
+        )
         return self._classify(clips)
 
     def _serve_metadata(self):

@@ -53,8 +53,10 @@ def require_tensorflow_backend(what):
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"{what} needs the TensorFlow backend (KERAS_BACKEND=tensorflow), not "
-                         f"{keras.backend.backend()!r}")
+        raise ValueError(
+            f"{what} needs the TensorFlow backend (KERAS_BACKEND=tensorflow), not "
+            f"{keras.backend.backend()!r}"
+        )
 
 
 def metadata_for_model(model, class_names=None, model_name=None, **overrides) -> ExportMetadata:
@@ -67,16 +69,26 @@ def metadata_for_model(model, class_names=None, model_name=None, **overrides) ->
     """
     shape = tuple(model.input_shape)
     if len(shape) != 5 or None in shape[1:4]:
-        raise ValueError(f"the model must take clips [batch, T, H, W, 3] with static T, H, W; "
-                         f"its input shape is {shape}")
+        raise ValueError(
+            f"the model must take clips [batch, T, H, W, 3] with static T, H, W; "
+            f"its input shape is {shape}"
+        )
     num_classes = model.output_shape[-1]
     spec = getattr(model, "spec", None)
-    fields = dict(model_name=model.name, num_frames=shape[1], input_size=(shape[2], shape[3]),
-                  class_names=[str(i) for i in range(num_classes)], sampling="segments")
+    fields = dict(
+        model_name=model.name,
+        num_frames=shape[1],
+        input_size=(shape[2], shape[3]),
+        class_names=[str(i) for i in range(num_classes)],
+        sampling="segments",
+    )
     if spec is not None:
-        fields.update(model_name=spec.name, class_names=spec.labels, short_side=spec.short_side,
-                      sampling=sampler_config(spec.sampling, spec.num_frames,
-                                              spec.frame_interval))
+        fields.update(
+            model_name=spec.name,
+            class_names=spec.labels,
+            short_side=spec.short_side,
+            sampling=sampler_config(spec.sampling, spec.num_frames, spec.frame_interval),
+        )
     if model_name:
         fields["model_name"] = model_name
     if class_names is not None:
@@ -113,6 +125,7 @@ def load_keras_model(path: str):
     import tfvideo.layers  # noqa: F401  (registers the serializable classes)
     import tfvideo.models  # noqa: F401
     from tfvideo.models.registry import _load_families
+
     _load_families()
     return keras.saving.load_model(path, compile=False)
 

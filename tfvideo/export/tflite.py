@@ -62,14 +62,16 @@ def _saved_model_for_conversion(model, metadata, directory):
     ExportArchive, whose variables the converter freezes into constants."""
     import keras
 
-    spec = tf.TensorSpec([1, metadata.num_frames, *metadata.input_size, 3], tf.float32,
-                         name="frames")
+    spec = tf.TensorSpec(
+        [1, metadata.num_frames, *metadata.input_size, 3], tf.float32, name="frames"
+    )
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
         lambda frames: {"logits": tf.cast(model(frames, training=False), tf.float32)},
-        input_signature=[spec])
+        input_signature=[spec],
+    )
     archive.write_out(directory, verbose=False)
     return directory
 
@@ -92,17 +94,18 @@ def representative_dataset(clips, metadata, limit=None):
     return generate
 
 
-def convert(model, metadata, quantize="none", representative_clips=None,
-            num_calibration_clips=100) -> bytes:
+def convert(
+    model, metadata, quantize="none", representative_clips=None, num_calibration_clips=100
+) -> bytes:
     """The `.tflite` flatbuffer (bytes, metadata not embedded) of a Keras clip classifier."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     require_tensorflow_backend("TFLite export")
     with tempfile.TemporaryDirectory(prefix="tfvideo-tflite-") as directory:
         converter = tf.lite.TFLiteConverter.from_saved_model(
-            _saved_model_for_conversion(model, metadata, directory))
-        return _convert(converter, metadata, quantize, representative_clips,
-                        num_calibration_clips)
+            _saved_model_for_conversion(model, metadata, directory)
+        )
+        return _convert(converter, metadata, quantize, representative_clips, num_calibration_clips)
 
 
 def _convert(converter, metadata, quantize, representative_clips, num_calibration_clips):
@@ -113,10 +116,13 @@ def _convert(converter, metadata, quantize, representative_clips, num_calibratio
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "int8":
         if representative_clips is None:
-            raise ValueError("quantize='int8' needs representative_clips (a sample of the "
-                             "training clips) to calibrate the activation ranges")
+            raise ValueError(
+                "quantize='int8' needs representative_clips (a sample of the "
+                "training clips) to calibrate the activation ranges"
+            )
         converter.representative_dataset = representative_dataset(
-            representative_clips, metadata, num_calibration_clips)
+            representative_clips, metadata, num_calibration_clips
+        )
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
         return converter.convert()
@@ -126,7 +132,9 @@ def _convert(converter, metadata, quantize, representative_clips, num_calibratio
             raise TFLiteExportError(
                 f"{metadata.model_name} needs TensorFlow ops that TFLite has no builtin kernel for "
                 f"(Flex ops): {', '.join(ops)}. Reformulate them with builtin ops (see "
-                "DESIGN.md: TFLite-friendly formulations).", ops) from error
+                "DESIGN.md: TFLite-friendly formulations).",
+                ops,
+            ) from error
         raise
 
 
@@ -142,8 +150,11 @@ def embed_metadata(flatbuffer: bytes, metadata: ExportMetadata) -> bytes:
     entry = schema.MetadataT()
     entry.name = TFLITE_METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or [])
-                      if m.name not in (TFLITE_METADATA_NAME, TFLITE_METADATA_NAME.encode())]
+    model.metadata = [
+        m
+        for m in (model.metadata or [])
+        if m.name not in (TFLITE_METADATA_NAME, TFLITE_METADATA_NAME.encode())
+    ]
     model.metadata.append(entry)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
@@ -162,13 +173,22 @@ def read_tflite_metadata(path_or_bytes) -> ExportMetadata:
         if entry.Name().decode() == TFLITE_METADATA_NAME:
             raw = model.Buffers(entry.Buffer()).DataAsNumpy()
             return ExportMetadata.from_json(bytes(raw).decode("utf-8"))
-    raise ValueError(f"{path_or_bytes if isinstance(path_or_bytes, str) else 'model'}: no "
-                     f"{TFLITE_METADATA_NAME} metadata in this .tflite file")
+    raise ValueError(
+        f"{path_or_bytes if isinstance(path_or_bytes, str) else 'model'}: no "
+        f"{TFLITE_METADATA_NAME} metadata in this .tflite file"
+    )
 
 
-def export_tflite(source, output_path, quantize="none", representative_clips=None,
-                  num_calibration_clips=100, class_names=None, metadata=None,
-                  **metadata_fields) -> str:
+def export_tflite(
+    source,
+    output_path,
+    quantize="none",
+    representative_clips=None,
+    num_calibration_clips=100,
+    class_names=None,
+    metadata=None,
+    **metadata_fields,
+) -> str:
     """Converts a model to `output_path` (`.tflite`, written atomically) and returns the path.
 
     Args:
@@ -184,7 +204,8 @@ def export_tflite(source, output_path, quantize="none", representative_clips=Non
     else:
         model = load_source(source)[0] if isinstance(source, (str, os.PathLike)) else source
     flatbuffer = convert(model, metadata, quantize, representative_clips, num_calibration_clips)
-    metadata = dataclasses.replace(metadata, extra={**metadata.extra,
-                                                   "tflite_quantization": quantize})
+    metadata = dataclasses.replace(
+        metadata, extra={**metadata.extra, "tflite_quantization": quantize}
+    )
     atomic_write_text(output_path, embed_metadata(flatbuffer, metadata))
     return output_path

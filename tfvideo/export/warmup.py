@@ -43,11 +43,13 @@ def write_warmup_requests(export_dir, requests, model_name="model"):
     with tf.io.TFRecordWriter(path) as writer:
         for signature, inputs in requests:
             request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+            )
             for key, value in inputs.items():
                 request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
             log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request))
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
             writer.write(log.SerializeToString())
     return path
 
@@ -71,8 +73,9 @@ def encode_jpeg(frame) -> bytes:
 
 def sequence_example(encoded_frames, label_index=-1, label_text="") -> bytes:
     """A serialized SequenceExample in tfvideo's TFRecord layout (one JPEG per frame)."""
-    return tfrecords.make_sequence_example(encoded_frames, label=label_index,
-                                           label_text=label_text).SerializeToString()
+    return tfrecords.make_sequence_example(
+        encoded_frames, label=label_index, label_text=label_text
+    ).SerializeToString()
 
 
 def default_requests(metadata, seed=0, frame_size=None):

@@ -39,8 +39,7 @@ def check_choice(name, value, choices):
 def check_divisible(channels_name, channels, divisor_name, divisor):
     if channels % divisor != 0:
         raise ValueError(
-            f"{channels_name} ({channels}) must be divisible by `{divisor_name}` "
-            f"({divisor})."
+            f"{channels_name} ({channels}) must be divisible by `{divisor_name}` ({divisor})."
         )
     return channels // divisor
 
@@ -52,7 +51,7 @@ def int_pair(name, value):
     try:
         value = tuple(value)
     except TypeError:
-        raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}.")
+        raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}.") from None
     if len(value) != 2:
         raise ValueError(f"`{name}` must be an int or a pair of ints, got {value!r}.")
     for v in value:

@@ -85,9 +85,7 @@ class TemporalAggregation(TemporalLayer):
         config.update(
             {
                 "blending_frames": self.blending_frames,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config

@@ -170,8 +170,10 @@ class TemporalWindows(layers.Layer):
     def __init__(self, kernel_size: int = 3, strides: int = 2, padding: int = 1, **kwargs):
         super().__init__(**kwargs)
         if int(kernel_size) < 1 or int(strides) < 1 or int(padding) < 0:
-            raise ValueError(f"kernel_size and strides must be >= 1 and padding >= 0, got "
-                             f"kernel_size={kernel_size}, strides={strides}, padding={padding}")
+            raise ValueError(
+                f"kernel_size and strides must be >= 1 and padding >= 0, got "
+                f"kernel_size={kernel_size}, strides={strides}, padding={padding}"
+            )
         self.kernel_size = int(kernel_size)
         self.strides = int(strides)
         self.padding = int(padding)
@@ -179,21 +181,25 @@ class TemporalWindows(layers.Layer):
     def _output_frames(self, frames):
         out = (frames + 2 * self.padding - self.kernel_size) // self.strides + 1
         if out < 1:
-            raise ValueError(f"TemporalWindows: {frames} frames are too few for a window of "
-                             f"{self.kernel_size} with padding {self.padding}")
+            raise ValueError(
+                f"TemporalWindows: {frames} frames are too few for a window of "
+                f"{self.kernel_size} with padding {self.padding}"
+            )
         return out
 
     def call(self, inputs):
         if len(inputs.shape) != 5 or inputs.shape[1] is None:
-            raise ValueError(f"TemporalWindows expects [batch, frames, H, W, C] with known "
-                             f"frames, got shape {inputs.shape}")
+            raise ValueError(
+                f"TemporalWindows expects [batch, frames, H, W, C] with known "
+                f"frames, got shape {inputs.shape}"
+            )
         _, frames, height, width, channels = inputs.shape
         out_frames = self._output_frames(frames)
         x = ops.reshape(inputs, (-1, frames, height * width, channels))
         if self.padding:
             x = ops.pad(x, [[0, 0], [self.padding, self.padding], [0, 0], [0, 0]])
         span = (out_frames - 1) * self.strides + 1
-        taps = [x[:, j:j + span:self.strides] for j in range(self.kernel_size)]
+        taps = [x[:, j : j + span : self.strides] for j in range(self.kernel_size)]
         x = ops.concatenate(taps, axis=-1) if len(taps) > 1 else taps[0]
         return ops.reshape(x, (-1, out_frames, height, width, self.kernel_size * channels))
 
@@ -202,5 +208,9 @@ class TemporalWindows(layers.Layer):
         return (batch, self._output_frames(frames), height, width, self.kernel_size * channels)
 
     def get_config(self):
-        return {**super().get_config(), "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding}
+        return {
+            **super().get_config(),
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+        }

@@ -27,8 +27,10 @@ def check_clip_channels(shape):
     calls this so a one- or four-channel clip fails instead of broadcasting to 3 channels.
     """
     if len(shape) < 1 or shape[-1] != 3:
-        raise ValueError(f"expected clips [batch, frames, height, width, 3] (RGB, channels "
-                         f"last), got shape {tuple(shape)}")
+        raise ValueError(
+            f"expected clips [batch, frames, height, width, 3] (RGB, channels "
+            f"last), got shape {tuple(shape)}"
+        )
 
 
 @serializable
@@ -58,8 +60,9 @@ class Normalize(layers.Layer):
         check_clip_channels(inputs.shape)
         x = ops.cast(inputs, self.compute_dtype)
         scale = ops.convert_to_tensor([1.0 / (255.0 * s) for s in self.std], self.compute_dtype)
-        offset = ops.convert_to_tensor([m / s for m, s in zip(self.mean, self.std)],
-                                       self.compute_dtype)
+        offset = ops.convert_to_tensor(
+            [m / s for m, s in zip(self.mean, self.std)], self.compute_dtype
+        )
         return x * scale - offset
 
     def get_config(self):

@@ -59,8 +59,9 @@ class SeparablePooling3D(layers.Layer):
         TensorShape([1, 4, 28, 28, 4])
     """
 
-    def __init__(self, pool_size=(1, 3, 3), strides=None, padding="same", pool_type="max",
-                 **kwargs):
+    def __init__(
+        self, pool_size=(1, 3, 3), strides=None, padding="same", pool_type="max", **kwargs
+    ):
         super().__init__(**kwargs)
         self.pool_size = _triple("pool_size", pool_size)
         if min(self.pool_size) < 1:
@@ -70,14 +71,17 @@ class SeparablePooling3D(layers.Layer):
             raise ValueError(f"`strides` must be positive, got {self.strides}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"`padding` must be 'same', 'valid' or explicit sizes, got "
-                                 f"{padding!r}")
+                raise ValueError(
+                    f"`padding` must be 'same', 'valid' or explicit sizes, got {padding!r}"
+                )
             self.padding = padding
         else:
             self.padding = _triple("padding", padding)
             if any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
-                raise ValueError(f"`padding` {self.padding} must be at most half of "
-                                 f"`pool_size` {self.pool_size} (as in PyTorch)")
+                raise ValueError(
+                    f"`padding` {self.padding} must be at most half of "
+                    f"`pool_size` {self.pool_size} (as in PyTorch)"
+                )
         if pool_type not in ("max", "avg"):
             raise ValueError(f"`pool_type` must be 'max' or 'avg', got {pool_type!r}")
         self.pool_type = pool_type
@@ -87,19 +91,26 @@ class SeparablePooling3D(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 5:
-            raise ValueError(f"SeparablePooling3D expects [batch, frames, height, width, "
-                             f"channels], got shape {tuple(input_shape)}")
+            raise ValueError(
+                f"SeparablePooling3D expects [batch, frames, height, width, "
+                f"channels], got shape {tuple(input_shape)}"
+            )
         sizes = []
         for axis in range(3):
             size = input_shape[axis + 1]
             if size is None:
-                raise ValueError(f"SeparablePooling3D needs static frames/height/width, got "
-                                 f"shape {tuple(input_shape)}")
-            out = _pooled_size(size, self.pool_size[axis], self.strides[axis],
-                               self._axis_padding(axis))
+                raise ValueError(
+                    f"SeparablePooling3D needs static frames/height/width, got "
+                    f"shape {tuple(input_shape)}"
+                )
+            out = _pooled_size(
+                size, self.pool_size[axis], self.strides[axis], self._axis_padding(axis)
+            )
             if out < 1:
-                raise ValueError(f"SeparablePooling3D: pool_size {self.pool_size} does not fit "
-                                 f"the input {tuple(input_shape[1:4])}")
+                raise ValueError(
+                    f"SeparablePooling3D: pool_size {self.pool_size} does not fit "
+                    f"the input {tuple(input_shape[1:4])}"
+                )
             sizes.append(out)
         return (input_shape[0], *sizes, input_shape[4])
 
@@ -111,8 +122,7 @@ class SeparablePooling3D(layers.Layer):
             mode = "valid"
             if any(pads):
                 fill = _lowest(x.dtype) if self.pool_type == "max" else 0.0
-                x = ops.pad(x, [[0, 0], [pads[0]] * 2, [pads[1]] * 2, [0, 0]],
-                            constant_values=fill)
+                x = ops.pad(x, [[0, 0], [pads[0]] * 2, [pads[1]] * 2, [0, 0]], constant_values=fill)
         fn = ops.max_pool if self.pool_type == "max" else ops.average_pool
         return fn(x, window, strides=strides, padding=mode)
 
@@ -132,5 +142,10 @@ class SeparablePooling3D(layers.Layer):
         return x
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding, "pool_type": self.pool_type}
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "pool_type": self.pool_type,
+        }

@@ -25,8 +25,10 @@ class LayerScale(layers.Layer):
 
     def build(self, input_shape):
         self.gamma = self.add_weight(
-            name="gamma", shape=(input_shape[-1],),
-            initializer=keras.initializers.Constant(self.init_value))
+            name="gamma",
+            shape=(input_shape[-1],),
+            initializer=keras.initializers.Constant(self.init_value),
+        )
 
     def call(self, inputs):
         return inputs * ops.cast(self.gamma, inputs.dtype)
@@ -77,5 +79,9 @@ class DropPath(layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "num_frames": self.num_frames,
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "num_frames": self.num_frames,
+            "seed": self.seed,
+        }

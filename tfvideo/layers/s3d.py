@@ -121,9 +121,7 @@ class SeparableConv3D(keras.layers.Layer):
             name="spatial_conv",
             **sub,
         )
-        self.spatial_bn = keras.layers.BatchNormalization(
-            scale=not slim, name="spatial_bn", **bn
-        )
+        self.spatial_bn = keras.layers.BatchNormalization(scale=not slim, name="spatial_bn", **bn)
         self.temporal_conv = self.temporal_bn = None
         if kt > 1:
             self.temporal_conv = keras.layers.Conv2D(
@@ -133,17 +131,13 @@ class SeparableConv3D(keras.layers.Layer):
                 padding=conv_padding,
                 use_bias=slim,
                 kernel_initializer=(
-                    CentreInitializer() if slim else clone_initializer(
-                        self.kernel_initializer
-                    )
+                    CentreInitializer() if slim else clone_initializer(self.kernel_initializer)
                 ),
                 name="temporal_conv",
                 **sub,
             )
             if not slim:
-                self.temporal_bn = keras.layers.BatchNormalization(
-                    name="temporal_bn", **bn
-                )
+                self.temporal_bn = keras.layers.BatchNormalization(name="temporal_bn", **bn)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 5, "[batch, frames, height, width, channels]")
@@ -202,9 +196,7 @@ class SeparableConv3D(keras.layers.Layer):
                 "padding": self.padding,
                 "epsilon": self.epsilon,
                 "momentum": self.momentum,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
         return config
@@ -253,11 +245,5 @@ class SpatioTemporalGating(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                )
-            }
-        )
+        config.update({"kernel_initializer": keras.initializers.serialize(self.kernel_initializer)})
         return config

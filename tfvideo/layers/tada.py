@@ -92,9 +92,7 @@ class RouteFunc(TemporalLayer):
     def build(self, input_shape):
         self._check_input_shape(input_shape)
         channels = input_shape[-1]
-        hidden = check_divisible(
-            "RouteFunc: input channels", channels, "reduction", self.reduction
-        )
+        hidden = check_divisible("RouteFunc: input channels", channels, "reduction", self.reduction)
         out = self.output_channels or channels
         k0, k1 = self.kernel_sizes
         self.g = keras.layers.Dense(
@@ -253,8 +251,7 @@ class TAdaConv2D(TemporalLayer):
         self.bias_calibration = bool(bias_calibration)
         if bias_calibration and not (use_bias and calibration == "cout"):
             raise ValueError(
-                "`bias_calibration=True` needs `use_bias=True` and "
-                "calibration='cout'."
+                "`bias_calibration=True` needs `use_bias=True` and calibration='cout'."
             )
         self.route_reduction = route_reduction
         self.route_kernel_sizes = int_pair("route_kernel_sizes", route_kernel_sizes)
@@ -347,12 +344,8 @@ class TAdaConv2D(TemporalLayer):
                 "route_kernel_sizes": self.route_kernel_sizes,
                 "route_epsilon": self.route_epsilon,
                 "route_momentum": self.route_momentum,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
         return config

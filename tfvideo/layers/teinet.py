@@ -143,9 +143,7 @@ class TemporalInteraction(TemporalLayer):
     (16, 7, 7, 64)
     """
 
-    def __init__(
-        self, num_frames, kernel_size=3, initializer="shift", shift_div=8, **kwargs
-    ):
+    def __init__(self, num_frames, kernel_size=3, initializer="shift", shift_div=8, **kwargs):
         super().__init__(num_frames, **kwargs)
         self.kernel_size = check_odd("kernel_size", kernel_size)
         self.initializer = check_choice("initializer", initializer, TIM_INITIALIZERS)
@@ -168,9 +166,7 @@ class TemporalInteraction(TemporalLayer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.kernel_size, input_shape[-1]),
-            initializer=_tim_initializer(
-                self.initializer, self.kernel_size, self.shift_div
-            ),
+            initializer=_tim_initializer(self.initializer, self.kernel_size, self.shift_div),
         )
 
     @folded_call
@@ -231,9 +227,7 @@ class TemporalEnhancementInteraction(TemporalLayer):
         self.tim_initializer = tim_initializer
         self.tim_kernel_size = tim_kernel_size
         self.shift_div = shift_div
-        self.mem = MotionEnhancement(
-            num_frames, reduction=reduction, **self.sublayer_kwargs("mem")
-        )
+        self.mem = MotionEnhancement(num_frames, reduction=reduction, **self.sublayer_kwargs("mem"))
         self.tim = TemporalInteraction(
             num_frames,
             kernel_size=tim_kernel_size,

@@ -49,8 +49,7 @@ class TemporalShift(TemporalLayer):
         self.shift_div = check_positive_int("shift_div", shift_div)
         if shift_div < 2:
             raise ValueError(
-                f"`shift_div` must be at least 2 (two channel slices move), got "
-                f"{shift_div}."
+                f"`shift_div` must be at least 2 (two channel slices move), got {shift_div}."
             )
 
     def build(self, input_shape):

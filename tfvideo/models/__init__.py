@@ -9,5 +9,15 @@ from tfvideo.models.classifier import VideoClassifier, copy_weights, from_preset
 from tfvideo.models.registry import available, create, default_spec, defaults, register
 from tfvideo.models.spec import ModelSpec
 
-__all__ = ["ModelSpec", "VideoClassifier", "available", "copy_weights", "create",
-           "default_spec", "defaults", "from_preset", "register", "spec_of"]
+__all__ = [
+    "ModelSpec",
+    "VideoClassifier",
+    "available",
+    "copy_weights",
+    "create",
+    "default_spec",
+    "defaults",
+    "from_preset",
+    "register",
+    "spec_of",
+]

@@ -39,9 +39,14 @@ def _build_network(spec):
 
     entry = registry.get_entry(spec.name)
     height, width = spec.input_size
-    return entry.builder(num_classes=spec.num_classes, num_frames=spec.num_frames,
-                         input_size=height if height == width else (height, width),
-                         mean=spec.mean, std=spec.std, **spec.options)
+    return entry.builder(
+        num_classes=spec.num_classes,
+        num_frames=spec.num_frames,
+        input_size=height if height == width else (height, width),
+        mean=spec.mean,
+        std=spec.std,
+        **spec.options,
+    )
 
 
 def _pooled_features(network, spec):
@@ -50,8 +55,9 @@ def _pooled_features(network, spec):
     layer = network.get_layer(head.features)
     x = layer.input if head.features_at == "input" else layer.output
     if head.folded_frames:
-        x = common.UnfoldFrames(int(spec.num_frames * head.folded_frames),
-                                name="features_unfold")(x)
+        x = common.UnfoldFrames(int(spec.num_frames * head.folded_frames), name="features_unfold")(
+            x
+        )
         x = common.TemporalMean(name="features_temporal_pool")(x)
     elif len(x.shape) == 5:
         x = layers.GlobalAveragePooling3D(name="features_pool")(x)
@@ -72,8 +78,9 @@ class VideoClassifier(keras.Model):
         spec = ModelSpec.from_config(spec) if isinstance(spec, dict) else spec
         network = _build_network(spec)
         outputs = network.outputs[0] if include_top else _pooled_features(network, spec)
-        super().__init__(inputs=network.inputs[0], outputs=outputs, name=name or network.name,
-                         **kwargs)
+        super().__init__(
+            inputs=network.inputs[0], outputs=outputs, name=name or network.name, **kwargs
+        )
         self._spec = spec
         self.include_top = bool(include_top)
 
@@ -82,8 +89,12 @@ class VideoClassifier(keras.Model):
         return self._spec
 
     def get_config(self):
-        return {"spec": self._spec.get_config(), "include_top": self.include_top,
-                "name": self.name, "trainable": self.trainable}
+        return {
+            "spec": self._spec.get_config(),
+            "include_top": self.include_top,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -95,16 +106,24 @@ class VideoClassifier(keras.Model):
         if not self.include_top:
             return self
         if "_backbone" not in self.__dict__:  # built once, untracked (not saved twice)
-            object.__setattr__(self, "_backbone", keras.Model(
-                self.inputs[0], _pooled_features(self, self._spec), name=f"{self.name}_backbone"))
+            object.__setattr__(
+                self,
+                "_backbone",
+                keras.Model(
+                    self.inputs[0], _pooled_features(self, self._spec), name=f"{self.name}_backbone"
+                ),
+            )
         return self.__dict__["_backbone"]
 
     def extract_features(self, clips, batch_size=8):
         """Pooled backbone features of `clips` `[N, T, H, W, 3]` as a NumPy array `[N, C]`."""
         backbone = self.backbone
-        return np.concatenate([
-            keras.ops.convert_to_numpy(backbone(clips[i:i + batch_size], training=False))
-            for i in range(0, len(clips), batch_size)])
+        return np.concatenate(
+            [
+                keras.ops.convert_to_numpy(backbone(clips[i : i + batch_size], training=False))
+                for i in range(0, len(clips), batch_size)
+            ]
+        )
 
     def reset_head(self, num_classes, class_names=None) -> "VideoClassifier":
         """A new model with a fresh `num_classes` classifier and every other weight copied.
@@ -127,10 +146,13 @@ class VideoClassifier(keras.Model):
         config = keras.saving.serialize_keras_object(self)
         atomic_write_text(os.path.join(preset_dir, CONFIG_FILE), json.dumps(config, indent=2))
         atomic_save(os.path.join(preset_dir, WEIGHTS_FILE), self.save_weights)
-        metadata = {"keras_version": keras.__version__, "tfvideo_version": __version__,
-                    "parameter_count": int(self.count_params()),
-                    "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-                    "spec": self._spec.get_config()}
+        metadata = {
+            "keras_version": keras.__version__,
+            "tfvideo_version": __version__,
+            "parameter_count": int(self.count_params()),
+            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+            "spec": self._spec.get_config(),
+        }
         atomic_write_text(os.path.join(preset_dir, METADATA_FILE), json.dumps(metadata, indent=2))
         return preset_dir
 
@@ -162,7 +184,8 @@ def _preset_file(preset, filename):
 
             raise MissingDependencyError(
                 f"loading the preset {preset} needs keras-hub, which is not installed "
-                "(pip install keras-hub)") from error
+                "(pip install keras-hub)"
+            ) from error
         return get_file(preset, filename)
     path = os.path.join(preset, filename)
     if not os.path.isfile(path):
@@ -180,8 +203,9 @@ def from_preset(preset, load_weights=True) -> VideoClassifier:
         config = json.load(f)
     model = keras.saving.deserialize_keras_object(config)
     if not isinstance(model, VideoClassifier):
-        raise ValueError(f"{preset}: the preset holds a {type(model).__name__}, not a "
-                         "tfvideo VideoClassifier")
+        raise ValueError(
+            f"{preset}: the preset holds a {type(model).__name__}, not a tfvideo VideoClassifier"
+        )
     if load_weights:
         model.load_weights(_preset_file(preset, WEIGHTS_FILE))
     return model
@@ -191,7 +215,8 @@ def spec_of(model) -> ModelSpec:
     """The `ModelSpec` of a tfvideo model; a clear error for any other Keras model."""
     spec = getattr(model, "spec", None)
     if not isinstance(spec, ModelSpec):
-        raise ValueError(f"model {getattr(model, 'name', model)!r} is not a tfvideo "
-                         "VideoClassifier (build it with tfvideo.models.create or load a preset)")
+        raise ValueError(
+            f"model {getattr(model, 'name', model)!r} is not a tfvideo "
+            "VideoClassifier (build it with tfvideo.models.create or load a preset)"
+        )
     return spec
-

@@ -25,8 +25,16 @@ def clip_input(num_frames: int, input_size: int | tuple, name: str = "frames"):
     return keras.Input(shape=(num_frames, height, width, 3), name=name)
 
 
-def torch_padded_conv2d(x, filters, kernel_size, strides=1, groups=1, use_bias=False,
-                        name=None, kernel_initializer="he_normal"):
+def torch_padded_conv2d(
+    x,
+    filters,
+    kernel_size,
+    strides=1,
+    groups=1,
+    use_bias=False,
+    name=None,
+    kernel_initializer="he_normal",
+):
     """Conv2D with PyTorch's symmetric `padding=kernel_size // 2`.
 
     Stride 1 with an odd kernel is exactly Keras "same"; otherwise the input is zero-padded
@@ -39,24 +47,44 @@ def torch_padded_conv2d(x, filters, kernel_size, strides=1, groups=1, use_bias=F
         if kh // 2 or kw // 2:
             x = layers.ZeroPadding2D((kh // 2, kw // 2), name=name and f"{name}_pad")(x)
         padding = "valid"
-    return layers.Conv2D(filters, (kh, kw), strides=strides, padding=padding, groups=groups,
-                         use_bias=use_bias, kernel_initializer=kernel_initializer,
-                         name=name)(x)
+    return layers.Conv2D(
+        filters,
+        (kh, kw),
+        strides=strides,
+        padding=padding,
+        groups=groups,
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer,
+        name=name,
+    )(x)
 
 
 def batch_norm(x, name=None, epsilon=1e-5, momentum=0.9, zero_init=False):
     """BatchNormalization with PyTorch's defaults (eps 1e-5, momentum 0.1 = Keras 0.9)."""
     return layers.BatchNormalization(
-        epsilon=epsilon, momentum=momentum, name=name,
-        gamma_initializer="zeros" if zero_init else "ones")(x)
+        epsilon=epsilon,
+        momentum=momentum,
+        name=name,
+        gamma_initializer="zeros" if zero_init else "ones",
+    )(x)
 
 
-def conv_bn_relu(x, filters, kernel_size, strides=1, name=None, relu=True,
-                 epsilon=1e-5, momentum=0.9, zero_init_bn=False):
+def conv_bn_relu(
+    x,
+    filters,
+    kernel_size,
+    strides=1,
+    name=None,
+    relu=True,
+    epsilon=1e-5,
+    momentum=0.9,
+    zero_init_bn=False,
+):
     """`torch_padded_conv2d` (no bias) -> BatchNorm -> optional ReLU."""
     x = torch_padded_conv2d(x, filters, kernel_size, strides=strides, name=name)
-    x = batch_norm(x, name=name and f"{name}_bn", epsilon=epsilon, momentum=momentum,
-                   zero_init=zero_init_bn)
+    x = batch_norm(
+        x, name=name and f"{name}_bn", epsilon=epsilon, momentum=momentum, zero_init=zero_init_bn
+    )
     return layers.ReLU(name=name and f"{name}_relu")(x) if relu else x
 
 
@@ -64,5 +92,9 @@ def classifier_head(features, num_classes, dropout=0.5, name="head", kernel_init
     """Dropout then Dense logits (float32 under mixed precision)."""
     if dropout:
         features = layers.Dropout(dropout, name=f"{name}_dropout")(features)
-    return layers.Dense(num_classes, name=name, dtype="float32",
-                        kernel_initializer=kernel_initializer or "glorot_uniform")(features)
+    return layers.Dense(
+        num_classes,
+        name=name,
+        dtype="float32",
+        kernel_initializer=kernel_initializer or "glorot_uniform",
+    )(features)

@@ -24,8 +24,16 @@ class ModelEntry:
     defaults: dict
 
 
-def register(name: str, *, family: str, num_classes: int = 400, num_frames: int = 8,
-             input_size: int = 224, sampling: str = "segments", **defaults):
+def register(
+    name: str,
+    *,
+    family: str,
+    num_classes: int = 400,
+    num_frames: int = 8,
+    input_size: int = 224,
+    sampling: str = "segments",
+    **defaults,
+):
     """Decorator that registers `builder(num_classes, num_frames, input_size, **options)`.
 
     Extra keyword arguments are builder options with new defaults for this name (e.g.
@@ -36,9 +44,17 @@ def register(name: str, *, family: str, num_classes: int = 400, num_frames: int 
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is already registered")
         _REGISTRY[name] = ModelEntry(
-            name=name, family=family, builder=builder,
-            defaults=dict(num_classes=num_classes, num_frames=num_frames,
-                          input_size=input_size, sampling=sampling, **defaults))
+            name=name,
+            family=family,
+            builder=builder,
+            defaults=dict(
+                num_classes=num_classes,
+                num_frames=num_frames,
+                input_size=input_size,
+                sampling=sampling,
+                **defaults,
+            ),
+        )
         return builder
 
     return wrap
@@ -67,8 +83,14 @@ def defaults(name: str) -> dict:
     return dict(get_entry(name).defaults)
 
 
-def default_spec(name: str, num_classes: int | None = None, num_frames: int | None = None,
-                 input_size=None, class_names=None, **options):
+def default_spec(
+    name: str,
+    num_classes: int | None = None,
+    num_frames: int | None = None,
+    input_size=None,
+    class_names=None,
+    **options,
+):
     """The `ModelSpec` that `create` builds for these arguments (nothing is built).
 
     Arguments left as None take the configuration's defaults; `options` are builder options
@@ -78,24 +100,35 @@ def default_spec(name: str, num_classes: int | None = None, num_frames: int | No
 
     entry = get_entry(name)
     args = {**entry.defaults, **options}
-    for key, value in dict(num_classes=num_classes, num_frames=num_frames,
-                           input_size=input_size).items():
+    for key, value in dict(
+        num_classes=num_classes, num_frames=num_frames, input_size=input_size
+    ).items():
         if value is not None:
             args[key] = value
     if class_names is not None and num_classes is None:
         args["num_classes"] = len(class_names)
-    fields = {key: args.pop(key) for key in ("num_classes", "num_frames", "input_size", "mean",
-                                             "std", "sampling")}
+    fields = {
+        key: args.pop(key)
+        for key in ("num_classes", "num_frames", "input_size", "mean", "std", "sampling")
+    }
     for key in ("frame_interval", "short_side", "view_aggregation"):
         if key in args:
             fields[key] = args.pop(key)
-    return ModelSpec(name=name, family=entry.family, class_names=class_names, options=args,
-                     **fields)
+    return ModelSpec(
+        name=name, family=entry.family, class_names=class_names, options=args, **fields
+    )
 
 
-def create(name: str, num_classes: int | None = None, num_frames: int | None = None,
-           input_size: int | None = None, *, include_top: bool = True, class_names=None,
-           **options):
+def create(
+    name: str,
+    num_classes: int | None = None,
+    num_frames: int | None = None,
+    input_size: int | None = None,
+    *,
+    include_top: bool = True,
+    class_names=None,
+    **options,
+):
     """Builds the named model: a `VideoClassifier` taking `[B, T, H, W, 3]` clips.
 
     Arguments left as None take the configuration's defaults (`defaults(name)`); the model's

@@ -23,7 +23,6 @@ Example:
     TensorShape([1, 5])
 """
 
-
 import keras
 from keras import layers
 
@@ -52,31 +51,68 @@ def conv_initializer():
     return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
-def conv_bn(x, filters, kernel_size, strides=1, *, conv_name, bn_name, epsilon=1e-5,
-            momentum=0.9, relu=False):
+def conv_bn(
+    x,
+    filters,
+    kernel_size,
+    strides=1,
+    *,
+    conv_name,
+    bn_name,
+    epsilon=1e-5,
+    momentum=0.9,
+    relu=False,
+):
     """PyTorch-padded conv (no bias) + BatchNorm (+ ReLU), with explicit layer names."""
-    x = common.torch_padded_conv2d(x, filters, kernel_size, strides=strides, name=conv_name,
-                                   kernel_initializer=conv_initializer())
+    x = common.torch_padded_conv2d(
+        x,
+        filters,
+        kernel_size,
+        strides=strides,
+        name=conv_name,
+        kernel_initializer=conv_initializer(),
+    )
     x = common.batch_norm(x, name=bn_name, epsilon=epsilon, momentum=momentum)
     return layers.ReLU(name=f"{bn_name}_relu")(x) if relu else x
 
 
 def _check_options(depth, width, stride_on, first_stride):
-    if not (depth in DEPTHS or (isinstance(depth, (tuple, list)) and len(depth) == 4
-                                and all(isinstance(n, int) and n >= 1 for n in depth))):
-        raise ValueError(f"depth must be one of {sorted(DEPTHS)} or 4 bottleneck counts per "
-                         f"stage such as (1, 1, 1, 1), got {depth!r}")
+    if not (
+        depth in DEPTHS
+        or (
+            isinstance(depth, (tuple, list))
+            and len(depth) == 4
+            and all(isinstance(n, int) and n >= 1 for n in depth)
+        )
+    ):
+        raise ValueError(
+            f"depth must be one of {sorted(DEPTHS)} or 4 bottleneck counts per "
+            f"stage such as (1, 1, 1, 1), got {depth!r}"
+        )
     if not isinstance(width, int) or width < 1:
         raise ValueError(f"width must be a positive int (64 for the standard ResNet), got {width}")
     if stride_on not in ("3x3", "1x1"):
-        raise ValueError(f"stride_on must be '3x3' (torchvision v1.5) or '1x1' (v1, "
-                         f"keras.applications), got {stride_on!r}")
+        raise ValueError(
+            f"stride_on must be '3x3' (torchvision v1.5) or '1x1' (v1, "
+            f"keras.applications), got {stride_on!r}"
+        )
     if first_stride not in (1, 2):
         raise ValueError(f"first_stride must be 1 or 2, got {first_stride}")
 
 
-def residual_block(x, filters, strides, *, kind="bottleneck", name, stride_on="3x3",
-                   branch_fn=None, conv3x3_fn=None, epsilon=1e-5, momentum=0.9):
+def residual_block(
+    x,
+    filters,
+    strides,
+    *,
+    kind="bottleneck",
+    name,
+    stride_on="3x3",
+    branch_fn=None,
+    conv3x3_fn=None,
+    epsilon=1e-5,
+    momentum=0.9,
+):
     """One ResNet block on `[N, H, W, C]`.
 
     Args:
@@ -97,34 +133,70 @@ def residual_block(x, filters, strides, *, kind="bottleneck", name, stride_on="3
     out_channels = filters * EXPANSION[kind]
     shortcut = x
     if strides != 1 or x.shape[-1] != out_channels:
-        shortcut = conv_bn(x, out_channels, 1, strides, conv_name=f"{name}_downsample_0",
-                           bn_name=f"{name}_downsample_1", **norm)
+        shortcut = conv_bn(
+            x,
+            out_channels,
+            1,
+            strides,
+            conv_name=f"{name}_downsample_0",
+            bn_name=f"{name}_downsample_1",
+            **norm,
+        )
     y = branch_fn(x, name) if branch_fn is not None else x
     if kind == "basic":
         if conv3x3_fn is not None:
-            raise ValueError("conv3x3_fn replaces the 3x3 conv of bottleneck blocks; "
-                             "depths 18/34 use basic blocks")
-        y = conv_bn(y, filters, 3, strides, conv_name=f"{name}_conv1", bn_name=f"{name}_bn1",
-                    relu=True, **norm)
+            raise ValueError(
+                "conv3x3_fn replaces the 3x3 conv of bottleneck blocks; "
+                "depths 18/34 use basic blocks"
+            )
+        y = conv_bn(
+            y,
+            filters,
+            3,
+            strides,
+            conv_name=f"{name}_conv1",
+            bn_name=f"{name}_bn1",
+            relu=True,
+            **norm,
+        )
         y = conv_bn(y, filters, 3, 1, conv_name=f"{name}_conv2", bn_name=f"{name}_bn2", **norm)
     else:
         stride1, stride3 = (strides, 1) if stride_on == "1x1" else (1, strides)
-        y = conv_bn(y, filters, 1, stride1, conv_name=f"{name}_conv1", bn_name=f"{name}_bn1",
-                    relu=True, **norm)
+        y = conv_bn(
+            y,
+            filters,
+            1,
+            stride1,
+            conv_name=f"{name}_conv1",
+            bn_name=f"{name}_bn1",
+            relu=True,
+            **norm,
+        )
         if conv3x3_fn is None:
-            y = conv_bn(y, filters, 3, stride3, conv_name=f"{name}_conv2",
-                        bn_name=f"{name}_bn2", **norm)
+            y = conv_bn(
+                y, filters, 3, stride3, conv_name=f"{name}_conv2", bn_name=f"{name}_bn2", **norm
+            )
         else:
             y = conv3x3_fn(y, filters, stride3, name)
         y = layers.ReLU(name=f"{name}_bn2_relu")(y)
-        y = conv_bn(y, out_channels, 1, 1, conv_name=f"{name}_conv3", bn_name=f"{name}_bn3",
-                    **norm)
+        y = conv_bn(y, out_channels, 1, 1, conv_name=f"{name}_conv3", bn_name=f"{name}_bn3", **norm)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
 
-def resnet_backbone(x, *, depth=50, width=64, stem_pool=True, first_stride=1, stride_on="3x3",
-                    branch_fn=None, conv3x3_fn=None, epsilon=1e-5, momentum=0.9):
+def resnet_backbone(
+    x,
+    *,
+    depth=50,
+    width=64,
+    stem_pool=True,
+    first_stride=1,
+    stride_on="3x3",
+    branch_fn=None,
+    conv3x3_fn=None,
+    epsilon=1e-5,
+    momentum=0.9,
+):
     """Applies a 2D ResNet to frame-folded input `[B*T, H, W, C]`; returns the last feature map.
 
     Args:
@@ -153,28 +225,55 @@ def resnet_backbone(x, *, depth=50, width=64, stem_pool=True, first_stride=1, st
         x = layers.ZeroPadding2D(1, name="maxpool_pad")(x)
         x = layers.MaxPooling2D(3, 2, name="maxpool")(x)
     for stage, num_blocks in enumerate(blocks):
-        filters = width * 2 ** stage
+        filters = width * 2**stage
         for index in range(num_blocks):
             strides = (first_stride if stage == 0 else 2) if index == 0 else 1
-            x = residual_block(x, filters, strides, kind=kind, name=f"layer{stage + 1}_{index}",
-                               stride_on=stride_on, branch_fn=branch_fn, conv3x3_fn=conv3x3_fn,
-                               **norm)
+            x = residual_block(
+                x,
+                filters,
+                strides,
+                kind=kind,
+                name=f"layer{stage + 1}_{index}",
+                stride_on=stride_on,
+                branch_fn=branch_fn,
+                conv3x3_fn=conv3x3_fn,
+                **norm,
+            )
     return x
 
 
 def tsn_head(features, num_classes, num_frames, dropout=0.5):
     """TSN consensus: per-frame dropout + FC, then the mean of the frame logits."""
     logits = common.classifier_head(
-        features, num_classes, dropout=dropout, name="fc",
-        kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))
+        features,
+        num_classes,
+        dropout=dropout,
+        name="fc",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+    )
     logits = common.UnfoldFrames(num_frames, name="unfold")(logits)
     return common.TemporalMean(name="consensus", dtype="float32")(logits)
 
 
-def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None,
-                 mean=common.IMAGENET[0], std=common.IMAGENET[1],
-                 depth=50, width=64, stem_pool=True, dropout=0.5, stride_on="3x3",
-                 temporal_every=1, shift_div=8, tei_reduction=8, tim_initializer="shift"):
+def video_resnet(
+    num_classes,
+    num_frames,
+    input_size,
+    *,
+    name,
+    temporal=None,
+    mean=common.IMAGENET[0],
+    std=common.IMAGENET[1],
+    depth=50,
+    width=64,
+    stem_pool=True,
+    dropout=0.5,
+    stride_on="3x3",
+    temporal_every=1,
+    shift_div=8,
+    tei_reduction=8,
+    tim_initializer="shift",
+):
     """Builds a TSN-style frame-folded ResNet video classifier.
 
     Args:
@@ -204,16 +303,22 @@ def video_resnet(num_classes, num_frames, input_size, *, name, temporal=None,
             if int(block.rsplit("_", 1)[1]) % temporal_every:  # block = layer{stage}_{index}
                 return y
             if temporal == "tsm":
-                return video_layers.TemporalShift(num_frames, shift_div=shift_div,
-                                                  name=f"{block}_shift")(y)
+                return video_layers.TemporalShift(
+                    num_frames, shift_div=shift_div, name=f"{block}_shift"
+                )(y)
             return video_layers.TemporalEnhancementInteraction(
-                num_frames, reduction=tei_reduction, tim_initializer=tim_initializer,
-                name=f"{block}_tei")(y)
+                num_frames,
+                reduction=tei_reduction,
+                tim_initializer=tim_initializer,
+                name=f"{block}_tei",
+            )(y)
+
     clips = common.clip_input(num_frames, input_size)
     x = common.Normalize(mean, std, name="normalize")(clips)
     x = common.FoldFrames(name="fold")(x)
-    x = resnet_backbone(x, depth=depth, width=width, stem_pool=stem_pool, stride_on=stride_on,
-                        branch_fn=branch_fn)
+    x = resnet_backbone(
+        x, depth=depth, width=width, stem_pool=stem_pool, stride_on=stride_on, branch_fn=branch_fn
+    )
     features = layers.GlobalAveragePooling2D(name="avgpool")(x)
     return keras.Model(clips, tsn_head(features, num_classes, num_frames, dropout), name=name)
 
@@ -227,16 +332,23 @@ TINY = dict(depth=(1, 1, 1, 1), width=16)
 
 def _register(name, temporal, input_size=224, **config):
     def build(num_classes, num_frames, input_size, **options):
-        return video_resnet(num_classes, num_frames, input_size, temporal=temporal, name=name,
-                            **options)
+        return video_resnet(
+            num_classes, num_frames, input_size, temporal=temporal, name=name, **options
+        )
 
-    register(name, family="resnet", num_frames=8, input_size=input_size,
-             mean=common.IMAGENET[0], std=common.IMAGENET[1], **config)(build)
+    register(
+        name,
+        family="resnet",
+        num_frames=8,
+        input_size=input_size,
+        mean=common.IMAGENET[0],
+        std=common.IMAGENET[1],
+        **config,
+    )(build)
 
 
 for _prefix, _temporal in (("tsn", None), ("tsm", "tsm"), ("teinet", "tei")):
     _register(f"{_prefix}_r50", _temporal, depth=50)
     # TSM's reference shifts every 2nd block of ResNet-101 (`n_round = 2`).
-    _register(f"{_prefix}_r101", _temporal, depth=101,
-              temporal_every=2 if _prefix == "tsm" else 1)
+    _register(f"{_prefix}_r101", _temporal, depth=101, temporal_every=2 if _prefix == "tsm" else 1)
     _register(f"{_prefix}_tiny", _temporal, input_size=64, stem_pool=False, **TINY)

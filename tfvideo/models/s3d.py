@@ -87,8 +87,9 @@ class _Config:
 
 def _bn_relu(x, cfg, name):
     # slim's batch_norm has no scale (gamma) by default; torchvision's BatchNorm3d has one.
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
-                                  scale=cfg.flavour != "slim", name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(
+        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, scale=cfg.flavour != "slim", name=f"{name}_bn"
+    )(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -96,8 +97,9 @@ def _pointwise(x, filters, cfg, name, use_bias=False, bn_relu=True, dtype=None):
     """1x1x1 conv (+ BN + ReLU) as a 1x1 Conv2D on the `[B, T*H, W, C]` view."""
     _, t, h, w, _ = x.shape
     x = layers.Reshape((t * h, w, x.shape[-1]), name=f"{name}_flat")(x)
-    x = layers.Conv2D(filters, 1, use_bias=use_bias, kernel_initializer=cfg.conv_init(),
-                      name=name, dtype=dtype)(x)
+    x = layers.Conv2D(
+        filters, 1, use_bias=use_bias, kernel_initializer=cfg.conv_init(), name=name, dtype=dtype
+    )(x)
     if bn_relu:
         x = _bn_relu(x, cfg, name)
     return layers.Reshape((t, h, w, filters), name=f"{name}_unflat", dtype=dtype)(x)
@@ -108,11 +110,19 @@ def _spatial(x, filters, kernel, strides, cfg, name):
     frames = x.shape[1]
     x = common.FoldFrames(name=f"{name}_fold")(x)
     if cfg.padding == "torch":
-        x = common.torch_padded_conv2d(x, filters, kernel, strides=strides, name=name,
-                                       kernel_initializer=cfg.conv_init())
+        x = common.torch_padded_conv2d(
+            x, filters, kernel, strides=strides, name=name, kernel_initializer=cfg.conv_init()
+        )
     else:
-        x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                          kernel_initializer=cfg.conv_init(), name=name)(x)
+        x = layers.Conv2D(
+            filters,
+            kernel,
+            strides=strides,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=cfg.conv_init(),
+            name=name,
+        )(x)
     x = _bn_relu(x, cfg, name)
     return common.UnfoldFrames(frames, name=f"{name}_unfold")(x)
 
@@ -124,18 +134,32 @@ def _spatiotemporal(x, filters, kernel, strides, cfg, name, separable=None):
     separable = cfg.separable if separable is None else separable
     if kt == 1:
         if st > 1:  # a 1-frame kernel with temporal stride just drops frames
-            x = SeparablePooling3D(1, strides=(st, 1, 1), padding="valid",
-                                   name=f"{name}_subsample")(x)
+            x = SeparablePooling3D(
+                1, strides=(st, 1, 1), padding="valid", name=f"{name}_subsample"
+            )(x)
         return _spatial(x, filters, k, s, cfg, name)
     if separable:
-        return SeparableConv3D(filters, kernel_size=(kt, k), strides=(st, s),
-                               flavour=cfg.flavour, padding=cfg.padding, epsilon=BN_EPSILON,
-                               momentum=BN_MOMENTUM, name=name)(x)
+        return SeparableConv3D(
+            filters,
+            kernel_size=(kt, k),
+            strides=(st, s),
+            flavour=cfg.flavour,
+            padding=cfg.padding,
+            epsilon=BN_EPSILON,
+            momentum=BN_MOMENTUM,
+            name=name,
+        )(x)
     if cfg.padding == "torch":
         x = layers.ZeroPadding3D((kt // 2, k // 2, k // 2), name=f"{name}_pad")(x)
-    x = layers.Conv3D(filters, (kt, k, k), strides=(st, s, s),
-                      padding="valid" if cfg.padding == "torch" else "same", use_bias=False,
-                      kernel_initializer=cfg.conv_init(), name=name)(x)
+    x = layers.Conv3D(
+        filters,
+        (kt, k, k),
+        strides=(st, s, s),
+        padding="valid" if cfg.padding == "torch" else "same",
+        use_bias=False,
+        kernel_initializer=cfg.conv_init(),
+        name=name,
+    )(x)
     return _bn_relu(x, cfg, name)
 
 
@@ -152,10 +176,12 @@ def _inception(x, widths, kt, gated, cfg, name):
         return SpatioTemporalGating(name=f"{name}_{branch}_gating")(y) if gated else y
 
     branch_0 = gate(_pointwise(x, b0, cfg, f"{name}_b0_0a"), "b0")
-    branch_1 = _spatiotemporal(_pointwise(x, b1a, cfg, f"{name}_b1_0a"), b1b, (kt, 3), (1, 1),
-                               cfg, f"{name}_b1_0b")
-    branch_2 = _spatiotemporal(_pointwise(x, b2a, cfg, f"{name}_b2_0a"), b2b, (kt, 3), (1, 1),
-                               cfg, f"{name}_b2_0b")
+    branch_1 = _spatiotemporal(
+        _pointwise(x, b1a, cfg, f"{name}_b1_0a"), b1b, (kt, 3), (1, 1), cfg, f"{name}_b1_0b"
+    )
+    branch_2 = _spatiotemporal(
+        _pointwise(x, b2a, cfg, f"{name}_b2_0a"), b2b, (kt, 3), (1, 1), cfg, f"{name}_b2_0b"
+    )
     branch_3 = _max_pool(x, (3, 3, 3), (1, 1, 1), cfg, f"{name}_b3_pool")
     branch_3 = _pointwise(branch_3, b3, cfg, f"{name}_b3_0b")
     branches = [branch_0, gate(branch_1, "b1"), gate(branch_2, "b2"), gate(branch_3, "b3")]
@@ -166,12 +192,14 @@ def _logits(x, num_classes, dropout, cfg):
     """AvgPool [2, 7, 7] stride 1 VALID (shrunk to the feature map, like slim's
     `reduced_kernel_size_3d`), dropout, 1x1x1 conv with bias, mean over (T, H, W)."""
     window = tuple(min(size, k) for size, k in zip(x.shape[1:4], (2, 7, 7)))
-    x = SeparablePooling3D(window, strides=1, padding="valid", pool_type="avg",
-                           name="logits_avgpool")(x)
+    x = SeparablePooling3D(
+        window, strides=1, padding="valid", pool_type="avg", name="logits_avgpool"
+    )(x)
     if dropout:
         x = layers.Dropout(dropout, name="logits_dropout")(x)
-    x = _pointwise(x, num_classes, cfg, "logits_conv", use_bias=True, bn_relu=False,
-                   dtype="float32")
+    x = _pointwise(
+        x, num_classes, cfg, "logits_conv", use_bias=True, bn_relu=False, dtype="float32"
+    )
     return layers.GlobalAveragePooling3D(name="logits", dtype="float32")(x)
 
 
@@ -183,12 +211,26 @@ def _block_index(option, value):
     return BLOCKS.index(value)
 
 
-def s3d_network(num_classes=400, num_frames=64, input_size=224, *,
-                first_temporal_kernel_size=7, first_conv_separable=True,
-                separable=True, flavour="slim", padding="same",
-                temporal_conv_startat="Conv2d_2c_3x3", temporal_conv_endat=None,
-                gating_startat="Conv2d_2c_3x3", depth_multiplier=1.0, min_depth=16,
-                dropout=0.2, mean=common.INCEPTION[0], std=common.INCEPTION[1], name="s3dg"):
+def s3d_network(
+    num_classes=400,
+    num_frames=64,
+    input_size=224,
+    *,
+    first_temporal_kernel_size=7,
+    first_conv_separable=True,
+    separable=True,
+    flavour="slim",
+    padding="same",
+    temporal_conv_startat="Conv2d_2c_3x3",
+    temporal_conv_endat=None,
+    gating_startat="Conv2d_2c_3x3",
+    depth_multiplier=1.0,
+    min_depth=16,
+    dropout=0.2,
+    mean=common.INCEPTION[0],
+    std=common.INCEPTION[1],
+    name="s3dg",
+):
     """Builds an Inception-v1 video network: I3D, I2D, S3D, S3D-G or a heavy variant.
 
     Args:
@@ -216,8 +258,9 @@ def s3d_network(num_classes=400, num_frames=64, input_size=224, *,
         `[batch, num_classes]` (float32).
     """
     if first_temporal_kernel_size not in (1, 3, 5, 7):
-        raise ValueError(f"`first_temporal_kernel_size` must be 1, 3, 5 or 7, got "
-                         f"{first_temporal_kernel_size!r}")
+        raise ValueError(
+            f"`first_temporal_kernel_size` must be 1, 3, 5 or 7, got {first_temporal_kernel_size!r}"
+        )
     if flavour not in FLAVOURS:
         raise ValueError(f"`flavour` must be one of {FLAVOURS}, got {flavour!r}")
     if padding not in PADDINGS:
@@ -236,20 +279,34 @@ def s3d_network(num_classes=400, num_frames=64, input_size=224, *,
     end = _block_index("temporal_conv_endat", temporal_conv_endat)
     gate_start = _block_index("gating_startat", gating_startat)
     if start is not None and end is not None and end < start:
-        raise ValueError(f"`temporal_conv_endat` ({temporal_conv_endat}) comes before "
-                         f"`temporal_conv_startat` ({temporal_conv_startat})")
+        raise ValueError(
+            f"`temporal_conv_endat` ({temporal_conv_endat}) comes before "
+            f"`temporal_conv_startat` ({temporal_conv_startat})"
+        )
     if end is not None and start is None:
         start = 0
 
-    cfg = _Config(flavour=flavour, padding=padding, separable=separable,
-                  depth_multiplier=depth_multiplier, min_depth=min_depth)
+    cfg = _Config(
+        flavour=flavour,
+        padding=padding,
+        separable=separable,
+        depth_multiplier=depth_multiplier,
+        min_depth=min_depth,
+    )
     clips = common.clip_input(num_frames, input_size)
     x = common.Normalize(mean, std, name="normalize")(clips)
     for block_name, kind, spec in LAYOUT:
         lname = block_name.lower()
         if kind == "stem":
-            x = _spatiotemporal(x, cfg.depth(spec), (first_temporal_kernel_size, 7), (2, 2), cfg,
-                                lname, separable=first_conv_separable)
+            x = _spatiotemporal(
+                x,
+                cfg.depth(spec),
+                (first_temporal_kernel_size, 7),
+                (2, 2),
+                cfg,
+                lname,
+                separable=first_conv_separable,
+            )
         elif kind == "pool":
             x = _max_pool(x, *spec, cfg, lname)
         elif kind == "pointwise":
@@ -273,8 +330,9 @@ def s3d_network(num_classes=400, num_frames=64, input_size=224, *,
 # Named configurations.
 # ---------------------------------------------------------------------------
 _PAPER = dict(family=FAMILY, sampling="dense", mean=common.INCEPTION[0], std=common.INCEPTION[1])
-_TORCHVISION = dict(family=FAMILY, sampling="dense", mean=common.KINETICS_S3D[0],
-                    std=common.KINETICS_S3D[1])
+_TORCHVISION = dict(
+    family=FAMILY, sampling="dense", mean=common.KINETICS_S3D[0], std=common.KINETICS_S3D[1]
+)
 
 
 @register("s3d", num_frames=16, **_TORCHVISION)
@@ -282,9 +340,15 @@ def s3d(num_classes, num_frames, input_size, **options):
     """S3D exactly as torchvision's `s3d` (8,320,048 parameters with 400 classes): separable
     7x7x7 first conv, BN + ReLU after both halves of every separable conv, no gating,
     PyTorch padding, torchvision's Kinetics mean/std."""
-    options = {"flavour": "torchvision", "padding": "torch", "gating_startat": None,
-               "first_temporal_kernel_size": 7, "first_conv_separable": True,
-               "name": "s3d", **options}
+    options = {
+        "flavour": "torchvision",
+        "padding": "torch",
+        "gating_startat": None,
+        "first_temporal_kernel_size": 7,
+        "first_conv_separable": True,
+        "name": "s3d",
+        **options,
+    }
     return s3d_network(num_classes, num_frames, input_size, **options)
 
 
@@ -297,8 +361,10 @@ def s3dg(num_classes, num_frames, input_size, layout="paper", **options):
     imply (71.9 GMACs at 64x224x224); `layout="slim"` the TF-slim default, a full 3x7x7 first
     conv (64.2 GMACs).
     """
-    layouts = {"paper": dict(first_temporal_kernel_size=7, first_conv_separable=True),
-               "slim": dict(first_temporal_kernel_size=3, first_conv_separable=False)}
+    layouts = {
+        "paper": dict(first_temporal_kernel_size=7, first_conv_separable=True),
+        "slim": dict(first_temporal_kernel_size=3, first_conv_separable=False),
+    }
     if layout not in layouts:
         raise ValueError(f"`layout` must be one of {list(layouts)}, got {layout!r}")
     options = {**layouts[layout], "name": "s3dg", **options}
@@ -308,36 +374,56 @@ def s3dg(num_classes, num_frames, input_size, layout="paper", **options):
 @register("i3d", num_frames=64, **_PAPER)
 def i3d(num_classes, num_frames, input_size, **options):
     """I3D as TF-slim `i3d`: full 7x7x7 first conv, full 3x3x3 convs, no gating."""
-    options = {"first_temporal_kernel_size": 7, "first_conv_separable": False,
-               "separable": False, "gating_startat": None, "name": "i3d", **options}
+    options = {
+        "first_temporal_kernel_size": 7,
+        "first_conv_separable": False,
+        "separable": False,
+        "gating_startat": None,
+        "name": "i3d",
+        **options,
+    }
     return s3d_network(num_classes, num_frames, input_size, **options)
 
 
 @register("i2d", num_frames=64, **_PAPER)
 def i2d(num_classes, num_frames, input_size, **options):
     """I2D: every conv 2D (the first conv keeps its temporal stride 2, as in slim)."""
-    options = {"first_temporal_kernel_size": 1, "temporal_conv_startat": None,
-               "gating_startat": None, "name": "i2d", **options}
+    options = {
+        "first_temporal_kernel_size": 1,
+        "temporal_conv_startat": None,
+        "gating_startat": None,
+        "name": "i2d",
+        **options,
+    }
     return s3d_network(num_classes, num_frames, input_size, **options)
 
 
 def _heavy(name, **preset):
     """A builder for `s3d_network` with `preset` options (overridable by the caller)."""
+
     def builder(num_classes, num_frames, input_size, **options):
-        return s3d_network(num_classes, num_frames, input_size,
-                           **{**preset, "name": name, **options})
+        return s3d_network(
+            num_classes, num_frames, input_size, **{**preset, "name": name, **options}
+        )
+
     builder.__name__ = name
     builder.__doc__ = f"`s3d_network` with {preset}."
     return builder
 
 
 # Top-heavy: 2D bottom (first conv 1x7x7 included), separable 3D from Mixed_4b on.
-s3d_top_heavy = register("s3d_top_heavy", num_frames=64, **_PAPER)(_heavy(
-    "s3d_top_heavy", first_temporal_kernel_size=1, temporal_conv_startat="Mixed_4b",
-    gating_startat=None))
+s3d_top_heavy = register("s3d_top_heavy", num_frames=64, **_PAPER)(
+    _heavy(
+        "s3d_top_heavy",
+        first_temporal_kernel_size=1,
+        temporal_conv_startat="Mixed_4b",
+        gating_startat=None,
+    )
+)
 # Bottom-heavy: separable 3D up to Mixed_3c (first conv separable 7x7x7), 2D from Mixed_4b.
-s3d_bottom_heavy = register("s3d_bottom_heavy", num_frames=64, **_PAPER)(_heavy(
-    "s3d_bottom_heavy", temporal_conv_endat="Mixed_3c", gating_startat=None))
+s3d_bottom_heavy = register("s3d_bottom_heavy", num_frames=64, **_PAPER)(
+    _heavy("s3d_bottom_heavy", temporal_conv_endat="Mixed_3c", gating_startat=None)
+)
 
 
 @register("s3d_tiny", num_frames=8, input_size=64, **_TORCHVISION)
@@ -349,5 +435,6 @@ def s3d_tiny(num_classes, num_frames, input_size, **options):
 
 # Fast-S3D: top-heavy S3D-G. 2D convs (first conv 1x7x7, temporal stride 2 kept) up to
 # Mixed_3c, separable 3D from Mixed_4b on, gating from Conv2d_2c_3x3 as in S3D-G.
-fast_s3d = register("fast_s3d", num_frames=64, **_PAPER)(_heavy(
-    "fast_s3d", first_temporal_kernel_size=1, temporal_conv_startat="Mixed_4b"))
+fast_s3d = register("fast_s3d", num_frames=64, **_PAPER)(
+    _heavy("fast_s3d", first_temporal_kernel_size=1, temporal_conv_startat="Mixed_4b")
+)

@@ -17,8 +17,13 @@ import dataclasses
 
 # How each family's paper combines test views (papers.md): TSN/TSM/TEINet and S3D average logits;
 # TAda (ENSEMBLE_METHOD: sum of softmax) and bLVNet-TAM average softmax scores.
-VIEW_AGGREGATION = {"resnet": "logits", "s3d": "logits", "tada2d": "softmax",
-                    "tadaconvnext": "softmax", "blvnet": "softmax"}
+VIEW_AGGREGATION = {
+    "resnet": "logits",
+    "s3d": "logits",
+    "tada2d": "softmax",
+    "tadaconvnext": "softmax",
+    "blvnet": "softmax",
+}
 
 # The official checkpoint layouts (`tfvideo.convert.SOURCES` keys) each family loads.
 CHECKPOINT_LAYOUTS = {

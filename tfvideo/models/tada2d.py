@@ -30,8 +30,9 @@ from tfvideo.models.registry import register
 from tfvideo.models.resnet import TINY, conv_initializer, resnet_backbone
 
 
-def tada_conv3x3_fn(num_frames, route_reduction=4, route_kernel_sizes=(3, 3), epsilon=1e-5,
-                    momentum=0.9):
+def tada_conv3x3_fn(
+    num_frames, route_reduction=4, route_kernel_sizes=(3, 3), epsilon=1e-5, momentum=0.9
+):
     """`conv3x3_fn` hook of `resnet_backbone` that builds TAda2D's temporal 3x3 conv.
 
     The TAdaConv2D is named `{block}_conv2` and the aggregation `{block}_bn2` (its main BN is
@@ -41,19 +42,42 @@ def tada_conv3x3_fn(num_frames, route_reduction=4, route_kernel_sizes=(3, 3), ep
 
     def conv3x3(x, filters, strides, block):
         y = video_layers.TAdaConv2D(
-            filters, 3, num_frames, strides=strides, padding=1, calibration="cin",
-            use_bias=False, route_reduction=route_reduction,
-            route_kernel_sizes=tuple(route_kernel_sizes), kernel_initializer=conv_initializer(),
-            name=f"{block}_conv2")(x)
-        return video_layers.TAdaAggregation(num_frames, epsilon=epsilon, momentum=momentum,
-                                            name=f"{block}_bn2")(y)
+            filters,
+            3,
+            num_frames,
+            strides=strides,
+            padding=1,
+            calibration="cin",
+            use_bias=False,
+            route_reduction=route_reduction,
+            route_kernel_sizes=tuple(route_kernel_sizes),
+            kernel_initializer=conv_initializer(),
+            name=f"{block}_conv2",
+        )(x)
+        return video_layers.TAdaAggregation(
+            num_frames, epsilon=epsilon, momentum=momentum, name=f"{block}_bn2"
+        )(y)
 
     return conv3x3
 
 
-def tada2d(num_classes, num_frames, input_size, *, name="tada2d", depth=50, width=64,
-           first_stride=2, temporal=True, mean=common.TADA[0], std=common.TADA[1], dropout=0.5,
-           stride_on="3x3", route_reduction=4, route_kernel_sizes=(3, 3)):
+def tada2d(
+    num_classes,
+    num_frames,
+    input_size,
+    *,
+    name="tada2d",
+    depth=50,
+    width=64,
+    first_stride=2,
+    temporal=True,
+    mean=common.TADA[0],
+    std=common.TADA[1],
+    dropout=0.5,
+    stride_on="3x3",
+    route_reduction=4,
+    route_kernel_sizes=(3, 3),
+):
     """Builds a TAda2D video classifier taking `[B, T, H, W, 3]` clips in [0, 255].
 
     Args:
@@ -70,18 +94,31 @@ def tada2d(num_classes, num_frames, input_size, *, name="tada2d", depth=50, widt
         stride_on: "3x3" (v1.5, as TAda2D) or "1x1" (v1).
         route_reduction, route_kernel_sizes: RouteFunc settings (r = 4, k = (3, 3)).
     """
-    conv3x3_fn = (tada_conv3x3_fn(num_frames, route_reduction, route_kernel_sizes)
-                  if temporal else None)
+    conv3x3_fn = (
+        tada_conv3x3_fn(num_frames, route_reduction, route_kernel_sizes) if temporal else None
+    )
     clips = common.clip_input(num_frames, input_size)
     x = common.Normalize(mean, std, name="normalize")(clips)
     x = common.FoldFrames(name="fold")(x)
-    x = resnet_backbone(x, depth=depth, width=width, stem_pool=False, first_stride=first_stride,
-                        stride_on=stride_on, conv3x3_fn=conv3x3_fn)
+    x = resnet_backbone(
+        x,
+        depth=depth,
+        width=width,
+        stem_pool=False,
+        first_stride=first_stride,
+        stride_on=stride_on,
+        conv3x3_fn=conv3x3_fn,
+    )
     x = layers.GlobalAveragePooling2D(name="avgpool")(x)
     x = common.UnfoldFrames(num_frames, name="unfold")(x)
     x = common.TemporalMean(name="temporal_pool")(x)
-    logits = common.classifier_head(x, num_classes, dropout=dropout, name="fc",
-                                    kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
+    logits = common.classifier_head(
+        x,
+        num_classes,
+        dropout=dropout,
+        name="fc",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+    )
     return keras.Model(clips, logits, name=name)
 
 
@@ -89,8 +126,16 @@ def _register(name, input_size=224, sampling="dense", **config):
     def build(num_classes, num_frames, input_size, **options):
         return tada2d(num_classes, num_frames, input_size, name=name, **options)
 
-    register(name, family="tada2d", num_frames=8, input_size=input_size, sampling=sampling,
-             mean=common.TADA[0], std=common.TADA[1], **config)(build)
+    register(
+        name,
+        family="tada2d",
+        num_frames=8,
+        input_size=input_size,
+        sampling=sampling,
+        mean=common.TADA[0],
+        std=common.TADA[1],
+        **config,
+    )(build)
 
 
 # The paper reports 43 / 86 GMACs at the 256 x 256 test crop; training crops are 224.

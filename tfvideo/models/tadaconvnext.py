@@ -41,19 +41,31 @@ def _layer_norm(x, name):
     return layers.LayerNormalization(epsilon=_LN_EPSILON, name=name)(x)
 
 
-def _convnext_block(x, *, num_frames, drop_rate, layer_scale, adaptive, route_reduction,
-                    route_kernel_sizes, name):
+def _convnext_block(
+    x, *, num_frames, drop_rate, layer_scale, adaptive, route_reduction, route_kernel_sizes, name
+):
     """(TAda) ConvNeXt block on `[B*T, H, W, C]`: dwconv 7x7 -> LN -> 4C -> GELU -> C -> scale
     -> drop path -> + input."""
     dim = x.shape[-1]
     if adaptive:
-        y = TAdaConv2D(dim, 7, num_frames, padding=3, groups=dim, calibration="cout",
-                       use_bias=True, bias_calibration=True, route_reduction=route_reduction,
-                       route_kernel_sizes=route_kernel_sizes, kernel_initializer=_INIT,
-                       name=f"{name}_dwconv")(x)
+        y = TAdaConv2D(
+            dim,
+            7,
+            num_frames,
+            padding=3,
+            groups=dim,
+            calibration="cout",
+            use_bias=True,
+            bias_calibration=True,
+            route_reduction=route_reduction,
+            route_kernel_sizes=route_kernel_sizes,
+            kernel_initializer=_INIT,
+            name=f"{name}_dwconv",
+        )(x)
     else:
-        y = layers.DepthwiseConv2D(7, padding="same", depthwise_initializer=_INIT,
-                                   name=f"{name}_dwconv")(x)
+        y = layers.DepthwiseConv2D(
+            7, padding="same", depthwise_initializer=_INIT, name=f"{name}_dwconv"
+        )(x)
     y = _layer_norm(y, f"{name}_norm")
     y = layers.Dense(4 * dim, kernel_initializer=_INIT, name=f"{name}_pwconv1")(y)
     y = layers.Activation("gelu", name=f"{name}_act")(y)
@@ -65,11 +77,25 @@ def _convnext_block(x, *, num_frames, drop_rate, layer_scale, adaptive, route_re
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def build_tadaconvnext(num_classes=400, num_frames=16, input_size=224, *,
-                       depths=(3, 3, 9, 3), dims=(96, 192, 384, 768), stem_kernel_frames=3,
-                       stem_stride_frames=2, drop_path_rate=0.1, layer_scale=1e-6, dropout=0.5,
-                       adaptive=True, route_reduction=4, route_kernel_sizes=(3, 3),
-                       mean=common.TADA[0], std=common.TADA[1], name=None):
+def build_tadaconvnext(
+    num_classes=400,
+    num_frames=16,
+    input_size=224,
+    *,
+    depths=(3, 3, 9, 3),
+    dims=(96, 192, 384, 768),
+    stem_kernel_frames=3,
+    stem_stride_frames=2,
+    drop_path_rate=0.1,
+    layer_scale=1e-6,
+    dropout=0.5,
+    adaptive=True,
+    route_reduction=4,
+    route_kernel_sizes=(3, 3),
+    mean=common.TADA[0],
+    std=common.TADA[1],
+    name=None,
+):
     """TAdaConvNeXt as a functional `keras.Model`: clips `[B, num_frames, H, W, 3]` -> logits.
 
     Args:
@@ -88,8 +114,9 @@ def build_tadaconvnext(num_classes=400, num_frames=16, input_size=224, *,
         mean, std: per-channel normalisation of [0, 1] pixels, applied inside the model.
     """
     if len(depths) != len(dims) or not depths:
-        raise ValueError(f"depths and dims need the same (non-zero) length, got depths={depths}, "
-                         f"dims={dims}")
+        raise ValueError(
+            f"depths and dims need the same (non-zero) length, got depths={depths}, dims={dims}"
+        )
     if stem_kernel_frames < 1 or stem_kernel_frames % 2 == 0:
         raise ValueError(f"stem_kernel_frames must be odd, got {stem_kernel_frames}")
     height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
@@ -98,27 +125,36 @@ def build_tadaconvnext(num_classes=400, num_frames=16, input_size=224, *,
 
     clips = common.clip_input(num_frames, (height, width))
     x = common.Normalize(mean, std, name="normalize")(clips)
-    windows = TemporalWindows(stem_kernel_frames, stem_stride_frames, stem_kernel_frames // 2,
-                              name="stem_windows")
+    windows = TemporalWindows(
+        stem_kernel_frames, stem_stride_frames, stem_kernel_frames // 2, name="stem_windows"
+    )
     x = windows(x)
     frames = x.shape[1]
     x = common.FoldFrames(name="fold_frames")(x)
-    x = layers.Conv2D(dims[0], 4, strides=4, kernel_initializer=_INIT,
-                      name="downsample_layers_0_0")(x)
+    x = layers.Conv2D(
+        dims[0], 4, strides=4, kernel_initializer=_INIT, name="downsample_layers_0_0"
+    )(x)
     x = _layer_norm(x, "downsample_layers_0_1")
     total_blocks = sum(depths)
     block = 0
     for stage, (depth, dim) in enumerate(zip(depths, dims)):
         if stage:
             x = _layer_norm(x, f"downsample_layers_{stage}_0")
-            x = layers.Conv2D(dim, 2, strides=2, kernel_initializer=_INIT,
-                              name=f"downsample_layers_{stage}_1")(x)
+            x = layers.Conv2D(
+                dim, 2, strides=2, kernel_initializer=_INIT, name=f"downsample_layers_{stage}_1"
+            )(x)
         for index in range(depth):
             rate = drop_path_rate * block / max(total_blocks - 1, 1)
-            x = _convnext_block(x, num_frames=frames, drop_rate=rate, layer_scale=layer_scale,
-                                adaptive=adaptive, route_reduction=route_reduction,
-                                route_kernel_sizes=route_kernel_sizes,
-                                name=f"stages_{stage}_{index}")
+            x = _convnext_block(
+                x,
+                num_frames=frames,
+                drop_rate=rate,
+                layer_scale=layer_scale,
+                adaptive=adaptive,
+                route_reduction=route_reduction,
+                route_kernel_sizes=route_kernel_sizes,
+                name=f"stages_{stage}_{index}",
+            )
             block += 1
     x = layers.GlobalAveragePooling2D(name="spatial_pool")(x)
     x = common.UnfoldFrames(frames, name="unfold_frames")(x)
@@ -126,25 +162,40 @@ def build_tadaconvnext(num_classes=400, num_frames=16, input_size=224, *,
     x = _layer_norm(x, "norm")
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
-    logits = layers.Dense(num_classes, kernel_initializer=_INIT, name="head_out",
-                          dtype="float32")(x)
+    logits = layers.Dense(num_classes, kernel_initializer=_INIT, name="head_out", dtype="float32")(
+        x
+    )
     return keras.Model(clips, logits, name=name or "tadaconvnext")
 
 
-_K400 = dict(family="tadaconvnext", num_classes=400, sampling="dense",
-             mean=common.TADA[0], std=common.TADA[1])
+_K400 = dict(
+    family="tadaconvnext",
+    num_classes=400,
+    sampling="dense",
+    mean=common.TADA[0],
+    std=common.TADA[1],
+)
 
 
 @register("tadaconvnext_t", num_frames=16, input_size=224, **_K400)
 def tadaconvnext_t(num_classes, num_frames, input_size, **options):
     """TAdaConvNeXt-T (ICLR v1): 38.7M params, 46.9 GMACs at 16 x 256 x 256 (35.9 at 224)."""
-    return build_tadaconvnext(num_classes, num_frames, input_size,
-                              **{"name": "tadaconvnext_t", **options})
+    return build_tadaconvnext(
+        num_classes, num_frames, input_size, **{"name": "tadaconvnext_t", **options}
+    )
 
 
 @register("tadaconvnext_tiny", num_frames=8, input_size=64, **{**_K400, "num_classes": 10})
 def tadaconvnext_tiny(num_classes, num_frames, input_size, **options):
     """A narrow, shallow TAdaConvNeXt (widths 16-128, one block per stage) for CPU demos/tests."""
-    return build_tadaconvnext(num_classes, num_frames, input_size, **{
-        "depths": (1, 1, 1, 1), "dims": (16, 32, 64, 128), "name": "tadaconvnext_tiny",
-        **options})
+    return build_tadaconvnext(
+        num_classes,
+        num_frames,
+        input_size,
+        **{
+            "depths": (1, 1, 1, 1),
+            "dims": (16, 32, 64, 128),
+            "name": "tadaconvnext_tiny",
+            **options,
+        },
+    )

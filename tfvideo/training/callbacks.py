@@ -103,8 +103,11 @@ class StepBackup(keras.callbacks.BackupAndRestore):
 
     def on_test_begin(self, logs=None):
         if self.verbose and self.model is not None and self.model.optimizer is not None:
-            print(f"[validate] epoch {self._current_epoch + 1} (after step "
-                  f"{int(self.model.optimizer.iterations.numpy())})", flush=True)
+            print(
+                f"[validate] epoch {self._current_epoch + 1} (after step "
+                f"{int(self.model.optimizer.iterations.numpy())})",
+                flush=True,
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         self.batch_offset = 0
@@ -119,11 +122,14 @@ class StepBackup(keras.callbacks.BackupAndRestore):
             return
         step = int(self.model.optimizer.iterations.numpy())
         atomic_save(self._weights_path, self.model.save_weights)
-        atomic_write_text(self._training_metadata_path,
-                          json.dumps({"epoch": epoch, "batch": batch, "step": step}))
+        atomic_write_text(
+            self._training_metadata_path, json.dumps({"epoch": epoch, "batch": batch, "step": step})
+        )
         if self.verbose:
-            print(f"[backup] step {step} (epoch {epoch + (1 if batch else 0)}, batch {batch})",
-                  flush=True)
+            print(
+                f"[backup] step {step} (epoch {epoch + (1 if batch else 0)}, batch {batch})",
+                flush=True,
+            )
 
     def on_train_end(self, logs=None):
         pass  # the loop deletes the backup once the whole run (all fit phases) has finished
@@ -161,8 +167,9 @@ def truncate_history(csv_path, epochs_done):
         return
     with open(csv_path, encoding="utf-8") as f:
         lines = f.read().splitlines()
-    kept = lines[:1] + [line for line in lines[1:]
-                        if line and int(float(line.split(",", 1)[0])) < epochs_done]
+    kept = lines[:1] + [
+        line for line in lines[1:] if line and int(float(line.split(",", 1)[0])) < epochs_done
+    ]
     if kept != lines:
         atomic_write_text(csv_path, "\n".join(kept) + "\n")
 
@@ -173,8 +180,10 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, step, epoch, batch, value, saved=()):
         self.step, self.epoch, self.batch, self.value = step, epoch, batch, value
         self.saved = list(saved)
-        message = (f"Non-finite loss ({value}) at optimizer step {step} (epoch {epoch + 1}, batch "
-                   f"{batch + 1}); training stopped.")
+        message = (
+            f"Non-finite loss ({value}) at optimizer step {step} (epoch {epoch + 1}, batch "
+            f"{batch + 1}); training stopped."
+        )
         if self.saved:
             message += " Saved: " + ", ".join(self.saved) + "."
         super().__init__(message)
@@ -200,11 +209,13 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if self.event is None and loss is not None and not _is_finite(loss):
             step = int(self.model.optimizer.iterations.numpy())
-            self.event = {"step": step, "epoch": self._epoch, "batch": batch,
-                          "value": float(loss)}
-            print(f"\nNon-finite loss ({float(loss)}) at optimizer step {step} "
-                  f"(epoch {self._epoch + 1}, batch {batch + 1}); stopping.", file=sys.stderr,
-                  flush=True)
+            self.event = {"step": step, "epoch": self._epoch, "batch": batch, "value": float(loss)}
+            print(
+                f"\nNon-finite loss ({float(loss)}) at optimizer step {step} "
+                f"(epoch {self._epoch + 1}, batch {batch + 1}); stopping.",
+                file=sys.stderr,
+                flush=True,
+            )
             self.model.stop_training = True
 
 
@@ -254,13 +265,16 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         if value is None or not _is_finite(value):
             return
         value = float(value)
-        better = (self.best is None or
-                  (value > self.best if self._mode(name) == "max" else value < self.best))
+        better = self.best is None or (
+            value > self.best if self._mode(name) == "max" else value < self.best
+        )
         if better:
             self.best, self.best_epoch = value, epoch
             atomic_save(self.best_path, self.model.save)
-            atomic_write_text(os.path.join(self.directory, "best.json"), json.dumps(
-                {"epoch": epoch + 1, "monitor": name, "value": value}))
+            atomic_write_text(
+                os.path.join(self.directory, "best.json"),
+                json.dumps({"epoch": epoch + 1, "monitor": name, "value": value}),
+            )
 
 
 class PlotHistory(keras.callbacks.Callback):
@@ -299,8 +313,7 @@ class EpochSummaries(keras.callbacks.Callback):
         import tensorflow as tf
 
         if name not in self._writers:
-            self._writers[name] = tf.summary.create_file_writer(
-                os.path.join(self.log_dir, name))
+            self._writers[name] = tf.summary.create_file_writer(os.path.join(self.log_dir, name))
         return self._writers[name]
 
     def on_epoch_end(self, epoch, logs=None):
@@ -308,7 +321,8 @@ class EpochSummaries(keras.callbacks.Callback):
         from tensorflow.core.framework import summary_pb2
 
         metadata = summary_pb2.SummaryMetadata(
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        )
         metadata = metadata.SerializeToString()
         for key, value in (logs or {}).items():
             split = "validation" if key.startswith("val_") else "train"
@@ -318,8 +332,7 @@ class EpochSummaries(keras.callbacks.Callback):
             except (TypeError, ValueError):
                 continue
             with self._writer(split).as_default():
-                tf.summary.write(tag, tf.constant(value, tf.float32), step=epoch,
-                                 metadata=metadata)
+                tf.summary.write(tag, tf.constant(value, tf.float32), step=epoch, metadata=metadata)
         for writer in self._writers.values():
             writer.flush()
 

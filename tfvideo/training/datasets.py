@@ -12,8 +12,15 @@ import os
 from tfvideo.data.datasets import DEFAULT_DATA_ROOT, FORMATS, DataConfig, load_datasets
 from tfvideo.data.sampling import get_sampler, sampler_config
 
-__all__ = ["DEFAULT_DATA_ROOT", "FORMATS", "DataConfig", "load_datasets", "make_sampler",
-           "resize_size", "training_dataset"]
+__all__ = [
+    "DEFAULT_DATA_ROOT",
+    "FORMATS",
+    "DataConfig",
+    "load_datasets",
+    "make_sampler",
+    "resize_size",
+    "training_dataset",
+]
 
 
 def make_sampler(sampling, num_frames, frame_interval=1):

@@ -13,11 +13,12 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfvideo._atomic import atomic_write_text
 from tfvideo.data import pipeline
 from tfvideo.data.errors import ErrorLog
 from tfvideo.training import metrics as metrics_lib
 from tfvideo.training import plots
-from tfvideo._atomic import atomic_write_text
+
 
 def default_view_aggregation(model):
     """How the paper of `model` (a tfvideo model, its `ModelSpec` or a registered name) averages
@@ -33,13 +34,31 @@ def default_view_aggregation(model):
     return spec.view_aggregation if isinstance(spec, ModelSpec) else "logits"
 
 
-def predict_views(model, dataset, sampler, num_clips=1, num_crops=1, batch_size=8,
-                  crop_size=224, short_side=256, reverse_frames=False, on_error="skip",
-                  error_log=None):
+def predict_views(
+    model,
+    dataset,
+    sampler,
+    num_clips=1,
+    num_crops=1,
+    batch_size=8,
+    crop_size=224,
+    short_side=256,
+    reverse_frames=False,
+    on_error="skip",
+    error_log=None,
+):
     """Per-view logits: `(logits [V_total, C], video_index [V_total], labels [V_total])`."""
     eval_ds = pipeline.build_eval_dataset(
-        dataset, sampler, batch_size, num_clips=num_clips, num_crops=num_crops,
-        crop_size=crop_size, short_side=short_side, on_error=on_error, error_log=error_log)
+        dataset,
+        sampler,
+        batch_size,
+        num_clips=num_clips,
+        num_crops=num_crops,
+        crop_size=crop_size,
+        short_side=short_side,
+        on_error=on_error,
+        error_log=error_log,
+    )
     forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     logits, videos, labels = [], [], []
     for batch in eval_ds:
@@ -54,9 +73,19 @@ def predict_views(model, dataset, sampler, num_clips=1, num_crops=1, batch_size=
     return np.concatenate(logits), np.concatenate(videos), np.concatenate(labels)
 
 
-def evaluate_model(model, dataset, sampler, num_clips=1, num_crops=1, aggregation="logits",
-                   batch_size=8, crop_size=224, short_side=256, reverse_frames=False,
-                   on_error="skip"):
+def evaluate_model(
+    model,
+    dataset,
+    sampler,
+    num_clips=1,
+    num_crops=1,
+    aggregation="logits",
+    batch_size=8,
+    crop_size=224,
+    short_side=256,
+    reverse_frames=False,
+    on_error="skip",
+):
     """Scores every video of `dataset`; returns the `metrics.summarize` dict plus settings.
 
     Args:
@@ -68,22 +97,36 @@ def evaluate_model(model, dataset, sampler, num_clips=1, num_crops=1, aggregatio
         reverse_frames: evaluate on time-reversed clips.
     """
     if aggregation not in metrics_lib.VIEW_AGGREGATIONS:
-        raise ValueError(f"`aggregation` must be one of {metrics_lib.VIEW_AGGREGATIONS}, got "
-                         f"{aggregation!r}.")
+        raise ValueError(
+            f"`aggregation` must be one of {metrics_lib.VIEW_AGGREGATIONS}, got {aggregation!r}."
+        )
     error_log = ErrorLog("evaluation")
     logits, videos, labels = predict_views(
-        model, dataset, sampler, num_clips, num_crops, batch_size, crop_size, short_side,
-        reverse_frames, on_error, error_log)
+        model,
+        dataset,
+        sampler,
+        num_clips,
+        num_crops,
+        batch_size,
+        crop_size,
+        short_side,
+        reverse_frames,
+        on_error,
+        error_log,
+    )
     _, scores, video_labels = pipeline.aggregate_views(
-        logits, videos, labels, softmax=aggregation == "softmax")
+        logits, videos, labels, softmax=aggregation == "softmax"
+    )
     known = video_labels >= 0
     result = metrics_lib.summarize(scores[known], video_labels[known], dataset.class_names)
-    result.update({
-        "views": {"num_clips": num_clips, "num_crops": num_crops, "aggregation": aggregation},
-        "reverse_frames": bool(reverse_frames),
-        "skipped_videos": error_log.count,
-        "skipped_paths": error_log.paths if error_log.count else [],
-    })
+    result.update(
+        {
+            "views": {"num_clips": num_clips, "num_crops": num_crops, "aggregation": aggregation},
+            "reverse_frames": bool(reverse_frames),
+            "skipped_videos": error_log.count,
+            "skipped_paths": error_log.paths if error_log.count else [],
+        }
+    )
     return result
 
 
@@ -95,8 +138,13 @@ def write_report(result, directory, prefix="eval", title=None):
     txt_path = os.path.join(directory, f"{prefix}_per_class.txt")
     png_path = os.path.join(directory, f"{prefix}_confusion_matrix.png")
     atomic_write_text(json_path, json.dumps(result, indent=1, default=_json_default))
-    atomic_write_text(txt_path, format_summary(result) + "\n\n" +
-                      metrics_lib.format_report_table(result["per_class"]) + "\n")
+    atomic_write_text(
+        txt_path,
+        format_summary(result)
+        + "\n\n"
+        + metrics_lib.format_report_table(result["per_class"])
+        + "\n",
+    )
     names = [row["name"] for row in result["per_class"]]
     plots.plot_confusion_matrix(result["confusion_matrix"], png_path, names, title=title)
     return {"json": json_path, "table": txt_path, "confusion_matrix": png_path}
@@ -104,12 +152,16 @@ def write_report(result, directory, prefix="eval", title=None):
 
 def format_summary(result):
     views = result.get("views", {})
-    text = (f"videos {result['num_videos']}  top1 {100 * result['top1']:.1f}%  "
-            f"top5 {100 * result['top5']:.1f}%  mean class acc "
-            f"{100 * result['mean_class_accuracy']:.1f}%")
+    text = (
+        f"videos {result['num_videos']}  top1 {100 * result['top1']:.1f}%  "
+        f"top5 {100 * result['top5']:.1f}%  mean class acc "
+        f"{100 * result['mean_class_accuracy']:.1f}%"
+    )
     if views:
-        text += (f"  ({views['num_clips']} clip(s) x {views['num_crops']} crop(s), "
-                 f"{views['aggregation']} averaged")
+        text += (
+            f"  ({views['num_clips']} clip(s) x {views['num_crops']} crop(s), "
+            f"{views['aggregation']} averaged"
+        )
         text += ", frames reversed)" if result.get("reverse_frames") else ")"
     if result.get("skipped_videos"):
         text += f"  [{result['skipped_videos']} video(s) skipped]"

@@ -48,47 +48,47 @@ class TrainConfig:
     # model
     model: str = "tsm_tiny"
     model_options: dict = dataclasses.field(default_factory=dict)
-    num_frames: int = 0              # 0: the model's default
-    input_size: int = 0              # 0: the model's default (SYNTHETIC_INPUT_SIZE on synthetic)
-    sampling: str = "auto"           # auto (model default) | segments | dense
-    frame_interval: int = 1          # dense sampling stride
+    num_frames: int = 0  # 0: the model's default
+    input_size: int = 0  # 0: the model's default (SYNTHETIC_INPUT_SIZE on synthetic)
+    sampling: str = "auto"  # auto (model default) | segments | dense
+    frame_interval: int = 1  # dense sampling stride
     # data
     data: data_setup.DataConfig = dataclasses.field(default_factory=data_setup.DataConfig)
-    max_train_videos: int = 0        # 0: all
+    max_train_videos: int = 0  # 0: all
     max_val_videos: int = 0
     crop: str = "multi_scale"
-    short_side: int = 0              # 0: round(input_size * 8 / 7)
+    short_side: int = 0  # 0: round(input_size * 8 / 7)
     flip: bool = True
     on_error: str = "skip"
     # optimisation
-    batch_size: int = 16             # per replica
+    batch_size: int = 16  # per replica
     epochs: int = 20
-    steps_per_epoch: int = 0         # 0: train videos // global batch
+    steps_per_epoch: int = 0  # 0: train videos // global batch
     optimizer: str = "adamw"
-    base_lr: float = 0.032           # for a global batch of lr_reference_batch (2e-3 at 16)
+    base_lr: float = 0.032  # for a global batch of lr_reference_batch (2e-3 at 16)
     lr_scaling: str = "linear"
     lr_reference_batch: int = schedules.REFERENCE_BATCH
     schedule: str = "cosine"
     warmup_epochs: float = 1.0
     warmup_start_factor: float = 0.1  # warmup starts at this fraction of the peak rate
-    final_lr_factor: float = 0.0      # cosine ends at this fraction of the peak rate
-    lr_steps: tuple = ()              # step schedule: epochs at which lr *= lr_factor
+    final_lr_factor: float = 0.0  # cosine ends at this fraction of the peak rate
+    lr_steps: tuple = ()  # step schedule: epochs at which lr *= lr_factor
     lr_factor: float = 0.1
     weight_decay: float = 0.05
     momentum: float = 0.9
     nesterov: bool = True
     label_smoothing: float = 0.0
-    clipnorm: float = 0.0             # 0: no clipping
+    clipnorm: float = 0.0  # 0: no clipping
     mixed_precision: str = "float32"
     jit_compile: str = "auto"
     # distribution
     num_cpu_devices: int = 0
     # bookkeeping
     output_dir: str = ""
-    backup_every: int = 50            # optimizer steps between backups
-    val_every: int = 1                # epochs between validations (0: never)
+    backup_every: int = 50  # optimizer steps between backups
+    val_every: int = 1  # epochs between validations (0: never)
     seed: int = 0
-    verbose: int = -1                 # -1: progress bar on a terminal, one line per epoch otherwise
+    verbose: int = -1  # -1: progress bar on a terminal, one line per epoch otherwise
     # after training
     evaluate: bool = True
     eval_num_clips: int = 2
@@ -119,17 +119,23 @@ def _subset(dataset, limit):
 
 
 def _one_hot(ds, num_classes):
-    return ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)),
-                  num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def build_model(config, class_names, num_frames, input_size, sampling):
     from tfvideo import models
 
-    return models.create(config.model, num_classes=len(class_names), num_frames=num_frames,
-                         input_size=input_size, class_names=list(class_names), sampling=sampling,
-                         frame_interval=config.frame_interval,
-                         short_side=config.short_side or None, **config.model_options)
+    return models.create(
+        config.model,
+        num_classes=len(class_names),
+        num_frames=num_frames,
+        input_size=input_size,
+        class_names=list(class_names),
+        sampling=sampling,
+        frame_interval=config.frame_interval,
+        short_side=config.short_side or None,
+        **config.model_options,
+    )
 
 
 def _model_settings(config):
@@ -138,10 +144,13 @@ def _model_settings(config):
     defaults = models.defaults(config.model)
     num_frames = config.num_frames or defaults["num_frames"]
     input_size = config.input_size or (
-        SYNTHETIC_INPUT_SIZE if config.data.dataset == "synthetic" else defaults["input_size"])
+        SYNTHETIC_INPUT_SIZE if config.data.dataset == "synthetic" else defaults["input_size"]
+    )
     if isinstance(input_size, (tuple, list)):
         input_size = int(input_size[0])
-    sampling = defaults.get("sampling", "segments") if config.sampling == "auto" else config.sampling
+    sampling = (
+        defaults.get("sampling", "segments") if config.sampling == "auto" else config.sampling
+    )
     return int(num_frames), int(input_size), sampling
 
 
@@ -149,10 +158,15 @@ def _schedule(config, peak_lr, steps_per_epoch, total_steps):
     warmup = min(int(round(config.warmup_epochs * steps_per_epoch)), total_steps)
     boundaries = [int(e * steps_per_epoch) for e in config.lr_steps]
     return schedules.build_schedule(
-        config.schedule, peak_lr, total_steps, warmup_steps=warmup,
+        config.schedule,
+        peak_lr,
+        total_steps,
+        warmup_steps=warmup,
         warmup_start_lr=peak_lr * config.warmup_start_factor,
-        final_lr=peak_lr * config.final_lr_factor, boundaries=boundaries,
-        factor=config.lr_factor)
+        final_lr=peak_lr * config.final_lr_factor,
+        boundaries=boundaries,
+        factor=config.lr_factor,
+    )
 
 
 def _verbose(config, chief):
@@ -184,9 +198,9 @@ class Run:
     total_steps: int
     peak_lr: float
     jit_compile: bool
-    state: dict | None = None       # the backup restored by `build`, if any
+    state: dict | None = None  # the backup restored by `build`, if any
     backup: object = None
-    model_path: str | None = None   # model.keras, once `save_trained` wrote it
+    model_path: str | None = None  # model.keras, once `save_trained` wrote it
 
     @property
     def csv_path(self):
@@ -225,8 +239,9 @@ def prepare(config, strategy=None) -> Run:
     strategy = strategy or strategy_lib.select_strategy(config.num_cpu_devices)
     chief = strategy_lib.is_chief(strategy)
     if config.mixed_precision not in PRECISIONS:
-        raise ValueError(f"`mixed_precision` must be one of {PRECISIONS}, got "
-                         f"{config.mixed_precision!r}.")
+        raise ValueError(
+            f"`mixed_precision` must be one of {PRECISIONS}, got {config.mixed_precision!r}."
+        )
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     output_dir = config.resolved_output_dir()
@@ -245,21 +260,39 @@ def prepare(config, strategy=None) -> Run:
     if steps_per_epoch < 1:
         raise ValueError(
             f"{len(train_set)} training videos do not fill one global batch of {global_batch} "
-            f"({config.batch_size} x {replicas} replicas); lower --batch_size.")
-    peak_lr = schedules.scaled_learning_rate(config.base_lr, global_batch, config.lr_scaling,
-                                             config.lr_reference_batch)
-    run = Run(config=config, strategy=strategy, chief=chief, output_dir=output_dir,
-              started=started, num_frames=num_frames, input_size=input_size, sampling=sampling,
-              short_side=short_side, sampler=sampler, train_set=train_set, val_set=val_set,
-              global_batch=global_batch, steps_per_epoch=steps_per_epoch,
-              total_steps=config.epochs * steps_per_epoch, peak_lr=peak_lr,
-              jit_compile=strategy_lib.resolve_jit_compile(config.jit_compile, strategy))
-    _log(f"{config.model}: {num_frames} frames x {input_size}px, {sampling} sampling | "
-         f"{len(train_set)} train / {len(val_set)} val videos, {train_set.num_classes} classes | "
-         f"{replicas} replica(s) ({type(strategy).__name__}), global batch {global_batch}, "
-         f"{steps_per_epoch} steps/epoch x {config.epochs} epochs | lr {peak_lr:.4g} "
-         f"(= {config.base_lr:g} x {global_batch}/{config.lr_reference_batch}, "
-         f"{config.lr_scaling}) | {config.mixed_precision}, jit_compile={run.jit_compile}", chief)
+            f"({config.batch_size} x {replicas} replicas); lower --batch_size."
+        )
+    peak_lr = schedules.scaled_learning_rate(
+        config.base_lr, global_batch, config.lr_scaling, config.lr_reference_batch
+    )
+    run = Run(
+        config=config,
+        strategy=strategy,
+        chief=chief,
+        output_dir=output_dir,
+        started=started,
+        num_frames=num_frames,
+        input_size=input_size,
+        sampling=sampling,
+        short_side=short_side,
+        sampler=sampler,
+        train_set=train_set,
+        val_set=val_set,
+        global_batch=global_batch,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=config.epochs * steps_per_epoch,
+        peak_lr=peak_lr,
+        jit_compile=strategy_lib.resolve_jit_compile(config.jit_compile, strategy),
+    )
+    _log(
+        f"{config.model}: {num_frames} frames x {input_size}px, {sampling} sampling | "
+        f"{len(train_set)} train / {len(val_set)} val videos, {train_set.num_classes} classes | "
+        f"{replicas} replica(s) ({type(strategy).__name__}), global batch {global_batch}, "
+        f"{steps_per_epoch} steps/epoch x {config.epochs} epochs | lr {peak_lr:.4g} "
+        f"(= {config.base_lr:g} x {global_batch}/{config.lr_reference_batch}, "
+        f"{config.lr_scaling}) | {config.mixed_precision}, jit_compile={run.jit_compile}",
+        chief,
+    )
     return run
 
 
@@ -267,32 +300,52 @@ def build(run):
     """The model, its optimizer and loss, compiled; the backup (if any) restored into them."""
     config, num_classes = run.config, run.train_set.num_classes
     with run.strategy.scope():
-        model = build_model(config, run.train_set.class_names, run.num_frames, run.input_size,
-                            run.sampling)
+        model = build_model(
+            config, run.train_set.class_names, run.num_frames, run.input_size, run.sampling
+        )
         schedule = _schedule(config, run.peak_lr, run.steps_per_epoch, run.total_steps)
         optimizer = optim.build_optimizer(
-            config.optimizer, schedule, model, weight_decay=config.weight_decay,
-            momentum=config.momentum, nesterov=config.nesterov, clipnorm=config.clipnorm)
+            config.optimizer,
+            schedule,
+            model,
+            weight_decay=config.weight_decay,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            clipnorm=config.clipnorm,
+        )
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
         if num_classes > 5:
             metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"))
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(
-                from_logits=True, label_smoothing=config.label_smoothing),
-            metrics=metrics, jit_compile=run.jit_compile)
-        run.backup = cb.StepBackup(os.path.join(run.output_dir, "backup"), config.backup_every,
-                                   write=run.chief, verbose=run.chief)
+                from_logits=True, label_smoothing=config.label_smoothing
+            ),
+            metrics=metrics,
+            jit_compile=run.jit_compile,
+        )
+        run.backup = cb.StepBackup(
+            os.path.join(run.output_dir, "backup"),
+            config.backup_every,
+            write=run.chief,
+            verbose=run.chief,
+        )
         run.state = run.backup.restore(model)
     if run.state:
-        _log(f"Resuming from the backup at optimizer step {run.state['step']} (epoch "
-             f"{run.state['epoch'] + 1}, batch {run.state['batch']}) of {run.total_steps}.",
-             run.chief)
+        _log(
+            f"Resuming from the backup at optimizer step {run.state['step']} (epoch "
+            f"{run.state['epoch'] + 1}, batch {run.state['batch']}) of {run.total_steps}.",
+            run.chief,
+        )
     if run.chief:
-        atomic_write_text(os.path.join(run.output_dir, "train_config.json"),
-                             json.dumps(config.to_dict(), indent=1, default=str))
-        atomic_write_text(os.path.join(run.output_dir, "classes.json"), json.dumps(
-            {"class_names": list(run.train_set.class_names)}, indent=1))
+        atomic_write_text(
+            os.path.join(run.output_dir, "train_config.json"),
+            json.dumps(config.to_dict(), indent=1, default=str),
+        )
+        atomic_write_text(
+            os.path.join(run.output_dir, "classes.json"),
+            json.dumps({"class_names": list(run.train_set.class_names)}, indent=1),
+        )
     return model
 
 
@@ -306,50 +359,84 @@ def fit(run, model):
 
     def train_data(seed_offset):
         ds = pipeline.build_train_dataset(
-            run.train_set, run.sampler, run.global_batch, crop_size=run.input_size,
-            short_side=run.short_side, crop=config.crop, flip=config.flip,
-            on_error=config.on_error, error_log=error_log,
+            run.train_set,
+            run.sampler,
+            run.global_batch,
+            crop_size=run.input_size,
+            short_side=run.short_side,
+            crop=config.crop,
+            flip=config.flip,
+            on_error=config.on_error,
+            error_log=error_log,
             # "jitter" crops: short side in [S, 1.25 S] (SlowFast/TAda's 256..320 at 224 px).
             jitter=(run.short_side, int(round(run.short_side * 1.25))),
-            seed=config.seed + seed_offset, repeat=True)
+            seed=config.seed + seed_offset,
+            repeat=True,
+        )
         return _one_hot(ds, num_classes)
 
     val_data, val_steps = None, None
     if config.val_every:
         # Repeated with a fixed number of steps: Keras then neither warns that the input "ran
         # out of data" nor needs the (unknown, because of skipped videos) cardinality.
-        val_data = _one_hot(pipeline.as_keras_inputs(pipeline.build_eval_dataset(
-            run.val_set, run.sampler, run.global_batch, crop_size=run.input_size,
-            short_side=run.short_side, on_error=config.on_error)), num_classes).repeat()
+        val_data = _one_hot(
+            pipeline.as_keras_inputs(
+                pipeline.build_eval_dataset(
+                    run.val_set,
+                    run.sampler,
+                    run.global_batch,
+                    crop_size=run.input_size,
+                    short_side=run.short_side,
+                    on_error=config.on_error,
+                )
+            ),
+            num_classes,
+        ).repeat()
         val_steps = math.ceil(len(run.val_set) / run.global_batch)
 
     nonfinite = cb.StopOnNonFiniteLoss()
-    callbacks = [nonfinite, cb.LearningRateLogger(), DecodeErrorReport(
-        error_log, verbose=False)]
+    callbacks = [nonfinite, cb.LearningRateLogger(), DecodeErrorReport(error_log, verbose=False)]
     if run.chief:
         if state:
             cb.truncate_history(run.csv_path, epoch)
         callbacks += [
-            cb.AtomicCheckpoint(os.path.join(run.output_dir, "checkpoints"),
-                                monitor="val_accuracy" if val_data is not None else "loss",
-                                best=_previous_best(run.output_dir) if state else None),
+            cb.AtomicCheckpoint(
+                os.path.join(run.output_dir, "checkpoints"),
+                monitor="val_accuracy" if val_data is not None else "loss",
+                best=_previous_best(run.output_dir) if state else None,
+            ),
             keras.callbacks.CSVLogger(run.csv_path, append=bool(state)),
             cb.EpochSummaries(os.path.join(run.output_dir, "logs")),
             cb.PlotHistory(run.csv_path, run.png_path, title=config.model),
         ]
     callbacks.append(run.backup)  # last: an epoch is backed up once the others are done with it
-    fit_kwargs = dict(validation_data=val_data, validation_steps=val_steps,
-                      validation_freq=max(config.val_every, 1), shuffle=False,  # tf.data shuffles
-                      callbacks=callbacks, verbose=_verbose(config, run.chief))
+    fit_kwargs = dict(
+        validation_data=val_data,
+        validation_steps=val_steps,
+        validation_freq=max(config.val_every, 1),
+        shuffle=False,  # tf.data shuffles
+        callbacks=callbacks,
+        verbose=_verbose(config, run.chief),
+    )
     if batch > 0 and epoch < config.epochs:
         # Finish the interrupted epoch with exactly its remaining steps.
         run.backup.batch_offset = batch
-        model.fit(train_data(start_step), initial_epoch=epoch, epochs=epoch + 1,
-                  steps_per_epoch=run.steps_per_epoch - batch, **fit_kwargs)
+        model.fit(
+            train_data(start_step),
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            steps_per_epoch=run.steps_per_epoch - batch,
+            **fit_kwargs,
+        )
         epoch += 1
     if nonfinite.event is None and epoch < config.epochs:
-        model.fit(train_data(epoch * run.steps_per_epoch), initial_epoch=epoch,
-                  epochs=config.epochs, steps_per_epoch=run.steps_per_epoch, **fit_kwargs)
+        model.fit(
+            train_data(epoch * run.steps_per_epoch),
+            initial_epoch=epoch,
+            epochs=config.epochs,
+            steps_per_epoch=run.steps_per_epoch,
+            **fit_kwargs,
+        )
     if nonfinite.event is not None:
         _stop_on_nonfinite(run, nonfinite.event)
 
@@ -360,23 +447,34 @@ def _stop_on_nonfinite(run, event):
         atomic_write_text(os.path.join(run.output_dir, "nonfinite.json"), json.dumps(event))
         if cb.draw_history(run.csv_path, run.png_path, run.config.model):
             saved.append(run.png_path)
-        saved += [p for p in (run.csv_path,
-                              os.path.join(run.output_dir, "checkpoints", "last.keras"),
-                              os.path.join(run.backup.backup_dir, cb.BACKUP_WEIGHTS))
-                  if os.path.exists(p)]
-    raise cb.NonFiniteLossError(event["step"], event["epoch"], event["batch"], event["value"],
-                                saved)
+        saved += [
+            p
+            for p in (
+                run.csv_path,
+                os.path.join(run.output_dir, "checkpoints", "last.keras"),
+                os.path.join(run.backup.backup_dir, cb.BACKUP_WEIGHTS),
+            )
+            if os.path.exists(p)
+        ]
+    raise cb.NonFiniteLossError(
+        event["step"], event["epoch"], event["batch"], event["value"], saved
+    )
 
 
 def save_trained(run, model):
     """Writes `model.keras` (chief) and returns the summary of the training part."""
     config = run.config
-    summary = {"model": config.model, "dataset": config.data.dataset,
-               "optimizer_steps": int(model.optimizer.iterations.numpy()),
-               "expected_steps": run.total_steps,
-               "resumed_from_step": run.state["step"] if run.state else 0,
-               "replicas": run.strategy.num_replicas_in_sync, "global_batch": run.global_batch,
-               "peak_lr": run.peak_lr, "train_seconds": round(time.time() - run.started, 1)}
+    summary = {
+        "model": config.model,
+        "dataset": config.data.dataset,
+        "optimizer_steps": int(model.optimizer.iterations.numpy()),
+        "expected_steps": run.total_steps,
+        "resumed_from_step": run.state["step"] if run.state else 0,
+        "replicas": run.strategy.num_replicas_in_sync,
+        "global_batch": run.global_batch,
+        "peak_lr": run.peak_lr,
+        "train_seconds": round(time.time() - run.started, 1),
+    }
     if os.path.isfile(run.csv_path):
         from tfvideo.training.plots import read_history_csv
 
@@ -396,8 +494,9 @@ def complete(run, summary):
     if not run.chief:
         return summary
     summary["total_seconds"] = round(time.time() - run.started, 1)
-    atomic_write_text(os.path.join(run.output_dir, "summary.json"),
-                         json.dumps(summary, indent=1, default=str))
+    atomic_write_text(
+        os.path.join(run.output_dir, "summary.json"), json.dumps(summary, indent=1, default=str)
+    )
     run.backup.delete()
     print_summary(summary)
     return summary
@@ -415,23 +514,44 @@ def evaluate(run, model):
     """Multi-view evaluation after training (and with frames reversed, if asked); reports in
     the run directory."""
     config = run.config
-    aggregation = (evaluation.default_view_aggregation(model)
-                   if config.view_aggregation == "auto" else config.view_aggregation)
+    aggregation = (
+        evaluation.default_view_aggregation(model)
+        if config.view_aggregation == "auto"
+        else config.view_aggregation
+    )
     results = {}
-    for reverse in ((False, True) if config.eval_reverse_frames else (False,)):
+    for reverse in (False, True) if config.eval_reverse_frames else (False,):
         result = evaluation.evaluate_model(
-            model, run.val_set, run.sampler, config.eval_num_clips, config.eval_num_crops,
-            aggregation, batch_size=config.batch_size, crop_size=run.input_size,
-            short_side=run.short_side, reverse_frames=reverse, on_error=config.on_error)
+            model,
+            run.val_set,
+            run.sampler,
+            config.eval_num_clips,
+            config.eval_num_crops,
+            aggregation,
+            batch_size=config.batch_size,
+            crop_size=run.input_size,
+            short_side=run.short_side,
+            reverse_frames=reverse,
+            on_error=config.on_error,
+        )
         prefix = "eval_reversed" if reverse else "eval"
-        paths = evaluation.write_report(result, run.output_dir, prefix,
-                                        title=f"{config.model}" + (" (reversed)" if reverse else ""))
+        paths = evaluation.write_report(
+            result,
+            run.output_dir,
+            prefix,
+            title=f"{config.model}" + (" (reversed)" if reverse else ""),
+        )
         key = "reversed" if reverse else "normal"
-        results[key] = {k: result[k] for k in ("top1", "top5", "mean_class_accuracy",
-                                               "num_videos", "skipped_videos")}
+        results[key] = {
+            k: result[k]
+            for k in ("top1", "top5", "mean_class_accuracy", "num_videos", "skipped_videos")
+        }
         results[key]["report"] = paths["json"]
-        print(("Reversed frames: " if reverse else "Validation: ") +
-              evaluation.format_summary(result), flush=True)
+        print(
+            ("Reversed frames: " if reverse else "Validation: ")
+            + evaluation.format_summary(result),
+            flush=True,
+        )
     return results
 
 
@@ -445,26 +565,40 @@ class AfterTrainingError(RuntimeError):
         super().__init__(
             f"{stage} failed after training: {cause_text}. The trained model is saved at "
             f"{model_path}. Export it with: tfvideo export --model {model_path} --output_dir "
-            f"{config.export_dir} (or re-run the same command: it goes on after training).")
+            f"{config.export_dir} (or re-run the same command: it goes on after training)."
+        )
 
 
 def print_summary(summary):
-    lines = ["", "=" * 72, f"Summary: {summary['model']} on {summary['dataset']}",
-             f"  optimizer steps {summary['optimizer_steps']} (expected "
-             f"{summary['expected_steps']}), {summary['replicas']} replica(s), global batch "
-             f"{summary['global_batch']}, training {summary['train_seconds']:.0f} s"]
+    lines = [
+        "",
+        "=" * 72,
+        f"Summary: {summary['model']} on {summary['dataset']}",
+        f"  optimizer steps {summary['optimizer_steps']} (expected "
+        f"{summary['expected_steps']}), {summary['replicas']} replica(s), global batch "
+        f"{summary['global_batch']}, training {summary['train_seconds']:.0f} s",
+    ]
     logs = summary.get("final_epoch_logs", {})
     if "accuracy" in logs:
-        lines.append(f"  last epoch: loss {logs.get('loss', math.nan):.4f}, train acc "
-                     f"{100 * logs['accuracy']:.1f}%"
-                     + (f", val acc {100 * logs['val_accuracy']:.1f}%"
-                        if "val_accuracy" in logs and math.isfinite(logs["val_accuracy"]) else ""))
+        lines.append(
+            f"  last epoch: loss {logs.get('loss', math.nan):.4f}, train acc "
+            f"{100 * logs['accuracy']:.1f}%"
+            + (
+                f", val acc {100 * logs['val_accuracy']:.1f}%"
+                if "val_accuracy" in logs and math.isfinite(logs["val_accuracy"])
+                else ""
+            )
+        )
     for key, result in summary.get("evaluation", {}).items():
-        lines.append(f"  {key:>8} frames: top-1 {100 * result['top1']:.1f}%, top-5 "
-                     f"{100 * result['top5']:.1f}%, mean class {100 * result['mean_class_accuracy']:.1f}%"
-                     f" on {result['num_videos']} videos")
+        lines.append(
+            f"  {key:>8} frames: top-1 {100 * result['top1']:.1f}%, top-5 "
+            f"{100 * result['top5']:.1f}%, mean class {100 * result['mean_class_accuracy']:.1f}%"
+            f" on {result['num_videos']} videos"
+        )
     for kind, path in summary.get("export", {}).items():
         lines.append(f"  {kind}: {path}")
-    lines.append(f"  model: {summary.get('model_path')}  (total {summary.get('total_seconds', 0):.0f} s)")
+    lines.append(
+        f"  model: {summary.get('model_path')}  (total {summary.get('total_seconds', 0):.0f} s)"
+    )
     lines.append("=" * 72)
     print("\n".join(lines), flush=True)

@@ -29,11 +29,12 @@ def _check(scores, labels):
     labels = np.asarray(labels, np.int64).reshape(-1)
     if scores.ndim != 2 or scores.shape[0] != labels.shape[0]:
         raise ValueError(
-            f"`scores` must be [N, C] with N = len(labels) = {labels.shape[0]}, got "
-            f"{scores.shape}.")
+            f"`scores` must be [N, C] with N = len(labels) = {labels.shape[0]}, got {scores.shape}."
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
-        raise ValueError(f"labels must be in [0, {scores.shape[1]}), got {labels.min()}.."
-                         f"{labels.max()}.")
+        raise ValueError(
+            f"labels must be in [0, {scores.shape[1]}), got {labels.min()}..{labels.max()}."
+        )
     return scores, labels
 
 
@@ -89,17 +90,27 @@ def per_class_report(matrix, class_names=None):
         support, correct = int(matrix[c].sum()), int(matrix[c, c])
         recall = correct / support if support else float("nan")
         precision = correct / int(predicted[c]) if predicted[c] else float("nan")
-        f1 = (2 * precision * recall / (precision + recall)
-              if support and predicted[c] and (precision + recall) > 0 else 0.0)
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if support and predicted[c] and (precision + recall) > 0
+            else 0.0
+        )
         errors = matrix[c].copy()
         errors[c] = 0
         confused = int(errors.argmax()) if errors.any() else None
-        report.append({
-            "class": c, "name": names[c], "support": support, "correct": correct,
-            "accuracy": recall, "precision": precision, "f1": f1,
-            "most_confused_with": None if confused is None else names[confused],
-            "most_confused_count": 0 if confused is None else int(errors[confused]),
-        })
+        report.append(
+            {
+                "class": c,
+                "name": names[c],
+                "support": support,
+                "correct": correct,
+                "accuracy": recall,
+                "precision": precision,
+                "f1": f1,
+                "most_confused_with": None if confused is None else names[confused],
+                "most_confused_count": 0 if confused is None else int(errors[confused]),
+            }
+        )
     return report
 
 
@@ -121,15 +132,22 @@ def summarize(scores, labels, class_names=None, top_k=(1, 5)):
 
 def format_report_table(per_class, max_name=40):
     """Plain-text table of a `per_class_report`."""
-    header = f"{'#':>3}  {'class':<{max_name}}  {'n':>5}  {'acc':>6}  {'prec':>6}  {'f1':>6}  confused with"
+    header = (
+        f"{'#':>3}  {'class':<{max_name}}  {'n':>5}  {'acc':>6}  {'prec':>6}  "
+        f"{'f1':>6}  confused with"
+    )
     lines = [header, "-" * len(header)]
     for row in per_class:
         name = row["name"][:max_name]
-        confused = (f"{row['most_confused_with'][:max_name]} ({row['most_confused_count']})"
-                    if row["most_confused_with"] else "-")
+        confused = (
+            f"{row['most_confused_with'][:max_name]} ({row['most_confused_count']})"
+            if row["most_confused_with"]
+            else "-"
+        )
         lines.append(
             f"{row['class']:>3}  {name:<{max_name}}  {row['support']:>5}  "
-            f"{_pct(row['accuracy'])}  {_pct(row['precision'])}  {_pct(row['f1'])}  {confused}")
+            f"{_pct(row['accuracy'])}  {_pct(row['precision'])}  {_pct(row['f1'])}  {confused}"
+        )
     return "\n".join(lines)
 
 

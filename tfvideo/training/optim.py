@@ -75,7 +75,8 @@ class SGDL2(keras.optimizers.SGD):
             excluded = set(self.l2_exclude)
             keys = getattr(self, "_exclude_from_weight_decay", set())
             self._exclude_from_weight_decay = keys | {
-                self._var_key(v) for v in variables if getattr(v, "path", None) in excluded}
+                self._var_key(v) for v in variables if getattr(v, "path", None) in excluded
+            }
             self._exclude_from_weight_decay_cache = {}
         super().build(variables)
 
@@ -83,8 +84,7 @@ class SGDL2(keras.optimizers.SGD):
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
         if self.l2 and self._use_weight_decay(variable):
-            gradient = ops.add(gradient,
-                               ops.multiply(ops.cast(self.l2, variable.dtype), variable))
+            gradient = ops.add(gradient, ops.multiply(ops.cast(self.l2, variable.dtype), variable))
         if self.momentum != 0:
             buffer = self.momentums[self._get_variable_index(variable)]
             momentum = ops.cast(self.momentum, variable.dtype)
@@ -108,8 +108,18 @@ def no_decay_variables(model):
     return [v for v in model.trainable_variables if len(v.shape) <= 1]
 
 
-def build_optimizer(name, learning_rate, model, weight_decay=0.0, momentum=0.9, nesterov=True,
-                    clipnorm=None, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+def build_optimizer(
+    name,
+    learning_rate,
+    model,
+    weight_decay=0.0,
+    momentum=0.9,
+    nesterov=True,
+    clipnorm=None,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-8,
+):
     """Builds `sgd` (SGDL2) or `adamw` with weight decay excluded from `no_decay_variables(model)`.
 
     Args:
@@ -124,12 +134,22 @@ def build_optimizer(name, learning_rate, model, weight_decay=0.0, momentum=0.9, 
     clip = float(clipnorm) if clipnorm else None
     name = name.lower()
     if name == "sgd":
-        optimizer = SGDL2(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
-                          l2=weight_decay, global_clipnorm=clip)
+        optimizer = SGDL2(
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            l2=weight_decay,
+            global_clipnorm=clip,
+        )
     elif name == "adamw":
         optimizer = keras.optimizers.AdamW(
-            learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, global_clipnorm=clip)
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            global_clipnorm=clip,
+        )
     else:
         raise ValueError(f"`optimizer` must be sgd or adamw, got {name!r}.")
     optimizer.exclude_from_weight_decay(var_list=no_decay_variables(model))

@@ -44,9 +44,14 @@ def plot_history(history, path, title=None):
     """
     plt = _pyplot()
     epochs = history.get("epoch")
-    metrics = [k for k in history if k != "epoch" and not k.startswith("val_")
-               and k not in ("learning_rate", "lr")
-               and not (k == "decode_errors" and not any(history[k]))]  # only when videos failed
+    metrics = [
+        k
+        for k in history
+        if k != "epoch"
+        and not k.startswith("val_")
+        and k not in ("learning_rate", "lr")
+        and not (k == "decode_errors" and not any(history[k]))
+    ]  # only when videos failed
     panels = metrics + (["learning_rate"] if "learning_rate" in history else [])
     if not panels:
         raise ValueError("`history` has no metric to plot.")
@@ -64,7 +69,7 @@ def plot_history(history, path, title=None):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if title:
         fig.suptitle(title)
@@ -96,8 +101,15 @@ def plot_confusion_matrix(matrix, path, class_names=None, normalize=True, title=
         for i in range(num_classes):
             for j in range(num_classes):
                 if matrix[i, j]:
-                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if shown[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        int(matrix[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if shown[i, j] > 0.5 else "black",
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix" + (" (row-normalised)" if normalize else ""))

@@ -30,7 +30,8 @@ def scaled_learning_rate(base_lr, global_batch, rule="linear", reference_batch=R
     if global_batch <= 0 or reference_batch <= 0:
         raise ValueError(
             f"batch sizes must be positive, got global_batch={global_batch}, "
-            f"reference_batch={reference_batch}.")
+            f"reference_batch={reference_batch}."
+        )
     ratio = global_batch / reference_batch
     if rule == "linear":
         return base_lr * ratio
@@ -63,7 +64,8 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(f"`total_steps` must be positive, got {total_steps}.")
         if not 0 <= warmup_steps <= total_steps:
             raise ValueError(
-                f"`warmup_steps` must be in [0, total_steps={total_steps}], got {warmup_steps}.")
+                f"`warmup_steps` must be in [0, total_steps={total_steps}], got {warmup_steps}."
+            )
         self.peak_lr = float(peak_lr)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
@@ -75,16 +77,21 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         decay_steps = max(self.total_steps - self.warmup_steps, 1)
         progress = ops.clip((step - self.warmup_steps) / decay_steps, 0.0, 1.0)
         cosine = self.final_lr + 0.5 * (self.peak_lr - self.final_lr) * (
-            1.0 + ops.cos(math.pi * progress))
+            1.0 + ops.cos(math.pi * progress)
+        )
         if self.warmup_steps == 0:
             return cosine
         warm = _warmup(step, self.peak_lr, self.warmup_steps, self.warmup_start_lr)
         return ops.where(step < self.warmup_steps, warm, cosine)
 
     def get_config(self):
-        return dict(peak_lr=self.peak_lr, total_steps=self.total_steps,
-                    warmup_steps=self.warmup_steps, warmup_start_lr=self.warmup_start_lr,
-                    final_lr=self.final_lr)
+        return dict(
+            peak_lr=self.peak_lr,
+            total_steps=self.total_steps,
+            warmup_steps=self.warmup_steps,
+            warmup_start_lr=self.warmup_start_lr,
+            final_lr=self.final_lr,
+        )
 
 
 @serializable
@@ -121,12 +128,25 @@ class WarmupStep(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < self.warmup_steps, warm, stepped)
 
     def get_config(self):
-        return dict(peak_lr=self.peak_lr, boundaries=list(self.boundaries), factor=self.factor,
-                    warmup_steps=self.warmup_steps, warmup_start_lr=self.warmup_start_lr)
+        return dict(
+            peak_lr=self.peak_lr,
+            boundaries=list(self.boundaries),
+            factor=self.factor,
+            warmup_steps=self.warmup_steps,
+            warmup_start_lr=self.warmup_start_lr,
+        )
 
 
-def build_schedule(name, peak_lr, total_steps, warmup_steps=0, warmup_start_lr=0.0,
-                   final_lr=0.0, boundaries=(), factor=0.1):
+def build_schedule(
+    name,
+    peak_lr,
+    total_steps,
+    warmup_steps=0,
+    warmup_start_lr=0.0,
+    final_lr=0.0,
+    boundaries=(),
+    factor=0.1,
+):
     """`"cosine"` -> `WarmupCosine`, `"step"` -> `WarmupStep`, `"constant"` -> float."""
     if name == "cosine":
         return WarmupCosine(peak_lr, total_steps, warmup_steps, warmup_start_lr, final_lr)

@@ -41,7 +41,8 @@ def configure_cpu_devices(num_devices):
         return
     try:
         tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)])
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)]
+        )
     except RuntimeError as error:
         existing = len(tf.config.list_logical_devices("CPU"))
         if existing == num_devices:
@@ -84,7 +85,8 @@ def select_strategy(num_cpu_devices=0, use_gpus=True):
         configure_cpu_devices(num_cpu_devices)
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][: int(num_cpu_devices)]
         return tf.distribute.MirroredStrategy(
-            devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+            devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
     return tf.distribute.get_strategy()
 
 
@@ -140,7 +142,8 @@ def resolve_jit_compile(jit_compile, strategy):
     if jit_compile and mirrored_cpu:
         tf.get_logger().warning(
             "jit_compile=True is not supported under MirroredStrategy on CPU devices; using "
-            "jit_compile=False.")
+            "jit_compile=False."
+        )
         return False
     return bool(jit_compile)
 
@@ -169,9 +172,9 @@ def _patch_keras_for_multi_worker():
 
     def reduce_per_replica(values, strategy, reduction):
         if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
-                strategy):
-            return tf.nest.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None), values)
+            strategy
+        ):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
         return original_reduce(values, strategy, reduction)
 
     def maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -181,8 +184,13 @@ def _patch_keras_for_multi_worker():
             for _, _, it in iterator:
                 batch = next(it)
                 data_batch = tf.nest.map_structure(
-                    lambda v: self.distribute_strategy.experimental_local_results(v)[0]
-                    if isinstance(v, tf.distribute.DistributedValues) else v, batch)
+                    lambda v: (
+                        self.distribute_strategy.experimental_local_results(v)[0]
+                        if isinstance(v, tf.distribute.DistributedValues)
+                        else v
+                    ),
+                    batch,
+                )
                 break
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)
