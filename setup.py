@@ -29,6 +29,8 @@ EXTRAS["test"] = sorted(
     | set(EXTRAS["torch"])
     # tests/test_docs.py builds the documentation site (mkdocs.yml) with --strict.
     | {"mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings>=1.0", "mkdocstrings-python>=2.0"}
+    # tests/test_lint.py runs ruff's linter and formatter (ruff.toml).
+    | {"ruff>=0.15"}
 )
 
 
