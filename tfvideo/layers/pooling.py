@@ -55,8 +55,8 @@ class SeparablePooling3D(layers.Layer):
     Example:
         >>> import numpy as np
         >>> pool = SeparablePooling3D((3, 3, 3), strides=2, padding=1)
-        >>> pool(np.zeros((1, 8, 56, 56, 4), "float32")).shape
-        TensorShape([1, 4, 28, 28, 4])
+        >>> tuple(pool(np.zeros((1, 8, 56, 56, 4), "float32")).shape)
+        (1, 4, 28, 28, 4)
     """
 
     def __init__(
