@@ -17,8 +17,8 @@ SIZE = 32
 DEFAULT_FRAMES = 4
 # families whose tiny network needs more frames than DEFAULT_FRAMES (S3D's temporal pooling)
 FRAMES = {"s3d": 8}
-TRAIN_CLIPS = 64
-EPOCHS = 8
+TRAIN_CLIPS = 192
+EPOCHS = 4
 BN_MOMENTUM = 0.8
 SAVED_MODELS = pathlib.Path(__file__).resolve().parents[1] / "saved_models"
 

@@ -149,9 +149,9 @@ def test_export_main_int8_calibrates_on_a_video_directory(tmp_path):
 # Measured below the bar (agreement on 100 validation clips, float top-1 accuracy on them, with
 # deploy_models' training); the bar stays, the failure is expected until this is resolved.
 INT8_BELOW_BAR = {
-    "s3d": "s3d_tiny int8 agreement 0.58 (float accuracy 0.27); its int8 model also fails "
+    "s3d": "s3d_tiny int8 agreement 0.34 (float accuracy 0.28); its int8 model also fails "
            "XNNPACK's prepare (node 247), so it runs on the reference kernels here",
-    "blvnet": "blvnet_tam_tiny int8 agreement 0.94 (float accuracy 0.40)",
+    "blvnet": "blvnet_tam_tiny int8 agreement 0.91 (float accuracy 0.50)",
 }
 
 
