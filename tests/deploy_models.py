@@ -51,8 +51,9 @@ def synthetic_clips(count, seed, num_frames):
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, NUM_CLASSES, count)
-    clips = np.stack([synthetic.render_clip(int(c), rng, num_frames=num_frames, size=SIZE)[0]
-                      for c in labels])
+    clips = np.stack(
+        [synthetic.render_clip(int(c), rng, num_frames=num_frames, size=SIZE)[0] for c in labels]
+    )
     return clips.astype(np.float32), labels
 
 
@@ -65,15 +66,25 @@ def trained_family_model(family):
     name = FAMILIES[family]
     num_frames = FRAMES.get(family, DEFAULT_FRAMES)
     keras.utils.set_random_seed(0)
-    model = tfvideo.models.create(name, num_classes=NUM_CLASSES, num_frames=num_frames,
-                                  input_size=SIZE, class_names=class_names())
+    model = tfvideo.models.create(
+        name,
+        num_classes=NUM_CLASSES,
+        num_frames=num_frames,
+        input_size=SIZE,
+        class_names=class_names(),
+    )
     clips, labels = synthetic_clips(TRAIN_CLIPS, seed=0, num_frames=num_frames)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     # BatchNorm moving averages that keep up with a few steps (Keras' 0.99 would leave them
     # mostly at their initial values: inference would then see unnormalised activations)
-    norms = [layer for layer in model._flatten_layers(include_self=False)
-             if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     momenta = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = BN_MOMENTUM

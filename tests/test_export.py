@@ -28,8 +28,15 @@ from tfvideo.export.metadata import sampler_config
 
 # ----------------------------------------------------------------------------- metadata
 def test_metadata_round_trip_and_defaults():
-    meta = ExportMetadata("tsm_tiny", ["a", "b", "c"], num_frames=8, input_size=224,
-                          sampling="dense", top_k=10, extra={"run": "x"})
+    meta = ExportMetadata(
+        "tsm_tiny",
+        ["a", "b", "c"],
+        num_frames=8,
+        input_size=224,
+        sampling="dense",
+        top_k=10,
+        extra={"run": "x"},
+    )
     again = ExportMetadata.from_json(meta.to_json())
     assert again == meta
     assert meta.input_size == (224, 224)
@@ -39,14 +46,17 @@ def test_metadata_round_trip_and_defaults():
     assert sampler_config("segments", 4) == {"kind": "segment", "num_segments": 4}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(class_names=[]), "class_names"),
-    (dict(class_names=["a", "b\nc"]), "single lines"),
-    (dict(num_frames=0), "num_frames"),
-    (dict(sampling="random"), "sampling"),
-    (dict(sampling={"kind": "segment", "num_segments": 3}), "takes 3 frames"),
-    (dict(short_side=16), "short_side"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(class_names=[]), "class_names"),
+        (dict(class_names=["a", "b\nc"]), "single lines"),
+        (dict(num_frames=0), "num_frames"),
+        (dict(sampling="random"), "sampling"),
+        (dict(sampling={"kind": "segment", "num_segments": 3}), "takes 3 frames"),
+        (dict(short_side=16), "short_side"),
+    ],
+)
 def test_metadata_rejects_bad_values(kwargs, message):
     args = dict(model_name="m", class_names=["a", "b"], num_frames=4, input_size=32)
     args.update(kwargs)
@@ -55,10 +65,13 @@ def test_metadata_rejects_bad_values(kwargs, message):
 
 
 # ----------------------------------------------------------------------------- preprocessing
-@pytest.mark.parametrize("sampling", [
-    {"kind": "segment", "num_segments": 8},
-    {"kind": "dense", "clip_length": 8, "interval": 2},
-])
+@pytest.mark.parametrize(
+    "sampling",
+    [
+        {"kind": "segment", "num_segments": 8},
+        {"kind": "dense", "clip_length": 8, "interval": 2},
+    ],
+)
 def test_graph_indices_match_the_numpy_samplers(sampling):
     sampler = get_sampler(sampling)
     for n in (1, 3, 8, 9, 17, 100, 301):
@@ -88,7 +101,7 @@ def numpy_eval_crop(frames, size, short_side):
     rows = frames[:, top] * (1 - wy) + frames[:, bottom] * wy
     resized = rows[:, :, left] * (1 - wx) + rows[:, :, right] * wx
     y0, x0 = (out_h - size) // 2, (out_w - size) // 2
-    return resized[:, y0:y0 + size, x0:x0 + size].astype(np.float32)
+    return resized[:, y0 : y0 + size, x0 : x0 + size].astype(np.float32)
 
 
 def test_numpy_eval_crop_reference():
@@ -123,15 +136,22 @@ def exported(tmp_path_factory):
 def test_tf_serving_layout_and_assets(exported):
     model, root, path = exported
     assert path == os.path.join(root, "toy_net", "1")
-    for name in ("saved_model.pb", "variables", "assets/labels.txt",
-                 "assets/tfvideo_metadata.json",
-                 "assets.extra/tf_serving_warmup_requests"):
+    for name in (
+        "saved_model.pb",
+        "variables",
+        "assets/labels.txt",
+        "assets/tfvideo_metadata.json",
+        "assets.extra/tf_serving_warmup_requests",
+    ):
         assert os.path.exists(os.path.join(path, name)), name
     with open(os.path.join(path, "assets", "labels.txt")) as f:
         assert f.read().splitlines() == CLASS_NAMES
     meta = read_saved_model_metadata(path)
-    assert (meta.num_frames, meta.input_size, meta.class_names) == (NUM_FRAMES, (SIZE, SIZE),
-                                                                    CLASS_NAMES)
+    assert (meta.num_frames, meta.input_size, meta.class_names) == (
+        NUM_FRAMES,
+        (SIZE, SIZE),
+        CLASS_NAMES,
+    )
 
 
 def test_versions_increment_and_are_never_overwritten(exported):
@@ -143,8 +163,12 @@ def test_versions_increment_and_are_never_overwritten(exported):
         export_saved_model(model, root, version=1, class_names=CLASS_NAMES)
     # a failing export leaves neither a version nor its temporary directory behind
     with pytest.raises(TypeError):
-        export_saved_model(model, root, class_names=CLASS_NAMES,
-                           warmup_requests=[("serving_default", {"frames": object()})])
+        export_saved_model(
+            model,
+            root,
+            class_names=CLASS_NAMES,
+            warmup_requests=[("serving_default", {"frames": object()})],
+        )
     assert sorted(os.listdir(model_dir)) == ["1", "7-not-a-version"]
     second = export_saved_model(model, root, class_names=CLASS_NAMES, warmup_requests=False)
     assert second == os.path.join(model_dir, "2")
@@ -210,8 +234,13 @@ def run_fresh_process(jobs, tmp_path):
         np.savez(tmp_path / f"inputs{i}.npz", **inputs)
         spec.append([str(path), str(tmp_path / f"inputs{i}.npz"), str(tmp_path / f"out{i}.npz")])
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no tfvideo needed
-    subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], check=True, env=env,
-                   cwd=str(tmp_path), timeout=600)
+    subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(spec)],
+        check=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=600,
+    )
     return [np.load(out, allow_pickle=True) for _, _, out in spec]
 
 
@@ -230,8 +259,7 @@ def test_signatures_in_a_fresh_process(exported, tmp_path):
         "frames": frames,
         "frames_big": big,
         "encoded": np.array([[_png(f) for f in big[0]]], dtype=object),
-        "examples": np.array([warmup.sequence_example([_png(f) for f in video], 1)],
-                             dtype=object),
+        "examples": np.array([warmup.sequence_example([_png(f) for f in video], 1)], dtype=object),
     }
     (out,) = run_fresh_process([(path, inputs)], tmp_path)
 
@@ -246,8 +274,9 @@ def test_signatures_in_a_fresh_process(exported, tmp_path):
     }
     for name, logits in expected.items():
         scale = np.abs(logits).max()
-        np.testing.assert_allclose(out[name + "/logits"], logits, atol=1e-4 * scale + 1e-6,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            out[name + "/logits"], logits, atol=1e-4 * scale + 1e-6, err_msg=name
+        )
         probs = out[name + "/probabilities"]
         np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
         top = np.argsort(-logits, axis=-1)[:, :2]
@@ -262,23 +291,35 @@ def test_signatures_in_a_fresh_process(exported, tmp_path):
 
 def test_saved_model_cli_lists_every_signature(exported):
     _, _, path = exported
-    cli = [sys.executable, "-c",
-           "import sys; from tensorflow.python.tools.saved_model_cli import main; "
-           "sys.argv[0] = 'saved_model_cli'; sys.exit(main())"]
-    result = subprocess.run(cli + ["show", "--dir", path, "--all"], capture_output=True,
-                            text=True, timeout=300)
+    cli = [
+        sys.executable,
+        "-c",
+        "import sys; from tensorflow.python.tools.saved_model_cli import main; "
+        "sys.argv[0] = 'saved_model_cli'; sys.exit(main())",
+    ]
+    result = subprocess.run(
+        cli + ["show", "--dir", path, "--all"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     for signature in ("serving_default", "encoded_frames", "tf_example", "metadata"):
         assert f"signature_def['{signature}']" in result.stdout
-    for name in ("frames", "encoded_frames", "examples", "logits", "probabilities",
-                 "top_k_indices", "top_k_labels"):
+    for name in (
+        "frames",
+        "encoded_frames",
+        "examples",
+        "logits",
+        "probabilities",
+        "top_k_indices",
+        "top_k_labels",
+    ):
         assert f"['{name}']" in result.stdout, name
 
 
 def test_warmup_file_parses_into_one_request_per_signature(exported):
     _, _, path = exported
     requests = warmup.read_warmup_requests(
-        os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
+        os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+    )
     assert [s for s, _ in requests] == ["serving_default", "encoded_frames", "tf_example"]
     frames = requests[0][1]["frames"]
     assert frames.dtype == np.uint8 and frames.shape == (1, NUM_FRAMES, SIZE, SIZE, 3)
@@ -305,8 +346,7 @@ def deployment_inputs(meta, seed=0):
         "frames_big": big,
         "frames_sampled": video[idx][None],
         "encoded": np.array([[_png(f) for f in big[0]]], dtype=object),
-        "examples": np.array([warmup.sequence_example([_png(f) for f in video], 1)],
-                             dtype=object),
+        "examples": np.array([warmup.sequence_example([_png(f) for f in video], 1)], dtype=object),
     }
     return inputs, idx
 
@@ -315,30 +355,34 @@ def check_classify_outputs(out, meta, expected=None):
     """Every classifying output is consistent (softmax, top-k, labels); the logits match
     `expected` (name -> logits) where given, and the resize/decode/sampling paths agree with
     each other."""
-    assert set(out["signatures"]) == {"serving_default", "encoded_frames", "tf_example",
-                                      "metadata"}
+    assert set(out["signatures"]) == {"serving_default", "encoded_frames", "tf_example", "metadata"}
     names = np.array(meta.class_names)
     for name in ("frames", "frames_big", "frames_sampled", "encoded", "examples"):
         logits = out[name + "/logits"]
         assert logits.shape[-1] == meta.num_classes and np.all(np.isfinite(logits)), name
         if expected is not None:
             scale = np.abs(expected[name]).max()
-            np.testing.assert_allclose(logits, expected[name], atol=1e-4 * scale + 1e-6,
-                                       err_msg=name)
+            np.testing.assert_allclose(
+                logits, expected[name], atol=1e-4 * scale + 1e-6, err_msg=name
+            )
         probs = out[name + "/probabilities"]
         shifted = np.exp(logits - logits.max(-1, keepdims=True))
         np.testing.assert_allclose(probs, shifted / shifted.sum(-1, keepdims=True), atol=1e-5)
         top = out[name + "/top_k_indices"]
         assert top.shape == (len(logits), meta.top_k), name
-        np.testing.assert_array_equal(np.take_along_axis(logits, top, -1),
-                                      -np.sort(-logits, axis=-1)[:, :meta.top_k], err_msg=name)
+        np.testing.assert_array_equal(
+            np.take_along_axis(logits, top, -1),
+            -np.sort(-logits, axis=-1)[:, : meta.top_k],
+            err_msg=name,
+        )
         np.testing.assert_array_equal(out[name + "/top_k_labels"].astype(str), names[top])
     # PNG is lossless: the same frames through `frames` and `encoded_frames`, the sampled
     # frames of the SequenceExample through `frames`, give the same logits
     for a, b in (("frames_big", "encoded"), ("frames_sampled", "examples")):
         scale = np.abs(out[a + "/logits"]).max()
-        np.testing.assert_allclose(out[b + "/logits"], out[a + "/logits"],
-                                   atol=1e-5 * scale + 1e-6, err_msg=f"{a} vs {b}")
+        np.testing.assert_allclose(
+            out[b + "/logits"], out[a + "/logits"], atol=1e-5 * scale + 1e-6, err_msg=f"{a} vs {b}"
+        )
     assert json.loads(out["metadata"].item()) == meta.to_dict()
     warm = sorted({k.split("/")[2] for k in out.files if k.startswith("warmup/")})
     assert warm == ["encoded_frames", "serving_default", "tf_example"]
@@ -390,8 +434,10 @@ def fresh_process_outputs(family_exports, tmp_path_factory):
     path, meta = committed_saved_model()
     jobs.append((path, deployment_inputs(meta)[0]))
     outputs = run_fresh_process(jobs, tmp_path_factory.mktemp("fresh_process"))
-    results = {family: (out, expected[family], family_exports[family][2])
-               for family, out in zip(family_exports, outputs)}
+    results = {
+        family: (out, expected[family], family_exports[family][2])
+        for family, out in zip(family_exports, outputs)
+    }
     results[COMMITTED] = (outputs[-1], None, meta)
     return results
 
@@ -417,18 +463,19 @@ def test_family_layout_and_warmup_requests(family_exports, family, tmp_path):
         assert f.read().splitlines() == meta.class_names
     assert read_saved_model_metadata(path) == meta
     requests = warmup.read_warmup_requests(
-        os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
+        os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+    )
     assert [s for s, _ in requests] == ["serving_default", "encoded_frames", "tf_example"]
     frames = requests[0][1]["frames"]
-    assert frames.dtype == np.uint8 and frames.shape == (1, meta.num_frames,
-                                                         *meta.input_size, 3)
+    assert frames.dtype == np.uint8 and frames.shape == (1, meta.num_frames, *meta.input_size, 3)
     assert requests[1][1]["encoded_frames"].shape == (1, meta.num_frames)
 
 
 def test_committed_warmup_requests_parse():
     path, meta = committed_saved_model()
     requests = warmup.read_warmup_requests(
-        os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
+        os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+    )
     assert [s for s, _ in requests] == ["serving_default", "encoded_frames", "tf_example"]
     assert requests[0][1]["frames"].shape == (1, meta.num_frames, *meta.input_size, 3)
 
@@ -456,8 +503,13 @@ def saved_model_cli_listings(family_exports):
     paths = {family: path for family, (_, path, _) in family_exports.items()}
     paths[COMMITTED] = committed_saved_model()[0]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-c", SAVED_MODEL_CLI, *paths.values()],
-                            capture_output=True, text=True, timeout=600, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", SAVED_MODEL_CLI, *paths.values()],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     sections = result.stdout.split("=== ")[1:]
     listings = {section.split("\n", 1)[0]: section for section in sections}
@@ -465,11 +517,18 @@ def saved_model_cli_listings(family_exports):
 
 
 @pytest.mark.parametrize("family", FAMILIES + [COMMITTED])
-def test_saved_model_cli_lists_every_signature_of_every_family(saved_model_cli_listings,
-                                                                family):
+def test_saved_model_cli_lists_every_signature_of_every_family(saved_model_cli_listings, family):
     listing = saved_model_cli_listings[family]
     for signature in ("serving_default", "encoded_frames", "tf_example", "metadata"):
         assert f"signature_def['{signature}']" in listing, signature
-    for name in ("frames", "encoded_frames", "examples", "logits", "probabilities",
-                 "top_k_indices", "top_k_labels", "metadata"):
+    for name in (
+        "frames",
+        "encoded_frames",
+        "examples",
+        "logits",
+        "probabilities",
+        "top_k_indices",
+        "top_k_labels",
+        "metadata",
+    ):
         assert f"['{name}']" in listing, name

@@ -32,8 +32,9 @@ def synthetic_clips(count, seed, num_classes=NUM_CLASSES):
     """Clips of the synthetic dataset's classes (left-right, right-left, up), rendered directly."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, num_classes, count)
-    clips = np.stack([synthetic.render_clip(int(c), rng, num_frames=NUM_FRAMES, size=SIZE)[0]
-                      for c in labels])
+    clips = np.stack(
+        [synthetic.render_clip(int(c), rng, num_frames=NUM_FRAMES, size=SIZE)[0] for c in labels]
+    )
     return clips.astype(np.float32), labels
 
 
@@ -46,8 +47,10 @@ def test_flex_ops_fail_the_export_and_are_named(tmp_path):
         export_tflite(model, str(tmp_path / "m.tflite"))
     assert info.value.ops == ("AvgPool3D",)
     assert not os.path.exists(tmp_path / "m.tflite")
-    message = ("TF Select ops: AvgPool3D, Conv3DBackpropInputV2\n"
-               "error: 'tf.Erf' op is neither a custom op nor a flex op")
+    message = (
+        "TF Select ops: AvgPool3D, Conv3DBackpropInputV2\n"
+        "error: 'tf.Erf' op is neither a custom op nor a flex op"
+    )
     assert flex_ops_from_error(message) == ["AvgPool3D", "Conv3DBackpropInputV2", "Erf"]
 
 
@@ -56,8 +59,10 @@ def trained(tmp_path_factory):
     """The toy classifier trained for a few epochs on synthetic clips."""
     model = toy_model()
     clips, labels = synthetic_clips(96, seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     model.fit(clips, labels, batch_size=16, epochs=8, verbose=0)
     return model, clips, str(tmp_path_factory.mktemp("tflite"))
 
@@ -79,8 +84,12 @@ def test_float32_matches_keras_and_carries_metadata(trained):
 @pytest.mark.parametrize("quantize", ["float16", "dynamic"])
 def test_weight_quantization_keeps_top1(trained, quantize):
     model, _, root = trained
-    path = export_tflite(model, os.path.join(root, f"toy_{quantize}.tflite"),
-                         quantize=quantize, class_names=CLASS_NAMES)
+    path = export_tflite(
+        model,
+        os.path.join(root, f"toy_{quantize}.tflite"),
+        quantize=quantize,
+        class_names=CLASS_NAMES,
+    )
     clips, _ = synthetic_clips(8, seed=6)
     reference = model.predict_on_batch(clips)
     logits = litert_logits(path, clips)
@@ -92,8 +101,13 @@ def test_int8_agrees_with_float_on_validation_clips(trained):
     model, train_clips, root = trained
     with pytest.raises(ValueError, match="representative_clips"):
         export_tflite(model, os.path.join(root, "x.tflite"), quantize="int8")
-    path = export_tflite(model, os.path.join(root, "toy_int8.tflite"), quantize="int8",
-                         representative_clips=list(train_clips[:32]), class_names=CLASS_NAMES)
+    path = export_tflite(
+        model,
+        os.path.join(root, "toy_int8.tflite"),
+        quantize="int8",
+        representative_clips=list(train_clips[:32]),
+        class_names=CLASS_NAMES,
+    )
     ops = Interpreter(model_path=path)._get_ops_details()
     assert any(o["op_name"] == "CONV_2D" for o in ops)
     clips, _ = synthetic_clips(100, seed=7)  # validation clips: another seed
@@ -112,8 +126,7 @@ def test_export_main_int8_calibrates_on_a_video_directory(tmp_path):
     videos = tmp_path / "videos"
     for i in range(3):
         (videos / f"class{i % 2}").mkdir(parents=True, exist_ok=True)
-        write_video(videos / f"class{i % 2}" / f"v{i}.mp4", num_frames=6 + i, width=48,
-                    height=40)
+        write_video(videos / f"class{i % 2}" / f"v{i}.mp4", num_frames=6 + i, width=48, height=40)
     (videos / "class0" / "broken.mp4").write_bytes(b"not a video")
     run_dir = str(tmp_path / "run")
     save_with_classes(toy_model(), run_dir)
@@ -123,18 +136,29 @@ def test_export_main_int8_calibrates_on_a_video_directory(tmp_path):
     assert all(c.shape == (NUM_FRAMES, SIZE, SIZE, 3) for c in clips)
     with pytest.raises(ValueError, match="calibration_data"):
         export_run(run_dir, format="tflite", quantize="int8", output_dir=str(tmp_path))
-    path = export_run(run_dir, format="tflite", quantize="int8", output_dir=str(tmp_path),
-                      calibration_data=str(videos), num_calibration_clips=3)
+    path = export_run(
+        run_dir,
+        format="tflite",
+        quantize="int8",
+        output_dir=str(tmp_path),
+        calibration_data=str(videos),
+        num_calibration_clips=3,
+    )
     assert path == str(tmp_path / "toy_net_int8.tflite")
     # without --calibration_data: the training set recorded by `tfvideo train`
-    folder = {"dataset": "folder", "train_annotations": str(videos),
-              "val_annotations": str(videos)}
+    folder = {"dataset": "folder", "train_annotations": str(videos), "val_annotations": str(videos)}
     with open(os.path.join(run_dir, "train_config.json"), "w") as f:
         json.dump({"model": "toy_net", "data": folder}, f)
     from tfvideo.training.datasets import training_dataset
+
     assert len(training_dataset(run_dir).samples) == 4
-    path = export_run(run_dir, format="tflite", quantize="int8", output=str(tmp_path / "d.tflite"),
-                      num_calibration_clips=3)
+    path = export_run(
+        run_dir,
+        format="tflite",
+        quantize="int8",
+        output=str(tmp_path / "d.tflite"),
+        num_calibration_clips=3,
+    )
     meta = read_tflite_metadata(path)
     assert meta.extra["tflite_quantization"] == "int8" and meta.class_names == CLASS_NAMES
     details = Interpreter(model_path=path)._get_ops_details()
@@ -150,28 +174,39 @@ def test_export_main_int8_calibrates_on_a_video_directory(tmp_path):
 # deploy_models' training); the bar stays, the failure is expected until this is resolved.
 INT8_BELOW_BAR = {
     "s3d": "s3d_tiny int8 agreement 0.34 (float accuracy 0.28); its int8 model also fails "
-           "XNNPACK's prepare (node 247), so it runs on the reference kernels here",
+    "XNNPACK's prepare (node 247), so it runs on the reference kernels here",
     "blvnet": "blvnet_tam_tiny int8 agreement 0.91 (float accuracy 0.50)",
 }
 
 
-@pytest.mark.parametrize("family", [
-    pytest.param(f, marks=pytest.mark.xfail(reason=INT8_BELOW_BAR[f], strict=False))
-    if f in INT8_BELOW_BAR else f for f in sorted(deploy_models.FAMILIES)])
+@pytest.mark.parametrize(
+    "family",
+    [
+        pytest.param(f, marks=pytest.mark.xfail(reason=INT8_BELOW_BAR[f], strict=False))
+        if f in INT8_BELOW_BAR
+        else f
+        for f in sorted(deploy_models.FAMILIES)
+    ],
+)
 def test_int8_agrees_with_float_for_every_family(family, tmp_path):
     from ai_edge_litert.interpreter import OpResolverType
 
     model, train_clips = deploy_models.trained_family_model(family)
     num_frames = model.spec.num_frames
-    path = export_tflite(model, str(tmp_path / f"{model.spec.name}_int8.tflite"),
-                         quantize="int8", representative_clips=list(train_clips[:32]))
+    path = export_tflite(
+        model,
+        str(tmp_path / f"{model.spec.name}_int8.tflite"),
+        quantize="int8",
+        representative_clips=list(train_clips[:32]),
+    )
     meta = read_tflite_metadata(path)
     assert meta.extra["tflite_quantization"] == "int8"
     assert meta.class_names == deploy_models.class_names() and meta.num_frames == num_frames
     # The reference int8 kernels: what the quantization computes, whatever delegate runs it
     interpreter = Interpreter(
         model_path=path,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     ops = {o["op_name"] for o in interpreter._get_ops_details()}
     assert not any(op.startswith("Flex") for op in ops) and "QUANTIZE" in ops
     runner = interpreter.get_signature_runner()
@@ -181,8 +216,7 @@ def test_int8_agrees_with_float_for_every_family(family, tmp_path):
     float_top1, int8_top1 = float_logits.argmax(-1), int8_logits.argmax(-1)
     agreement = float(np.mean(float_top1 == int8_top1))
     accuracy = float(np.mean(float_top1 == labels))
-    print(f"{model.spec.name}: float top-1 accuracy {accuracy:.2f}, int8 agreement "
-          f"{agreement:.2f}")
+    print(f"{model.spec.name}: float top-1 accuracy {accuracy:.2f}, int8 agreement {agreement:.2f}")
     # trained: the agreement is not that of a network answering one class for everything
     assert len(set(float_top1.tolist())) > 1, accuracy
     assert agreement >= 0.95, (agreement, accuracy)
