@@ -80,7 +80,7 @@ class FrameSubsample(layers.Layer):
     Example:
         >>> import numpy as np
         >>> x = np.arange(8, dtype="float32").reshape(8, 1, 1, 1)   # 2 clips of 4 frames
-        >>> FrameSubsample(2, 1)(x)[:, 0, 0, 0].numpy().tolist()
+        >>> np.asarray(FrameSubsample(2, 1)(x))[:, 0, 0, 0].tolist()
         [1.0, 3.0, 5.0, 7.0]
     """
 
@@ -120,7 +120,7 @@ class FrameRepeat(layers.Layer):
     Example:
         >>> import numpy as np
         >>> x = np.arange(3, dtype="float32").reshape(3, 1, 1, 1)
-        >>> FrameRepeat(2)(x)[:, 0, 0, 0].numpy().tolist()
+        >>> np.asarray(FrameRepeat(2)(x))[:, 0, 0, 0].tolist()
         [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
     """
 
@@ -163,7 +163,7 @@ class TemporalWindows(layers.Layer):
     Example:
         >>> import numpy as np
         >>> x = np.arange(4, dtype="float32").reshape(1, 4, 1, 1, 1)
-        >>> TemporalWindows(3, 2, 1)(x)[0, :, 0, 0].numpy().tolist()
+        >>> np.asarray(TemporalWindows(3, 2, 1)(x))[0, :, 0, 0].tolist()
         [[0.0, 0.0, 1.0], [1.0, 2.0, 3.0]]
     """
 
