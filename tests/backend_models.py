@@ -37,8 +37,9 @@ def build(name):
     errors = []
     for frames, size in SHAPES:
         try:
-            return tfvideo.models.create(name, num_classes=NUM_CLASSES, num_frames=frames,
-                                         input_size=size)
+            return tfvideo.models.create(
+                name, num_classes=NUM_CLASSES, num_frames=frames, input_size=size
+            )
         except ValueError as error:  # too small a clip for this architecture
             errors.append(f"{frames}x{size}: {str(error).splitlines()[0]}")
     raise AssertionError(f"{name} builds with none of {SHAPES}: {errors}")
@@ -53,8 +54,10 @@ def check_model(name, directory):
     clips = rng.uniform(0, 255, (BATCH * STEPS, frames, height, width, 3)).astype("float32")
     labels = rng.integers(0, NUM_CLASSES, BATCH * STEPS)
 
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
     history = model.fit(clips, labels, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     losses = history.history["loss"]
@@ -63,8 +66,11 @@ def check_model(name, directory):
     # the last (the classifier), and all but a few others. Branches that start as the
     # identity (zero-initialised TAda route convs behind ConvNeXt's 1e-6 layer scale) get
     # updates below float32 resolution in two steps, so a few may legitimately stay put.
-    unchanged = [w.path for w, old in zip(model.trainable_weights, before)
-                 if np.array_equal(keras.ops.convert_to_numpy(w), old)]
+    unchanged = [
+        w.path
+        for w, old in zip(model.trainable_weights, before)
+        if np.array_equal(keras.ops.convert_to_numpy(w), old)
+    ]
     first, last = model.trainable_weights[0].path, model.trainable_weights[-1].path
     assert first not in unchanged and last not in unchanged, (name, first, last, unchanged)
     assert len(unchanged) <= MAX_UNCHANGED * len(before), (name, len(before), unchanged)
@@ -86,9 +92,14 @@ def check_model(name, directory):
         assert "[batch, frames, height, width, 3]" in str(error), (name, str(error))
     else:
         raise AssertionError(f"{name}: a one-channel clip was accepted")
-    return {"model": name, "clip": [int(frames), int(height), int(width)],
-            "loss": [float(v) for v in losses], "weights": len(before), "unchanged": unchanged,
-            "seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "model": name,
+        "clip": [int(frames), int(height), int(width)],
+        "loss": [float(v) for v in losses],
+        "weights": len(before),
+        "unchanged": unchanged,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def check_padded_max_pool():

@@ -76,9 +76,7 @@ CASES = {
     "RouteFuncBias": (lambda: L.RouteFunc(T, bias_calibration=True), FOLDED),
     "TAdaConv2D_cin": (lambda: L.TAdaConv2D(8, 3, T), FOLDED),
     "TAdaConv2D_cout": (
-        lambda: L.TAdaConv2D(
-            8, 3, T, strides=2, padding=1, calibration="cout", use_bias=True
-        ),
+        lambda: L.TAdaConv2D(8, 3, T, strides=2, padding=1, calibration="cout", use_bias=True),
         FOLDED,
     ),
     "TAdaConv2D_dw": (
@@ -97,9 +95,7 @@ CASES = {
     "TAdaAggregation": (lambda: L.TAdaAggregation(T), FOLDED),
     "SeparableConv3D_slim": (lambda: L.SeparableConv3D(8, 3, 2), CLIP),
     "SeparableConv3D_torchvision": (
-        lambda: L.SeparableConv3D(
-            8, (3, 3), (1, 2), flavour="torchvision", padding="torch"
-        ),
+        lambda: L.SeparableConv3D(8, (3, 3), (1, 2), flavour="torchvision", padding="torch"),
         CLIP,
     ),
     "SeparableConv3D_tv_stem": (  # torchvision's first layer: 7x7x7, stride 2
@@ -121,9 +117,13 @@ BUILDING_BLOCKS = {
     "FrameRepeat": (lambda: L.FrameRepeat(2), FOLDED),
     "TemporalWindows": (lambda: L.TemporalWindows(3, 2, 1), CLIP),
     "SeparablePooling3D_max": (
-        lambda: L.SeparablePooling3D((3, 3, 3), (2, 2, 2), padding=1, pool_type="max"), CLIP),
+        lambda: L.SeparablePooling3D((3, 3, 3), (2, 2, 2), padding=1, pool_type="max"),
+        CLIP,
+    ),
     "SeparablePooling3D_avg": (
-        lambda: L.SeparablePooling3D((2, 3, 3), 1, padding="valid", pool_type="avg"), CLIP),
+        lambda: L.SeparablePooling3D((2, 3, 3), 1, padding="valid", pool_type="avg"),
+        CLIP,
+    ),
     "LayerScale": (lambda: L.LayerScale(0.5), FOLDED),
     "DropPath": (lambda: L.DropPath(0.25, num_frames=T, seed=1), FOLDED),
 }
@@ -243,8 +243,7 @@ def np_tadaconv(layer, x):
             pads = ((0, 0), (0, 0))
         else:
             pads = tuple(
-                same_pads(x.shape[i + 1], layer.kernel_size[i], layer.strides[i])
-                for i in range(2)
+                same_pads(x.shape[i + 1], layer.kernel_size[i], layer.strides[i]) for i in range(2)
             )
         y = np_conv2d(x[n : n + 1], k_n, layer.strides, pads, depthwise)
         if layer.use_bias:
@@ -292,9 +291,7 @@ def np_reference(name, layer, x):
             for s in (t - 1, t, t + 1):
                 if 0 <= s < T:
                     pooled[:, t] += x5[:, s] / 3.0
-        out = np_bn(x5, layer.bn, layer.epsilon) + np_bn(
-            pooled, layer.avgpool_bn, layer.epsilon
-        )
+        out = np_bn(x5, layer.bn, layer.epsilon) + np_bn(pooled, layer.avgpool_bn, layer.epsilon)
         return [out.reshape(x.shape)]
     if name.startswith("SeparableConv3D"):
         return [np_sepconv(layer, x64)]
@@ -323,8 +320,13 @@ def np_building_block(name, layer, x, x5):
     if name == "TemporalWindows":  # kernel 3, stride 2, one zero frame at each end
         padded = np.concatenate([np.zeros_like(x[:, :1]), x, np.zeros_like(x[:, :1])], axis=1)
         frames = (x.shape[1] + 2 - 3) // 2 + 1
-        return np.stack([np.concatenate([padded[:, 2 * t + j] for j in range(3)], axis=-1)
-                         for t in range(frames)], axis=1)
+        return np.stack(
+            [
+                np.concatenate([padded[:, 2 * t + j] for j in range(3)], axis=-1)
+                for t in range(frames)
+            ],
+            axis=1,
+        )
     if name.startswith("SeparablePooling3D"):
         return np_pool3d(x, layer)
     if name == "LayerScale":
@@ -341,13 +343,14 @@ def np_pool3d(x, layer):
     pt, ph, pw = (0, 0, 0) if layer.padding == "valid" else layer.padding
     fill = -np.inf if layer.pool_type == "max" else 0.0
     padded = np.pad(x, [(0, 0), (pt, pt), (ph, ph), (pw, pw), (0, 0)], constant_values=fill)
-    out_shape = [(padded.shape[a] - k) // s + 1 for a, k, s in zip((1, 2, 3), (kt, kh, kw),
-                                                                   (st, sh, sw))]
+    out_shape = [
+        (padded.shape[a] - k) // s + 1 for a, k, s in zip((1, 2, 3), (kt, kh, kw), (st, sh, sw))
+    ]
     out = np.zeros((x.shape[0], *out_shape, x.shape[-1]))
     for t in range(out_shape[0]):
         for i in range(out_shape[1]):
             for j in range(out_shape[2]):
-                window = padded[:, t * st:t * st + kt, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                window = padded[:, t * st : t * st + kt, i * sh : i * sh + kh, j * sw : j * sw + kw]
                 reduce = np.max if layer.pool_type == "max" else np.mean
                 out[:, t, i, j] = reduce(window, axis=(1, 2, 3))
     return out
@@ -647,9 +650,7 @@ def test_compiled_call_matches_eager(name):
         # Unknown batch (and, for clips, unknown frame count) inside tf.function.
         unknown = 2 if x.ndim == 5 and name not in STATIC_FRAMES else 1
         dims = [None] * unknown + list(x.shape[unknown:])
-        fn = tf.function(
-            lambda t: call(layer, t), input_signature=[tf.TensorSpec(dims, "float32")]
-        )
+        fn = tf.function(lambda t: call(layer, t), input_signature=[tf.TensorSpec(dims, "float32")])
         compiled = to_np(fn(x))
     elif BACKEND == "jax":
         import jax
@@ -833,8 +834,20 @@ def test_building_blocks_convert_to_tflite_builtins():
     np.testing.assert_allclose(got, ops.convert_to_numpy(model(x)), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("module", ["tsm", "blvnet", "teinet", "s3d", "tada", "frames",
-                                    "normalization", "pooling", "regularization"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "tsm",
+        "blvnet",
+        "teinet",
+        "s3d",
+        "tada",
+        "frames",
+        "normalization",
+        "pooling",
+        "regularization",
+    ],
+)
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"tfvideo.layers.{module}"))
     assert result.attempted > 0 and result.failed == 0
