@@ -201,3 +201,21 @@ def test_convert_writes_a_preset_that_loads_without_torch(tmp_path):
     np.testing.assert_array_equal(resnet_state_dict(loaded)["fc.weight"], state["fc.weight"])
     with pytest.raises(ValueError, match="--out .* or --preset"):
         convert("tsn_tiny", str(checkpoint), None)
+
+
+def test_keras_file_loads_after_a_plain_import_tfvideo(tmp_path):
+    """A fresh process needs only `import tfvideo` (it registers every class) to load a model."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.keras"
+    _tiny("tsm_tiny").save(str(path))
+    code = (
+        f"import keras, tfvideo; m = keras.saving.load_model({str(path)!r}); "
+        "print(type(m).__name__, m.spec.name)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["VideoClassifier", "tsm_tiny"]
