@@ -42,6 +42,7 @@ from tfvideo.data.decode import (
     VideoInfo,
     count_frames,
     decode_video,
+    iter_frames,
     video_info,
 )
 from tfvideo.data.errors import (

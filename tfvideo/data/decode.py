@@ -448,6 +448,64 @@ def _decode_indices(path, container, stream, indices):
     return _upright(frames, _rotation_k(rotation)), num_frames
 
 
+def _open_source(source, format=None, options=None):
+    """`(container, video_stream)` of a file (checked by `_open`) or of anything else FFmpeg
+    opens: a URL (`http://`, `rtsp://`, ...) or a device (`/dev/video0` with `format="v4l2"`)."""
+    source = os.fspath(source)
+    if format is None and options is None and os.path.isfile(source):
+        return _open(source)
+    try:
+        container = av.open(source, format=format, options=options or {}, metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError) as err:
+        reason = "missing" if isinstance(err, FileNotFoundError) else "not_a_video"
+        raise VideoDecodeError(source, f"cannot open ({_av_message(err)})", reason) from None
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(source, "no video stream", "no_video_stream")
+    return container, container.streams.video[0]
+
+
+def iter_frames(source, format=None, options=None):
+    """Decodes a video frame by frame, as it arrives: yields `(timestamp, frame)`.
+
+    Args:
+        source: a video file, a URL or a device, anything PyAV (FFmpeg) opens.
+        format: FFmpeg's input format (e.g. `"v4l2"` for a camera), None to probe.
+        options: FFmpeg options for the input (e.g. `{"rtsp_transport": "tcp"}`).
+
+    Yields:
+        `timestamp`: seconds from the frame's presentation timestamp (frame index / fps when
+        the stream has none); `frame`: upright RGB uint8 `[H, W, 3]`, as `decode_video` gives.
+
+    Raises:
+        VideoDecodeError: naming the source and the cause (cannot open, no video stream, no
+        decodable frame, corrupt data after n frames).
+
+    Example:
+    >>> [(round(t, 2), f.shape) for t, f in iter_frames("clip.mp4")][:2]  # doctest: +SKIP
+    [(0.0, (240, 320, 3)), (0.04, (240, 320, 3))]
+    """
+    container, stream = _open_source(source, format, options)
+    name = os.fspath(source)
+    fps = _fps(stream) or 25.0
+    count, k = 0, None
+    with container:
+        try:
+            for frame in container.decode(stream):
+                if k is None:
+                    k = _rotation_k(_frame_rotation(frame))
+                time = frame.time if frame.pts is not None and frame.time is not None else None
+                rgb = _to_rgb(frame)
+                if k:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=k))
+                yield (float(time) if time is not None else count / fps), rgb
+                count += 1
+        except av.FFmpegError as err:
+            raise _decode_error(name, err, count) from None
+    if count == 0:
+        raise VideoDecodeError(name, "no decodable frame", "no_frames")
+
+
 def count_frames(path):
     """Number of decodable frames by demuxing (no decoding)."""
     container, stream = _open(path)
