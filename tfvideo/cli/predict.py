@@ -24,10 +24,31 @@ FLAGS.define(
 )
 FLAGS.define("integer", "top_k", 5, "How many labels to print per video.")
 FLAGS.define("bool", "json", False, "Print one JSON document instead of text.")
+# Long videos (tfvideo.timeline): windows slid over the whole video.
+FLAGS.define(
+    "bool",
+    "timeline",
+    False,
+    "Classify every window of the whole video: each window's top-k and the merged segments "
+    "(JSON with --json).",
+)
+FLAGS.define("string", "window", "2s", "--timeline: window length, frames (64) or seconds (2s).")
+FLAGS.define("string", "stride", "1s", "--timeline: window stride, frames (32) or seconds (1s).")
+FLAGS.define("integer", "batch_size", 8, "--timeline: windows classified together.")
+FLAGS.define(
+    "string",
+    "overlay",
+    None,
+    "Write the video with each frame's timeline label and score drawn on it to this path "
+    "(implies --timeline; several videos: put {stem} in the path).",
+)
 
 
-def run(videos, model=None, top_k=5, as_json=False, out=None, err=None) -> int:
-    """Classifies `videos` with `model` and prints the results; returns the exit code."""
+def run(videos, model=None, top_k=5, as_json=False, out=None, err=None, **long_video) -> int:
+    """Classifies `videos` with `model` and prints the results; returns the exit code.
+
+    `long_video`: `timeline=True` (with `window`, `stride`, `batch_size`) and/or `overlay=PATH`
+    run `tfvideo.timeline` instead of one evaluation clip per video."""
     from tfvideo.export.predict import (
         classify_files,
         default_model_path,
@@ -49,6 +70,8 @@ def run(videos, model=None, top_k=5, as_json=False, out=None, err=None) -> int:
     except Exception as error:  # noqa: BLE001 - one line for the user, not a traceback
         print(f"error: cannot load model {model}: {' '.join(str(error).split())}", file=err)
         return 2
+    if long_video:
+        return _run_long(videos, predictor, top_k, as_json, out, err, **long_video)
     results = classify_files(videos, predictor, top_k)
     if as_json:
         json.dump(
@@ -63,5 +86,63 @@ def run(videos, model=None, top_k=5, as_json=False, out=None, err=None) -> int:
     return 1 if any("error" in r for r in results) else 0
 
 
+def _output_path(template, video, count, flag):
+    """`template` with `{stem}` replaced by the video's file name without extension."""
+    import os
+
+    if count > 1 and "{stem}" not in template:
+        raise ValueError(f"--{flag} {template}: several videos need {{stem}} in the path")
+    return template.replace("{stem}", os.path.splitext(os.path.basename(video))[0])
+
+
+def _run_long(
+    videos,
+    predictor,
+    top_k,
+    as_json,
+    out,
+    err,
+    timeline=False,
+    window="2s",
+    stride="1s",
+    batch_size=8,
+    overlay=None,
+):
+    """`--timeline` / `--overlay`: one timeline per video; a failed video is one line on `err`."""
+    from tfvideo.export.predict import one_line_error
+    from tfvideo.timeline import format_timeline, video_timeline, write_overlay
+
+    results, failed = [], False
+    for video in videos:
+        try:
+            doc = video_timeline(video, predictor, window, stride, top_k, batch_size)
+            if overlay:
+                doc["overlay"] = write_overlay(
+                    video, doc, _output_path(overlay, video, len(videos), "overlay")
+                )
+        except Exception as error:  # noqa: BLE001 - reported per file, the others go on
+            failed = True
+            print(f"error: {one_line_error(video, error)}", file=err)
+            results.append({"path": str(video), "error": one_line_error(video, error)})
+            continue
+        results.append(doc)
+        if not as_json:
+            print(format_timeline(doc), file=out)
+    if as_json:
+        doc = {"model": str(predictor.path), "format": predictor.kind, "results": results}
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+    return 1 if failed else 0
+
+
 def main(args):
-    return run(args, FLAGS.model, FLAGS.top_k, FLAGS.json)
+    long_video = {}
+    if FLAGS.timeline or FLAGS.overlay:
+        long_video = dict(
+            timeline=True,
+            window=FLAGS.window,
+            stride=FLAGS.stride,
+            batch_size=FLAGS.batch_size,
+            overlay=FLAGS.overlay,
+        )
+    return run(args, FLAGS.model, FLAGS.top_k, FLAGS.json, **long_video)

@@ -193,6 +193,12 @@ def _one_line(error):
     return text or type(error).__name__
 
 
+def one_line_error(path, error) -> str:
+    """The one-line message of a file that failed: the error's text, naming the file."""
+    message = _one_line(error)
+    return message if os.fspath(path) in message else f"{path}: {message}"
+
+
 def classify_files(paths, predictor, top_k=None):
     """Classifies each file; returns one dict per path, in order.
 
@@ -207,10 +213,7 @@ def classify_files(paths, predictor, top_k=None):
             clip = load_clip(path, meta)
             probs = predictor.probabilities(clip[np.newaxis])[0]
         except Exception as error:  # noqa: BLE001 - reported per file, the others go on
-            message = _one_line(error)
-            if os.fspath(path) not in message:
-                message = f"{path}: {message}"
-            results.append({"path": os.fspath(path), "error": message})
+            results.append({"path": os.fspath(path), "error": one_line_error(path, error)})
             continue
         order = np.argsort(-probs, kind="stable")[:k]
         results.append(
