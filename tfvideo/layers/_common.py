@@ -151,23 +151,74 @@ def temporal_depthwise_conv(x4, kernel, pad_before, pad_after):
     """
     k, c = kernel.shape
     kernel = ops.reshape(kernel, (k, 1, c, 1))
-    if pad_before == pad_after:
+    if pad_before == pad_after and pad_before + pad_after == k - 1:
         padding = "same"
     else:
-        x4 = ops.pad(x4, [[0, 0], [pad_before, pad_after], [0, 0], [0, 0]])
+        if pad_before or pad_after:
+            x4 = ops.pad(x4, [[0, 0], [pad_before, pad_after], [0, 0], [0, 0]])
         padding = "valid"
     return ops.depthwise_conv(x4, kernel, strides=1, padding=padding)
 
 
-def temporal_avg_pool3(x4):
+def temporal_avg_pool3(x4, pad_before=1, pad_after=1):
     """PyTorch `AvgPool(3, stride 1, padding 1)` over axis 1 of `[B, T, P, C]`,
     counting the padding: `y[t] = (x[t-1] + x[t] + x[t+1]) / 3` with zero
     frames outside the clip, so the end frames are divided by 3 too
     (`count_include_pad=True`). Zero pad + VALID `(3, 1)` 2D average pool
-    (TFLite builtins; faster on CPU than a shifted sum).
+    (TFLite builtins; faster on CPU than a shifted sum). `pad_before=2,
+    pad_after=0` is the causal form `(x[t-2] + x[t-1] + x[t]) / 3`; `0, 0`
+    pools a clip whose first two frames are the history.
     """
-    x4 = ops.pad(x4, [[0, 0], [1, 1], [0, 0], [0, 0]])
+    if pad_before or pad_after:
+        x4 = ops.pad(x4, [[0, 0], [pad_before, pad_after], [0, 0], [0, 0]])
     return ops.average_pool(x4, (3, 1), strides=1, padding="valid")
+
+
+# ---------------------------------------------------------------------------
+# Streaming: a causal layer carries the last frames it needs from step to step.
+# ---------------------------------------------------------------------------
+def with_history(history, x, keep):
+    """`concat([history, x], axis=1)` and its last `keep` frames (the next history).
+
+    `history` is None when `keep == 0` (a kernel of one frame needs no state).
+    """
+    if not keep:
+        return x, None
+    full = ops.concatenate([history, x], axis=1)
+    return full, full[:, -keep:]
+
+
+def history_state_shapes(input_shape, frames):
+    """The `"history"` state of a causal temporal kernel that reads the last `frames` frames
+    besides the current one: `{"history": (frames, H*W, C)}`, none for `frames == 0`."""
+    _, h, w, c = input_shape
+    return {"history": (frames, h * w, c)} if frames else {}
+
+
+def causal_conv_step(inputs, states, kernel, step_frames):
+    """One streaming step of a left-padded temporal depthwise conv `kernel` `[k, C]`:
+    `(y, new_states)`, `y` of the `step_frames` new frames `[B * step_frames, H, W, C]`."""
+    keep = kernel.shape[0] - 1
+    full, history = with_history(states.get("history"), to_time_view(inputs, step_frames), keep)
+    y = from_time_view(temporal_depthwise_conv(full, kernel, 0, 0), inputs)
+    return y, ({"history": history} if keep else {})
+
+
+def prefixed_state_shapes(layer, parts, input_shape, step_frames):
+    """The states of a layer made of causal `parts` that all see `input_shape`, each named
+    `{part.name}_{state}`."""
+    layer._check_streamable()
+    return {
+        f"{part.name}_{key}": shape
+        for part in parts
+        for key, shape in part.stream_state_shapes(input_shape, step_frames).items()
+    }
+
+
+def split_states(states, prefix):
+    """The states named `{prefix}_{state}`, keyed by `state`."""
+    start = len(prefix) + 1
+    return {k[start:]: v for k, v in states.items() if k.startswith(f"{prefix}_")}
 
 
 def _is_shape_only_trace(batch):
@@ -208,11 +259,38 @@ def folded_call(call):
 
 
 class TemporalLayer(keras.layers.Layer):
-    """Base for layers on frame-folded `[batch * num_frames, H, W, C]` input."""
+    """Base for layers on frame-folded `[batch * num_frames, H, W, C]` input.
 
-    def __init__(self, num_frames, **kwargs):
+    With `causal=True` a layer's output at frame `t` depends on frames `<= t` only, and it can
+    stream: `stream_state_shapes(input_shape, step_frames)` names the states it carries (each
+    at most 4-D, batch first, zeros at the start of a stream) and
+    `stream_step(inputs, states, step_frames)` maps `step_frames` new frames
+    `[batch * step_frames, H, W, C]` and the states to the outputs and the new states, equal
+    to the clip output at those frames (`tfvideo.models.streaming` builds whole models so).
+    """
+
+    def __init__(self, num_frames, causal=False, **kwargs):
         super().__init__(**kwargs)
         self.num_frames = check_positive_int("num_frames", num_frames)
+        self.causal = bool(causal)
+
+    def _check_streamable(self):
+        if not self.causal:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} is not causal: only layers built with "
+                "causal=True stream (their outputs at frame t must not read later frames)."
+            )
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        """`{state name: shape without the batch axis}` for inputs `[batch * step_frames,
+        H, W, C]`. A parameter-free, time-independent layer has none."""
+        self._check_streamable()
+        raise NotImplementedError(f"{type(self).__name__} does not implement streaming")
+
+    def stream_step(self, inputs, states, step_frames=1):
+        """`(outputs, new_states)` for `step_frames` new frames per clip (see the class)."""
+        self._check_streamable()
+        raise NotImplementedError(f"{type(self).__name__} does not implement streaming")
 
     def _check_input_shape(self, input_shape):
         check_rank(self, input_shape, 4, "[batch * num_frames, height, width, channels]")
@@ -224,7 +302,7 @@ class TemporalLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_frames": self.num_frames})
+        config.update({"num_frames": self.num_frames, "causal": self.causal})
         return config
 
 

@@ -5,9 +5,11 @@ from keras import ops
 
 from tfvideo.layers._common import (
     TemporalLayer,
+    causal_conv_step,
     check_positive_int,
     folded_call,
     from_time_view,
+    history_state_shapes,
     serializable,
     temporal_depthwise_conv,
     to_time_view,
@@ -34,10 +36,16 @@ class TemporalAggregation(TemporalLayer):
     There is no identity initialisation: like the reference, the weights are
     kaiming-normal with fan-out (std `sqrt(2 / channels)`).
 
+    `causal=True` left-pads the kernel: `y[t, c] = relu(sum_i kernel[i, c] *
+    x[t - (k - 1) + i, c])`, so for `k = 3` the rows blend frames `t-2, t-1, t`.
+    Streaming carries the last `k - 1` input frames, `"history"`
+    `[B, k - 1, H*W, C]`.
+
     Args:
         num_frames: frames per clip, folded into the batch.
         blending_frames: number of blended frames `k` (default 3).
         kernel_initializer: initializer of the `[k, channels]` kernel.
+        causal: left-padded kernel (see above).
 
     Example:
     >>> import keras
@@ -52,9 +60,10 @@ class TemporalAggregation(TemporalLayer):
         num_frames,
         blending_frames=3,
         kernel_initializer=None,
+        causal=False,
         **kwargs,
     ):
-        super().__init__(num_frames, **kwargs)
+        super().__init__(num_frames, causal=causal, **kwargs)
         self.blending_frames = check_positive_int("blending_frames", blending_frames)
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.VarianceScaling(
@@ -74,8 +83,18 @@ class TemporalAggregation(TemporalLayer):
     def call(self, inputs):
         k = self.blending_frames
         x = to_time_view(inputs, self.num_frames)
-        x = temporal_depthwise_conv(x, self.kernel, k // 2, k - 1 - k // 2)
+        pads = (k - 1, 0) if self.causal else (k // 2, k - 1 - k // 2)
+        x = temporal_depthwise_conv(x, self.kernel, *pads)
         return from_time_view(ops.relu(x), inputs)
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        self._check_streamable()
+        return history_state_shapes(input_shape, self.blending_frames - 1)
+
+    def stream_step(self, inputs, states, step_frames=1):
+        self._check_streamable()
+        y, states = causal_conv_step(inputs, states, self.kernel, step_frames)
+        return ops.relu(y), states
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

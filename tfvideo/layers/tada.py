@@ -13,10 +13,14 @@ from tfvideo.layers._common import (
     conv_output_length,
     folded_call,
     from_time_view,
+    history_state_shapes,
     int_pair,
+    prefixed_state_shapes,
     serializable,
+    split_states,
     temporal_avg_pool3,
     to_time_view,
+    with_history,
 )
 
 CALIBRATIONS = ("cin", "cout")
@@ -44,6 +48,13 @@ class RouteFunc(TemporalLayer):
     1 at init. With `bias_calibration` a second zero-initialised conv
     (`b_bias`) gives `beta = conv_b_bias(h) + 1` (TAdaConvNeXt v1).
 
+    `causal=True`: `conv_a` and `conv_b` are left-padded (Keras `padding="causal"`:
+    frames `t - k + 1 .. t`), and the global context is the running mean of the
+    frames so far, `g_t = mean_{s <= t, H, W}(x_s)`. Streaming carries `"sum"`
+    `[B, 1, C]` and `"count"` `[B, 1]` (frames seen) for `g`, and the last
+    `k - 1` inputs of each conv, `"a_history"` `[B, k0 - 1, C]` and `"b_history"`
+    `[B, k1 - 1, C/r]`.
+
     Args:
         num_frames: frames per clip, folded into the batch.
         reduction: channel reduction `r` of the hidden layer (default 4); the
@@ -52,6 +63,7 @@ class RouteFunc(TemporalLayer):
         bias_calibration: also return `beta`.
         epsilon, momentum: BN settings (PyTorch momentum 0.1 = Keras 0.9).
         output_channels: channels of alpha/beta (default: input channels).
+        causal: causal convs and running-mean context (see above).
 
     Returns:
         alpha `[batch * num_frames, C_out]`, or `(alpha, beta)` with
@@ -74,13 +86,14 @@ class RouteFunc(TemporalLayer):
         epsilon=1e-5,
         momentum=0.9,
         output_channels=None,
+        causal=False,
         **kwargs,
     ):
-        super().__init__(num_frames, **kwargs)
+        super().__init__(num_frames, causal=causal, **kwargs)
         self.reduction = check_positive_int("reduction", reduction)
         self.kernel_sizes = int_pair("kernel_sizes", kernel_sizes)
         for k in self.kernel_sizes:
-            check_odd("kernel_sizes", k)
+            (check_positive_int if causal else check_odd)("kernel_sizes", k)
         self.bias_calibration = bool(bias_calibration)
         self.epsilon = epsilon
         self.momentum = momentum
@@ -95,13 +108,14 @@ class RouteFunc(TemporalLayer):
         hidden = check_divisible("RouteFunc: input channels", channels, "reduction", self.reduction)
         out = self.output_channels or channels
         k0, k1 = self.kernel_sizes
+        padding = "causal" if self.causal else "same"
         self.g = keras.layers.Dense(
             channels, kernel_initializer=_msra_fill(), **self.sublayer_kwargs("g")
         )
         self.a = keras.layers.Conv1D(
             hidden,
             k0,
-            padding="same",
+            padding=padding,
             kernel_initializer=_msra_fill(),
             **self.sublayer_kwargs("a"),
         )
@@ -113,7 +127,7 @@ class RouteFunc(TemporalLayer):
             return keras.layers.Conv1D(
                 out,
                 k1,
-                padding="same",
+                padding=padding,
                 use_bias=False,
                 kernel_initializer="zeros",
                 **self.sublayer_kwargs(name),
@@ -129,16 +143,51 @@ class RouteFunc(TemporalLayer):
             if conv is not None:
                 conv.build((None, self.num_frames, hidden))
 
+    def _outputs(self, h, convs):
+        """alpha (and beta) `[B*T, C_out]` from the hidden `h`, `convs(layer, h)` running b."""
+        alpha = ops.reshape(convs(self.b, h) + 1.0, (-1, self.b.filters))
+        if not self.bias_calibration:
+            return alpha
+        return alpha, ops.reshape(convs(self.b_bias, h) + 1.0, (-1, self.b.filters))
+
     @folded_call
     def call(self, inputs, training=None):
         v = ops.mean(to_time_view(inputs, self.num_frames), axis=2)
-        g = ops.mean(v, axis=1, keepdims=True)
+        if self.causal:  # running mean of the frames so far
+            frames = ops.arange(1, self.num_frames + 1, dtype=v.dtype)
+            g = ops.cumsum(v, axis=1) / ops.reshape(frames, (1, -1, 1))
+        else:
+            g = ops.mean(v, axis=1, keepdims=True)
         h = ops.relu(self.bn(self.a(v + self.g(g)), training=training))
-        alpha = ops.reshape(self.b(h) + 1.0, (-1, self.b.filters))
-        if not self.bias_calibration:
-            return alpha
-        beta = ops.reshape(self.b_bias(h) + 1.0, (-1, self.b.filters))
-        return alpha, beta
+        return self._outputs(h, lambda conv, x: conv(x))
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        self._check_streamable()
+        channels = input_shape[-1]
+        k0, k1 = self.kernel_sizes
+        shapes = {"sum": (1, channels), "count": (1,)}
+        for name, keep, width in (("a", k0 - 1, channels), ("b", k1 - 1, self.a.filters)):
+            if keep:
+                shapes[f"{name}_history"] = (keep, width)
+        return shapes
+
+    def stream_step(self, inputs, states, step_frames=1, training=False):
+        self._check_streamable()
+        k0, k1 = self.kernel_sizes
+        v = ops.mean(to_time_view(inputs, step_frames), axis=2)
+        total = states["sum"] + ops.cumsum(v, axis=1)
+        count = states["count"] + ops.arange(1, step_frames + 1, dtype=v.dtype)
+        new = {"sum": total[:, -1:], "count": count[:, -1:]}
+        u, a_history = with_history(
+            states.get("a_history"), v + self.g(total / ops.expand_dims(count, -1)), k0 - 1
+        )
+        h = ops.conv(u, self.a.kernel, padding="valid") + self.a.bias
+        h = ops.relu(self.bn(h, training=training))
+        h, b_history = with_history(states.get("b_history"), h, k1 - 1)
+        for name, history in (("a_history", a_history), ("b_history", b_history)):
+            if history is not None:
+                new[name] = history
+        return self._outputs(h, lambda conv, x: ops.conv(x, conv.kernel, padding="valid")), new
 
     def compute_output_shape(self, input_shape):
         out = (input_shape[0], self.output_channels or input_shape[-1])
@@ -195,6 +244,9 @@ class TAdaConv2D(TemporalLayer):
         route_reduction, route_kernel_sizes: `RouteFunc` settings.
         route_epsilon, route_momentum: the route's BN settings.
         kernel_initializer, bias_initializer: initializers of the base weights.
+        causal: a causal route (`RouteFunc(causal=True)`: causal convs, running-mean
+            context), so frame t's kernel depends on frames `<= t` only. Streaming
+            carries the route's states, named `"route_{state}"`.
 
     Example:
     >>> import keras
@@ -221,9 +273,10 @@ class TAdaConv2D(TemporalLayer):
         route_momentum=0.9,
         kernel_initializer=None,
         bias_initializer="zeros",
+        causal=False,
         **kwargs,
     ):
-        super().__init__(num_frames, **kwargs)
+        super().__init__(num_frames, causal=causal, **kwargs)
         self.filters = check_positive_int("filters", filters)
         self.kernel_size = int_pair("kernel_size", kernel_size)
         self.strides = int_pair("strides", strides)
@@ -269,6 +322,7 @@ class TAdaConv2D(TemporalLayer):
             epsilon=route_epsilon,
             momentum=route_momentum,
             output_channels=filters if calibration == "cout" else None,
+            causal=causal,
             **self.sublayer_kwargs("route"),
         )
 
@@ -296,7 +350,21 @@ class TAdaConv2D(TemporalLayer):
 
     @folded_call
     def call(self, inputs, training=None):
-        route = self.route(inputs, training=training)
+        return self._convolve(inputs, self.route(inputs, training=training))
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        return prefixed_state_shapes(self, (self.route,), input_shape, step_frames)
+
+    def stream_step(self, inputs, states, step_frames=1):
+        self._check_streamable()
+        route, route_states = self.route.stream_step(
+            inputs, split_states(states, self.route.name), step_frames
+        )
+        new = {f"{self.route.name}_{k}": v for k, v in route_states.items()}
+        return self._convolve(inputs, route), new
+
+    def _convolve(self, inputs, route):
+        """The calibrated convolution of `inputs` given the route's alpha (and beta)."""
         alpha, beta = route if self.bias_calibration else (route, None)
         x = inputs
         if self.calibration == "cin":
@@ -362,9 +430,14 @@ class TAdaAggregation(TemporalLayer):
     exactly zero at init and the layer equals `bn` (attribute `bn`). No ReLU:
     the block applies it.
 
+    `causal=True` averages frames `t-2..t` instead: `(y[t-2] + y[t-1] + y[t]) / 3`,
+    zero frames before the clip (still divided by 3). Streaming carries the last two
+    input frames, `"history"` `[B, 2, H*W, C]`.
+
     Args:
         num_frames: frames per clip, folded into the batch.
         epsilon, momentum: BN settings (PyTorch momentum 0.1 = Keras 0.9).
+        causal: average the current and the two previous frames.
 
     Example:
     >>> import keras
@@ -374,8 +447,8 @@ class TAdaAggregation(TemporalLayer):
     (16, 7, 7, 64)
     """
 
-    def __init__(self, num_frames, epsilon=1e-5, momentum=0.9, **kwargs):
-        super().__init__(num_frames, **kwargs)
+    def __init__(self, num_frames, epsilon=1e-5, momentum=0.9, causal=False, **kwargs):
+        super().__init__(num_frames, causal=causal, **kwargs)
         self.epsilon = epsilon
         self.momentum = momentum
         bn = {"epsilon": epsilon, "momentum": momentum}
@@ -392,13 +465,25 @@ class TAdaAggregation(TemporalLayer):
         self.bn.build(input_shape)
         self.avgpool_bn.build(input_shape)
 
+    def _aggregate(self, x, pooled, training):
+        return self.bn(x, training=training) + self.avgpool_bn(pooled, training=training)
+
     @folded_call
     def call(self, inputs, training=None):
         x = to_time_view(inputs, self.num_frames)
-        y = self.bn(x, training=training) + self.avgpool_bn(
-            temporal_avg_pool3(x), training=training
-        )
-        return from_time_view(y, inputs)
+        pooled = temporal_avg_pool3(x, *((2, 0) if self.causal else (1, 1)))
+        return from_time_view(self._aggregate(x, pooled, training), inputs)
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        self._check_streamable()
+        return history_state_shapes(input_shape, 2)
+
+    def stream_step(self, inputs, states, step_frames=1):
+        self._check_streamable()
+        x = to_time_view(inputs, step_frames)
+        full, history = with_history(states["history"], x, 2)
+        y = self._aggregate(x, temporal_avg_pool3(full, 0, 0), False)
+        return from_time_view(y, inputs), {"history": history}
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -8,15 +8,20 @@ from keras import ops
 
 from tfvideo.layers._common import (
     TemporalLayer,
+    causal_conv_step,
     check_choice,
     check_divisible,
     check_odd,
     check_positive_int,
     folded_call,
     from_time_view,
+    history_state_shapes,
+    prefixed_state_shapes,
     serializable,
+    split_states,
     temporal_depthwise_conv,
     to_time_view,
+    with_history,
 )
 
 TIM_INITIALIZERS = ("shift", "identity", "random")
@@ -38,9 +43,19 @@ class MotionEnhancement(TemporalLayer):
     passes through unchanged (attention exactly 1) rather than being scaled by
     `sigmoid(fc3(0))`.
 
+    `causal=True`: the difference is current minus previous, with the same roles
+    (`fc2` reads the later frame), and the *first* frame passes unchanged:
+
+        d_t = fc2(s_t) - fc1(s_{t-1}),  a_t = sigmoid(fc3(d_t))   for t >= 1
+        y_0 = x_0
+
+    Streaming carries `"prev"` = `fc1(s_{t-1})` `[B, 1, C / reduction]` and
+    `"seen"` `[B, 1]` (0 before the first frame of a stream, then 1).
+
     Args:
         num_frames: frames per clip, folded into the batch.
         reduction: channel reduction of the bottleneck (default 8).
+        causal: difference with the previous frame (see above).
 
     Example:
     >>> import keras
@@ -50,8 +65,8 @@ class MotionEnhancement(TemporalLayer):
     (16, 7, 7, 64)
     """
 
-    def __init__(self, num_frames, reduction=8, **kwargs):
-        super().__init__(num_frames, **kwargs)
+    def __init__(self, num_frames, reduction=8, causal=False, **kwargs):
+        super().__init__(num_frames, causal=causal, **kwargs)
         self.reduction = check_positive_int("reduction", reduction)
         self.fc1 = self.fc2 = self.fc3 = None
 
@@ -71,15 +86,35 @@ class MotionEnhancement(TemporalLayer):
     def _attention(self, x):
         """Channel attention `[B, T, 1, C]` of a `[B, T, H*W, C]` view."""
         s = ops.mean(x, axis=2)
+        ones = ops.ones_like(s[:, :1])
+        if self.causal:
+            a = ops.sigmoid(self.fc3(self.fc2(s[:, 1:]) - self.fc1(s[:, :-1])))
+            return ops.expand_dims(ops.concatenate([ones, a], axis=1), 2)
         d = self.fc2(s[:, 1:]) - self.fc1(s[:, :-1])
         a = ops.sigmoid(self.fc3(d))
-        a = ops.concatenate([a, ops.ones_like(s[:, :1])], axis=1)
+        a = ops.concatenate([a, ones], axis=1)
         return ops.expand_dims(a, 2)
 
     @folded_call
     def call(self, inputs):
         x = to_time_view(inputs, self.num_frames)
         return from_time_view(x * self._attention(x), inputs)
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        self._check_streamable()
+        return {"prev": (1, self.fc1.units), "seen": (1,)}
+
+    def stream_step(self, inputs, states, step_frames=1):
+        self._check_streamable()
+        x = to_time_view(inputs, step_frames)
+        s = ops.mean(x, axis=2)
+        full, prev = with_history(states["prev"], self.fc1(s), 1)
+        a = ops.sigmoid(self.fc3(self.fc2(s) - full[:, :-1]))
+        # The first frame of a stream passes unchanged: attention 1 where nothing was seen.
+        seen = ops.expand_dims(states["seen"], -1)
+        a = ops.concatenate([a[:, :1] * seen + (1.0 - seen), a[:, 1:]], axis=1)
+        y = x * ops.expand_dims(a, 2)
+        return from_time_view(y, inputs), {"prev": prev, "seen": ops.ones_like(states["seen"])}
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -90,9 +125,10 @@ class MotionEnhancement(TemporalLayer):
         return config
 
 
-def _tim_initializer(kind, kernel_size, shift_div):
-    """Returns the initial `[kernel_size, C]` TIM kernel as a callable."""
-    centre = kernel_size // 2
+def _tim_initializer(kind, kernel_size, shift_div, causal=False):
+    """Returns the initial `[kernel_size, C]` TIM kernel as a callable (the current frame's
+    tap is the centre row, or the last row when causal)."""
+    centre = kernel_size - 1 if causal else kernel_size // 2
 
     def init(shape, dtype=None):
         k, channels = shape
@@ -105,6 +141,10 @@ def _tim_initializer(kind, kernel_size, shift_div):
             w[centre] = 1.0
         else:  # "shift": the TSM pattern.
             fold = channels // shift_div
+            if causal:  # the online TSM pattern
+                w[centre - 1, :fold] = 1.0  # frame t reads t - 1
+                w[centre, fold:] = 1.0
+                return ops.convert_to_tensor(w, dtype=dtype)
             w[centre + 1, :fold] = 1.0  # frame t reads t + 1
             w[centre - 1, fold : 2 * fold] = 1.0  # frame t reads t - 1
             w[centre, 2 * fold :] = 1.0
@@ -129,11 +169,19 @@ class TemporalInteraction(TemporalLayer):
     - `"identity"` ("TSN"): centre tap 1, so the layer returns its input.
     - `"random"`: uniform in `+-1/sqrt(kernel_size)` (PyTorch's default).
 
+    `causal=True` left-pads the kernel: `y[t, c] = sum_i kernel[i, c] *
+    x[t - (k - 1) + i, c]` (row `k - 1` is frame t; zeros before the clip). Its
+    `"shift"` init is the online TSM pattern (channels `[0, fold)` read `t - 1`,
+    the rest read `t`), equal to `TemporalShift(..., causal=True)`; `"identity"`
+    puts 1 on the last row. Any `kernel_size >= 2` (`>= 1` unless "shift").
+    Streaming carries the last `k - 1` frames, `"history"` `[B, k - 1, H*W, C]`.
+
     Args:
         num_frames: frames per clip, folded into the batch.
         kernel_size: odd temporal kernel size (default 3).
         initializer: `"shift"`, `"identity"` or `"random"`.
         shift_div: channel fraction of each shifted slice for `"shift"`.
+        causal: left-padded kernel (see above).
 
     Example:
     >>> import keras
@@ -143,15 +191,19 @@ class TemporalInteraction(TemporalLayer):
     (16, 7, 7, 64)
     """
 
-    def __init__(self, num_frames, kernel_size=3, initializer="shift", shift_div=8, **kwargs):
-        super().__init__(num_frames, **kwargs)
-        self.kernel_size = check_odd("kernel_size", kernel_size)
+    def __init__(
+        self, num_frames, kernel_size=3, initializer="shift", shift_div=8, causal=False, **kwargs
+    ):
+        super().__init__(num_frames, causal=causal, **kwargs)
+        check = check_positive_int if causal else check_odd
+        self.kernel_size = check("kernel_size", kernel_size)
         self.initializer = check_choice("initializer", initializer, TIM_INITIALIZERS)
         self.shift_div = check_positive_int("shift_div", shift_div)
-        if initializer == "shift" and kernel_size < 3:
+        needed = 2 if causal else 3
+        if initializer == "shift" and kernel_size < needed:
             raise ValueError(
-                "`kernel_size` must be at least 3 for initializer='shift' (the "
-                f"shift reads frames t-1 and t+1), got {kernel_size}."
+                f"`kernel_size` must be at least {needed} for initializer='shift' (the "
+                f"shift reads frame t-1{'' if causal else ' and t+1'}), got {kernel_size}."
             )
         if initializer == "shift" and shift_div < 2:
             raise ValueError(f"`shift_div` must be at least 2, got {shift_div}.")
@@ -166,14 +218,25 @@ class TemporalInteraction(TemporalLayer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.kernel_size, input_shape[-1]),
-            initializer=_tim_initializer(self.initializer, self.kernel_size, self.shift_div),
+            initializer=_tim_initializer(
+                self.initializer, self.kernel_size, self.shift_div, self.causal
+            ),
         )
 
     @folded_call
     def call(self, inputs):
         x = to_time_view(inputs, self.num_frames)
-        pad = self.kernel_size // 2
-        return from_time_view(temporal_depthwise_conv(x, self.kernel, pad, pad), inputs)
+        k = self.kernel_size
+        pads = (k - 1, 0) if self.causal else (k // 2, k // 2)
+        return from_time_view(temporal_depthwise_conv(x, self.kernel, *pads), inputs)
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        self._check_streamable()
+        return history_state_shapes(input_shape, self.kernel_size - 1)
+
+    def stream_step(self, inputs, states, step_frames=1):
+        self._check_streamable()
+        return causal_conv_step(inputs, states, self.kernel, step_frames)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -196,7 +259,9 @@ class TemporalEnhancementInteraction(TemporalLayer):
 
     See `MotionEnhancement` (attributes `mem`) and `TemporalInteraction`
     (attribute `tim`) for the exact equations; the last frame passes MEM
-    unchanged (attention 1).
+    unchanged (attention 1). `causal=True` makes both causal (MEM: current minus
+    previous, the first frame unchanged; TIM: left-padded kernel); streaming
+    carries their states as `"mem_prev"`, `"mem_seen"` and `"tim_history"`.
 
     Args:
         num_frames: frames per clip, folded into the batch.
@@ -204,6 +269,7 @@ class TemporalEnhancementInteraction(TemporalLayer):
         tim_initializer: `"shift"`, `"identity"` or `"random"`.
         tim_kernel_size: odd TIM temporal kernel size (default 3).
         shift_div: TIM shift fraction for `"shift"` (default 8).
+        causal: causal MEM and TIM.
 
     Example:
     >>> import keras
@@ -220,19 +286,23 @@ class TemporalEnhancementInteraction(TemporalLayer):
         tim_initializer="shift",
         tim_kernel_size=3,
         shift_div=8,
+        causal=False,
         **kwargs,
     ):
-        super().__init__(num_frames, **kwargs)
+        super().__init__(num_frames, causal=causal, **kwargs)
         self.reduction = reduction
         self.tim_initializer = tim_initializer
         self.tim_kernel_size = tim_kernel_size
         self.shift_div = shift_div
-        self.mem = MotionEnhancement(num_frames, reduction=reduction, **self.sublayer_kwargs("mem"))
+        self.mem = MotionEnhancement(
+            num_frames, reduction=reduction, causal=causal, **self.sublayer_kwargs("mem")
+        )
         self.tim = TemporalInteraction(
             num_frames,
             kernel_size=tim_kernel_size,
             initializer=tim_initializer,
             shift_div=shift_div,
+            causal=causal,
             **self.sublayer_kwargs("tim"),
         )
 
@@ -244,6 +314,18 @@ class TemporalEnhancementInteraction(TemporalLayer):
     @folded_call
     def call(self, inputs):
         return self.tim(self.mem(inputs))
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        return prefixed_state_shapes(self, (self.mem, self.tim), input_shape, step_frames)
+
+    def stream_step(self, inputs, states, step_frames=1):
+        self._check_streamable()
+        new = {}
+        x = inputs
+        for part in (self.mem, self.tim):
+            x, part_states = part.stream_step(x, split_states(states, part.name), step_frames)
+            new.update({f"{part.name}_{k}": v for k, v in part_states.items()})
+        return x, new
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -10,6 +10,7 @@ from tfvideo.layers._common import (
     serializable,
     shift_time,
     to_time_view,
+    with_history,
 )
 
 
@@ -31,10 +32,16 @@ class TemporalShift(TemporalLayer):
     layer: residual TSM shifts the input of the residual branch only (the
     shortcut keeps the unshifted tensor), in-place TSM shifts the block input.
 
+    `causal=True` is the TSM paper's online (uni-directional) variant: channels
+    `[0, fold)` take frame `t - 1` (zero at the first frame), all other channels
+    are unchanged, so nothing reads a later frame. Streaming carries the
+    previous frame's `fold` channels, state `"prev"` of shape `[B, 1, H*W, fold]`.
+
     Args:
         num_frames: frames per clip, folded into the batch.
         shift_div: `1 / shift_div` of the channels moves each way (default 8,
-            i.e. 1/4 of the channels move in total).
+            i.e. 1/4 of the channels move in total; 1/8 from the past when causal).
+        causal: shift from the past only (online TSM).
 
     Example:
     >>> import keras
@@ -44,8 +51,8 @@ class TemporalShift(TemporalLayer):
     (16, 7, 7, 64)
     """
 
-    def __init__(self, num_frames, shift_div=8, **kwargs):
-        super().__init__(num_frames, **kwargs)
+    def __init__(self, num_frames, shift_div=8, causal=False, **kwargs):
+        super().__init__(num_frames, causal=causal, **kwargs)
         self.shift_div = check_positive_int("shift_div", shift_div)
         if shift_div < 2:
             raise ValueError(
@@ -66,6 +73,9 @@ class TemporalShift(TemporalLayer):
     def call(self, inputs):
         x = to_time_view(inputs, self.num_frames)
         fold = self.fold
+        if self.causal:
+            past = shift_time(x[..., :fold], -1)
+            return from_time_view(ops.concatenate([past, x[..., fold:]], axis=-1), inputs)
         x = ops.concatenate(
             [
                 shift_time(x[..., :fold], 1),
@@ -75,6 +85,18 @@ class TemporalShift(TemporalLayer):
             axis=-1,
         )
         return from_time_view(x, inputs)
+
+    def stream_state_shapes(self, input_shape, step_frames=1):
+        self._check_streamable()
+        _, h, w, c = input_shape
+        return {"prev": (1, h * w, c // self.shift_div)}
+
+    def stream_step(self, inputs, states, step_frames=1):
+        self._check_streamable()
+        x = to_time_view(inputs, step_frames)
+        full, prev = with_history(states["prev"], x[..., : self.fold], 1)
+        y = ops.concatenate([full[:, :-1], x[..., self.fold :]], axis=-1)
+        return from_time_view(y, inputs), {"prev": prev}
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
