@@ -18,6 +18,7 @@ Formats:
 - UCF101 (``classInd.txt``, ``trainlistNN.txt``, ``testlistNN.txt``).
 - HMDB51 (``<class>_test_split<k>.txt``, codes 1 = train, 2 = test, 0 = unused).
 - One folder per class.
+- Charades CSV (multi-label: every action class of a video).
 """
 
 import csv
@@ -87,7 +88,8 @@ class VideoDataset:
 
     Attributes:
         samples: list of ``(path, label_index)``; ``label_index`` is -1 for
-            unlabelled test items.
+            unlabelled test items. In a multi-label dataset (Charades, a list with
+            ``path 3,7``) every label is a tuple of class indices (possibly empty).
         class_names: list of class names, index = label.
         label_flip_map: dict label -> label after a horizontal flip (only
             classes that change), or None.
@@ -99,6 +101,9 @@ class VideoDataset:
     (2, 2, [1, 0])
     >>> VideoDataset.from_dict(ds.to_dict()) == ds
     True
+    >>> multi = VideoDataset([("a.mp4", [2, 0]), ("b.mp4", [])], ["x", "y", "z"])
+    >>> multi.multi_label, multi.labels, multi.label_matrix().tolist()
+    (True, [(0, 2), ()], [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
     """
 
     samples: list
@@ -107,15 +112,19 @@ class VideoDataset:
     name: str = ""
 
     def __post_init__(self):
-        self.samples = [(str(p), int(l)) for p, l in self.samples]
+        self.samples = [(str(p), _label(l)) for p, l in self.samples]
         self.class_names = [str(c) for c in self.class_names]
         if self.label_flip_map:
             self.label_flip_map = {int(k): int(v) for k, v in self.label_flip_map.items()}
         else:
             self.label_flip_map = None
         n = len(self.class_names)
+        kinds = {isinstance(label, tuple) for _, label in self.samples}
+        if len(kinds) > 1:
+            raise ValueError("samples mix single labels and label tuples (multi-label)")
         for i, (path, label) in enumerate(self.samples):
-            if label < -1 or label >= n:
+            bad = [l for l in label if not 0 <= l < n] if isinstance(label, tuple) else []
+            if bad or (not isinstance(label, tuple) and (label < -1 or label >= n)):
                 raise ValueError(
                     f"sample {i} ({path}) has label {label}, outside [0, {n}) for {n} class names"
                 )
@@ -129,6 +138,21 @@ class VideoDataset:
     @property
     def num_classes(self):
         return len(self.class_names)
+
+    @property
+    def multi_label(self):
+        """True when every label is a tuple of class indices (several labels per video)."""
+        return bool(self.samples) and isinstance(self.samples[0][1], tuple)
+
+    def label_matrix(self):
+        """Multi-hot float32 ``[len, num_classes]`` of the labels (one-hot for single labels;
+        a row of zeros for label -1)."""
+        import numpy as np
+
+        matrix = np.zeros((len(self.samples), self.num_classes), np.float32)
+        for i, (_, label) in enumerate(self.samples):
+            matrix[i, [l for l in (label if isinstance(label, tuple) else (label,)) if l >= 0]] = 1
+        return matrix
 
     @property
     def paths(self):
@@ -181,7 +205,7 @@ class VideoDataset:
             ),
         }
         if include_samples:
-            d["samples"] = [[p, l] for p, l in self.samples]
+            d["samples"] = [[p, list(l) if isinstance(l, tuple) else l] for p, l in self.samples]
         return d
 
     @classmethod
@@ -214,6 +238,13 @@ class VideoDataset:
 
     to_json = save
     from_json = load
+
+
+def _label(label):
+    """A sample's label: an int, or a sorted tuple of distinct ints (multi-label)."""
+    if isinstance(label, (list, tuple)):
+        return tuple(sorted({int(l) for l in label}))
+    return int(label)
 
 
 # ---------------------------------------------------------------------------
@@ -378,6 +409,10 @@ def read_path_label_list(list_path, root=None, class_names=None, name=None):
     """Reads lines ``<path> <label>`` (label = integer index or class name;
     the path may contain spaces: the label is the last field).
 
+    A multi-label list gives several comma-separated labels, ``<path> 3,7,12`` (no spaces;
+    ``<path> ,`` for a video without any): when any line does, every label is a tuple and the
+    dataset is multi-label (``VideoDataset.multi_label``).
+
     Args:
         list_path: the list file.
         root: prefix for relative paths.
@@ -393,35 +428,93 @@ def read_path_label_list(list_path, root=None, class_names=None, name=None):
         if len(parts) != 2:
             raise AnnotationError(list_path, f"expected '<path> <label>', got {text!r}", line=line)
         raw.append((line, parts[0], parts[1]))
-    all_int = all(re.fullmatch(r"-?\d+", lab) for _, _, lab in raw)
+    multi = any("," in lab and lab not in class_to_index for _, _, lab in raw)
+    # (line, path, [label texts]): one text per line, or the comma-separated parts.
+    raw = [
+        (
+            line,
+            path,
+            [p for p in lab.split(",") if p] if multi and lab not in class_to_index else [lab],
+        )
+        for line, path, lab in raw
+    ]
+    texts = [(line, lab) for line, _, labs in raw for lab in labs]
     if names is None:
-        if not all_int:
-            bad = next((l, lab) for l, _, lab in raw if not re.fullmatch(r"-?\d+", lab))
+        bad = next(((l, lab) for l, lab in texts if not re.fullmatch(r"-?\d+", lab)), None)
+        if bad is not None:
             raise AnnotationError(
                 list_path,
                 f"label {bad[1]!r} is not an integer and no class_names were given",
                 line=bad[0],
                 label=bad[1],
             )
-        top = max((int(lab) for _, _, lab in raw), default=-1)
+        top = max((int(lab) for _, lab in texts), default=-1)
         names = [str(i) for i in range(top + 1)]
-    samples = []
-    for line, path, lab in raw:
+
+    def index_of(lab, line):
         if re.fullmatch(r"-?\d+", lab) and lab not in class_to_index:
             index = int(lab)
-            if index < -1 or index >= len(names):
+            if index < (0 if multi else -1) or index >= len(names):
                 raise AnnotationError(
                     list_path,
                     f"label index {index} outside [0, {len(names)})",
                     line=line,
                     label=lab,
                 )
-        else:
-            index = _lookup(lab, class_to_index, list_path, line)
+            return index
+        return _lookup(lab, class_to_index, list_path, line)
+
+    samples = []
+    for line, path, labs in raw:
         if root is not None and not os.path.isabs(path):
             path = os.path.join(root, path)
-        samples.append((path, index))
+        indices = [index_of(lab, line) for lab in labs]
+        samples.append((path, tuple(indices) if multi else indices[0]))
     return VideoDataset(samples, names, None, name or os.path.basename(list_path))
+
+
+# Charades (multi-label) ----------------------------------------------------
+def read_charades_classes(path):
+    """``Charades_v1_classes.txt`` (lines ``c000 Holding some clothes``) -> ``(codes, names)``."""
+    _require_file(path, "Charades classes file")
+    codes, names = [], []
+    for line, text in _read_lines(path):
+        parts = text.split(maxsplit=1)
+        if len(parts) != 2:
+            raise AnnotationError(path, f"expected '<code> <name>', got {text!r}", line=line)
+        codes.append(parts[0])
+        names.append(parts[1].strip())
+    return codes, names
+
+
+def read_charades(csv_path, video_root, classes, extension=".mp4", name=None):
+    """Reads a Charades CSV (``Charades_v1_train.csv`` / ``_test.csv``) as a multi-label
+    dataset: a video's labels are every class of its ``actions`` column
+    (``c092 11.90 21.20;c147 0.00 12.60``; empty: no label), videos at
+    ``<video_root>/<id><extension>``.
+
+    Args:
+        csv_path: the CSV with ``id`` and ``actions`` columns.
+        video_root: folder of the videos.
+        classes: ``Charades_v1_classes.txt`` (codes and names, in class order).
+    """
+    _require_file(csv_path, "Charades CSV")
+    codes, names = read_charades_classes(classes)
+    code_to_index = {c: i for i, c in enumerate(codes)}
+    samples = []
+    with open(csv_path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"id", "actions"} - set(reader.fieldnames or ())
+        if missing:
+            raise AnnotationError(csv_path, f"missing column(s) {sorted(missing)}")
+        for line, row in enumerate(reader, start=2):
+            labels = []
+            for action in (row["actions"] or "").split(";"):
+                if action.strip():
+                    code = action.split()[0]
+                    labels.append(_lookup(code, code_to_index, csv_path, line))
+            samples.append((os.path.join(video_root, f"{row['id']}{extension}"), tuple(labels)))
+    return VideoDataset(samples, names, None, name or f"charades/{os.path.basename(csv_path)}")
 
 
 # Something-Something v2 ----------------------------------------------------
@@ -618,6 +711,7 @@ def read_folder_per_class(root, extensions=VIDEO_EXTENSIONS, class_names=None, n
 
 
 READERS = {
+    "charades": read_charades,
     "kinetics": read_kinetics_csv,
     "list": read_path_label_list,
     "ssv2": read_ssv2,

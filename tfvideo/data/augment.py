@@ -244,8 +244,16 @@ def horizontal_flip(clip):
 
 
 def flip_label(label, flip_table):
-    """Label after a flip: ``flip_table[label]`` (labels < 0 unchanged)."""
+    """Label after a flip: ``flip_table[label]`` (labels < 0 unchanged). A label vector
+    ``[C]`` (one-hot, multi-hot, soft) moves each class's weight to ``flip_table[class]``.
+
+    >>> int(flip_label(1, [0, 2, 1])), flip_label([0.0, 1.0, 0.5], [0, 2, 1]).numpy().tolist()
+    (2, [0.0, 0.5, 1.0])
+    """
     label = tf.convert_to_tensor(label)
+    if label.shape.rank == 1:
+        move = tf.one_hot(flip_table, len(flip_table), dtype=label.dtype)  # [class, new class]
+        return tf.linalg.matvec(move, label, transpose_a=True)
     table = tf.constant(flip_table, label.dtype)
     return tf.where(label >= 0, tf.gather(table, tf.maximum(label, 0)), label)
 

@@ -17,6 +17,9 @@ other options each reads:
 - `ucf101` / `hmdb51`: the official split folder (one folder for both subsets);
   `--video_root`, `--split` (1, 2 or 3).
 - `folder`: a `root/<class>/<video>` folder per subset; `--labels` (class order).
+- `charades`: `Charades_v1_{train,test}.csv` (multi-label: every action class of a video);
+  `--labels` (`Charades_v1_classes.txt`), `--video_root`, `--video_extension` (default .mp4).
+- `list` is multi-label too when its lines give several comma-separated labels (`path 3,7`).
 
 `--label_flip_map` (a JSON `{label: label after a horizontal flip}` or a list) sets the labels a
 flip swaps; for ssv2 a `label_flip_map.json` beside `--labels` is used when present (the
@@ -36,7 +39,7 @@ import os
 
 from tfvideo.data import annotations, synthetic
 
-FORMATS = ("synthetic", "ssv2", "kinetics", "list", "ucf101", "hmdb51", "folder")
+FORMATS = ("synthetic", "ssv2", "kinetics", "list", "ucf101", "hmdb51", "folder", "charades")
 SUBSETS = ("train", "validation")
 DEFAULT_DATA_ROOT = os.path.join(os.path.expanduser("~"), ".cache", "tfvideo", "synthetic")
 SSV2_FLIP_MAP_FILE = "label_flip_map.json"  # beside the SSv2 labels file
@@ -148,6 +151,14 @@ def _read(config, subset, path, class_names):
     if fmt == "list":
         return annotations.read_annotations(
             "list", path, root=config.video_root or None, class_names=names
+        )
+    if fmt == "charades":
+        return annotations.read_annotations(
+            "charades",
+            path,
+            _require(config.video_root, "video_root", fmt),
+            _require(config.labels, "labels", fmt),
+            extension=config.video_extension or ".mp4",
         )
     if fmt in ("ucf101", "hmdb51"):
         return annotations.read_annotations(

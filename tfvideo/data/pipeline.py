@@ -42,6 +42,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfvideo.data import augment as aug
+from tfvideo.data import mixing
+from tfvideo.data import randaugment as ra
 from tfvideo.data.annotations import VideoDataset
 from tfvideo.data.decode import decode_video
 from tfvideo.data.errors import ErrorLog, VideoDecodeError, check_on_error
@@ -103,14 +105,18 @@ def _as_sampler(sampler):
 
 def file_dataset(dataset, input_context=None, shuffle=False, seed=None):
     """``tf.data.Dataset`` of ``(path, label, video_index)`` (string, int32,
-    int32), sharded with ``input_context`` (``num_input_pipelines``,
+    int32; the label is a float32 multi-hot ``[C]`` for a multi-label dataset), sharded
+    with ``input_context`` (``num_input_pipelines``,
     ``input_pipeline_id``) before any shuffling or decoding."""
     if not isinstance(dataset, VideoDataset):
         raise TypeError(f"dataset must be a VideoDataset, got {type(dataset).__name__}")
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name!r} has no samples")
     paths = tf.constant(dataset.paths, tf.string)
-    labels = tf.constant(dataset.labels, tf.int32)
+    if dataset.multi_label:
+        labels = tf.constant(dataset.label_matrix(), tf.float32)  # multi-hot [N, C]
+    else:
+        labels = tf.constant(dataset.labels, tf.int32)
     ids = tf.range(len(dataset), dtype=tf.int32)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels, ids))
     if input_context is not None and input_context.num_input_pipelines > 1:
@@ -159,11 +165,20 @@ def train_step(
     scales=aug.MULTI_SCALE_SCALES,
     jitter=(256, 320),
     output_dtype="float32",
+    color_jitter=0.0,
+    randaugment=None,
 ):
     """The training transform step: ``(frames, label, seed) -> (clip, label)``,
-    :func:`tfvideo.data.augment.train_transform` then :func:`finish`."""
+    :func:`tfvideo.data.augment.train_transform`, then colour jitter (``color_jitter``: the
+    brightness, contrast and saturation strength of :func:`tfvideo.data.randaugment.color_jitter`,
+    0 = off) and RandAugment (``randaugment``: ``(N, M)`` or None) on the crop, then
+    :func:`finish`. Every random parameter is drawn once per clip."""
+    if randaugment is not None:
+        randaugment = ra.check_rand_augment(*randaugment)
 
     def transform(frames, label, seed):
+        s_extra = tf.random.experimental.stateless_fold_in(aug.stateless_seed(seed), 1)
+        s_color, s_rand = aug.split_seed(s_extra, 2)
         clip, label = aug.train_transform(
             frames,
             label,
@@ -176,9 +191,61 @@ def train_step(
             jitter=jitter,
             seed=seed,
         )
+        if color_jitter:
+            strength = float(color_jitter)
+            clip = ra.color_jitter(clip, strength, strength, strength, seed=s_color)
+        if randaugment is not None:
+            clip = ra.rand_augment(clip, *randaugment, seed=s_rand)
         return finish(clip, output_dtype), label
 
     return transform
+
+
+def repeated_views(transform, repeat_aug):
+    """Repeated augmentation: ``(frames, label, seed) -> (clips [K, ...], labels [K, ...])``,
+    ``transform`` run ``repeat_aug`` (K) times on the SAME decoded frames with K seeds split
+    from ``seed``; unbatch the result to get one view per row. K = 1 is ``transform`` itself."""
+    k = check_repeat_aug(repeat_aug)
+    if k == 1:
+        return transform
+
+    def views(frames, label, seed):
+        outs = [transform(frames, label, s) for s in aug.split_seed(seed, k)]
+        return tf.stack([c for c, _ in outs]), tf.stack([l for _, l in outs])
+
+    return views
+
+
+def check_repeat_aug(repeat_aug):
+    if isinstance(repeat_aug, bool) or int(repeat_aug) != repeat_aug or repeat_aug < 1:
+        raise ValueError(f"repeat_aug must be an integer >= 1, got {repeat_aug!r}")
+    return int(repeat_aug)
+
+
+def label_vectors(labels, num_classes):
+    """Batched labels as float32 ``[batch, num_classes]``: class indices are one-hot encoded,
+    vectors (multi-hot, soft) pass as they are."""
+    if labels.shape.rank == 1:
+        return tf.one_hot(labels, num_classes, dtype=tf.float32)
+    return tf.cast(labels, tf.float32)
+
+
+def mix_step(num_classes, mixup_alpha=0.0, cutmix_alpha=0.0, output_dtype="float32"):
+    """The batch step of MixUp / CutMix (:func:`tfvideo.data.mixing.mix_batch`):
+    ``((clips, labels), r) -> (clips, soft labels)``, ``r`` the batch's int64 seed."""
+
+    def mix(batch, r):
+        clips, labels = batch
+        clips, labels = mixing.mix_batch(
+            clips,
+            label_vectors(labels, num_classes),
+            mixup_alpha,
+            cutmix_alpha,
+            seed=tf.random.experimental.stateless_fold_in(aug.seed_from_int(r), 2),
+        )
+        return finish(clips, output_dtype), labels
+
+    return mix
 
 
 def eval_views(
@@ -207,7 +274,7 @@ def view_rows(views, label, video_index):
     count = views.shape[0] if views.shape[0] is not None else tf.shape(views)[0]
     return {
         "clip": views,
-        "label": tf.fill([count], label),
+        "label": tf.repeat(tf.convert_to_tensor(label)[tf.newaxis], count, axis=0),
         "video_index": tf.fill([count], tf.cast(video_index, tf.int32)),
         "view_index": tf.range(count, dtype=tf.int32),
     }
@@ -395,6 +462,13 @@ def build_train_dataset(
     deterministic=None,
     prefetch=AUTOTUNE,
     threadpool_size="auto",
+    start=0,
+    color_jitter=0.0,
+    randaugment=None,
+    repeat_aug=1,
+    mixup=0.0,
+    cutmix=0.0,
+    one_hot=False,
 ):
     """Training ``tf.data.Dataset`` of ``(clips, labels)``.
 
@@ -420,10 +494,20 @@ def build_train_dataset(
         output_dtype: ``"float32"`` (values in [0, 255]) or ``"uint8"``.
         threadpool_size: threads of the private tf.data pool (see
             :func:`decode_threadpool_size`; ``"auto"`` oversubscribes the cores 2x).
+        color_jitter, randaugment: see :func:`train_step` (per clip, after the crop).
+        repeat_aug: repeated augmentation, K views of every decoded clip (:func:`repeated_views`);
+            the K views of a video are consecutive rows of a batch.
+        mixup, cutmix: Beta alphas of batch-level MixUp / CutMix (0: off; both on: one of the
+            two per batch, see :func:`tfvideo.data.mixing.mix_batch`); they imply ``one_hot``.
+        one_hot: labels as float32 ``[batch, num_classes]`` vectors.
+        start: skip this many clips of the (shuffled, repeated) stream before
+            decoding, so a seeded pipeline built again at clip ``start`` goes on
+            exactly where one built at 0 was (resuming a training run).
 
     Returns:
         the dataset: clips ``[batch, T, crop_size, crop_size, 3]``, labels
-        ``[batch]`` int32, with the error log attached as ``.error_log``
+        ``[batch]`` int32 (``[batch, num_classes]`` float32 with ``one_hot``, mixing or a
+        multi-label dataset), with the error log attached as ``.error_log``
         (an attribute of this Python object only: keep your own reference
         when you transform the dataset further).
     """
@@ -433,20 +517,52 @@ def build_train_dataset(
         raise ValueError("a sampler without a fixed clip length needs batch_size=1")
     error_log = error_log if error_log is not None else ErrorLog("train")
     flip_table = dataset.flip_table() if (flip and flip_labels and dataset.label_flip_map) else None
+    mixes = mixing.check_mix(mixup, cutmix)
+    repeat_aug = check_repeat_aug(repeat_aug)
     ds = file_dataset(dataset, input_context, shuffle=True, seed=seed)
     if repeat:
         ds = ds.repeat()
-    transform = train_step(
-        crop_size, short_side, crop, flip, flip_table, scales, jitter, output_dtype
+    transform = repeated_views(
+        train_step(
+            crop_size,
+            short_side,
+            crop,
+            flip,
+            flip_table,
+            scales,
+            jitter,
+            "float32" if mixes else output_dtype,
+            color_jitter,
+            randaugment,
+        ),
+        repeat_aug,
     )
+    ds = with_seeds(ds, seed)
+    if start:
+        ds = ds.skip(int(start))  # file names and seeds only: nothing decoded
     ds = assemble(
-        with_seeds(ds, seed),
+        ds,
         _decode_map(sampler, True, 1, on_error, error_log),
         lambda e: transform(e["frames"], e["label"], e["seed"]),
         batch_size,
+        unbatch=repeat_aug > 1,
         drop_remainder=drop_remainder,
         num_parallel_calls=num_parallel_calls,
     )
+    if mixes:
+        # One seed per batch, from its own stream (skipped like the clips when resuming).
+        batch_seeds = tf.data.Dataset.random(
+            seed=None if seed is None else seed + 1, rerandomize_each_iteration=True
+        ).skip(int(start) * repeat_aug // int(batch_size))
+        ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
+            mix_step(dataset.num_classes, mixup, cutmix, output_dtype),
+            num_parallel_calls=num_parallel_calls,
+        )
+    elif one_hot:
+        ds = ds.map(
+            lambda clips, labels: (clips, label_vectors(labels, dataset.num_classes)),
+            num_parallel_calls=num_parallel_calls,
+        )
     return finalize(ds, prefetch, deterministic, threadpool_size, error_log, shard_by_data=True)
 
 
@@ -526,7 +642,8 @@ def aggregate_views(predictions, video_indices, labels=None, softmax=False):
     Args:
         predictions: ``[num_views_total, num_classes]`` logits or scores.
         video_indices: ``[num_views_total]`` video index of each row.
-        labels: optional ``[num_views_total]`` labels (must agree per video).
+        labels: optional ``[num_views_total]`` labels, or ``[num_views_total, C]`` label
+            vectors (multi-label); they must agree per video.
         softmax: average probabilities instead of raw values.
 
     Returns:
@@ -551,8 +668,9 @@ def aggregate_views(predictions, video_indices, labels=None, softmax=False):
     avg = sums / counts
     if labels is None:
         return ids, avg
-    lab = np.asarray(labels).reshape(-1)
-    per_video = np.full(len(ids), -1, lab.dtype)
+    lab = np.asarray(labels)
+    lab = lab.reshape((v.shape[0],) + lab.shape[1:]) if lab.ndim > 1 else lab.reshape(-1)
+    per_video = np.full((len(ids),) + lab.shape[1:], -1, lab.dtype)
     per_video[inverse] = lab
     if np.any(per_video[inverse] != lab):
         raise ValueError("labels differ between views of the same video")

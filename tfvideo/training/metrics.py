@@ -11,6 +11,10 @@ Multi-view testing scores every video on V = clips x crops views and averages th
 Ties: a video counts as correct at top-k when fewer than k classes score *strictly* higher than
 its true class.
 
+Multi-label data (several labels per video, Charades): `average_precision` per class and its
+mean over the classes that have a positive video, `mean_average_precision` (mAP, the Charades
+metric), in `summarize_multilabel` with a per-class AP report.
+
 Example:
 
 >>> import numpy as np
@@ -153,3 +157,85 @@ def format_report_table(per_class, max_name=40):
 
 def _pct(value):
     return "   n/a" if value is None or np.isnan(value) else f"{100 * value:6.1f}"
+
+
+# ------------------------------------------------------------------------------ multi-label
+
+
+def _check_multilabel(scores, targets):
+    scores = np.asarray(scores, np.float64)
+    targets = np.asarray(targets, np.float64)
+    if scores.ndim != 2 or scores.shape != targets.shape:
+        raise ValueError(
+            f"`scores` and `targets` must both be [N, C], got {scores.shape} and {targets.shape}."
+        )
+    return scores, targets > 0.5
+
+
+def average_precision(scores, targets):
+    """Non-interpolated average precision of each class, `[C]` (`nan` for a class without a
+    positive video): the mean, over the positives, of the precision among the videos that score
+    at least as high (tied scores form one threshold, as scikit-learn's
+    `average_precision_score` does).
+
+    >>> average_precision([[0.9], [0.8], [0.7]], [[1], [0], [1]]).round(4).tolist()
+    [0.8333]
+    """
+    scores, targets = _check_multilabel(scores, targets)
+    aps = np.full(scores.shape[1], np.nan)
+    for c in range(scores.shape[1]):
+        positives = targets[:, c].sum()
+        if not positives:
+            continue
+        order = np.argsort(-scores[:, c], kind="stable")
+        s, hits = scores[order, c], targets[order, c]
+        tp = np.cumsum(hits)
+        # The last row of each group of tied scores: one threshold per distinct score.
+        ends = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+        tp_at = tp[ends]
+        new_tp = np.diff(np.r_[0, tp_at])
+        precision = tp_at / (ends + 1)
+        aps[c] = float((new_tp * precision).sum() / positives)
+    return aps
+
+
+def mean_average_precision(scores, targets):
+    """mAP: the mean of `average_precision` over the classes with a positive video."""
+    aps = average_precision(scores, targets)
+    present = ~np.isnan(aps)
+    return float(aps[present].mean()) if present.any() else float("nan")
+
+
+def summarize_multilabel(scores, targets, class_names=None):
+    """The metrics of `[N, C]` video scores against multi-hot `[N, C]` targets: mAP, and per
+    class its support (positive videos) and AP."""
+    scores, hot = _check_multilabel(scores, targets)
+    num_classes = scores.shape[1]
+    names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
+    if len(names) != num_classes:
+        raise ValueError(f"{len(names)} class names for {num_classes} classes.")
+    aps = average_precision(scores, hot)
+    present = ~np.isnan(aps)
+    return {
+        "multi_label": True,
+        "num_videos": int(len(scores)),
+        "num_classes": int(num_classes),
+        "mAP": float(aps[present].mean()) if present.any() else float("nan"),
+        "classes_with_positives": int(present.sum()),
+        "per_class": [
+            {"class": c, "name": names[c], "support": int(hot[:, c].sum()), "ap": float(aps[c])}
+            for c in range(num_classes)
+        ],
+    }
+
+
+def format_multilabel_table(per_class, max_name=40):
+    """Plain-text table of `summarize_multilabel`'s `per_class`."""
+    header = f"{'#':>3}  {'class':<{max_name}}  {'n':>5}  {'AP':>6}"
+    lines = [header, "-" * len(header)]
+    for row in per_class:
+        lines.append(
+            f"{row['class']:>3}  {row['name'][:max_name]:<{max_name}}  {row['support']:>5}  "
+            f"{_pct(row['ap'])}"
+        )
+    return "\n".join(lines)
