@@ -64,7 +64,9 @@ def test_tiny_models_train_and_round_trip_on_other_backend(backend):
     pytest.importorskip(backend)
     import tfvideo
 
-    expected = sorted(n for n in tfvideo.models.available() if n.endswith("_tiny"))
+    expected = sorted(
+        n for n in tfvideo.models.available() if n.endswith("_tiny") and "_causal_" not in n
+    )
     result = run_child(backend, [str(REPO_ROOT / "tests" / "backend_models.py")], timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     results = [

@@ -74,7 +74,15 @@ def _shortcut(x, planes, strides, name):
 
 
 def _bottleneck(
-    x, planes, *, strides=1, last_relu=True, tam_frames=None, shortcut_after_tam=True, name
+    x,
+    planes,
+    *,
+    strides=1,
+    last_relu=True,
+    tam_frames=None,
+    shortcut_after_tam=True,
+    causal=False,
+    name,
 ):
     """bLVNet bottleneck; `planes` is the output width (internal width planes / 4).
 
@@ -84,7 +92,7 @@ def _bottleneck(
     """
     identity = x
     if tam_frames:
-        x = TemporalAggregation(tam_frames, name=f"{name}_tam")(x)
+        x = TemporalAggregation(tam_frames, causal=causal, name=f"{name}_tam")(x)
     width = planes // _EXPANSION
     out = _conv_bn(x, width, 1, conv_name=f"{name}_conv1", bn_name=f"{name}_bn1")
     out = _conv_bn(out, width, 3, strides=strides, conv_name=f"{name}_conv2", bn_name=f"{name}_bn2")
@@ -133,10 +141,10 @@ def _merge_big_little(big, little, name):
     return layers.ReLU(name=f"{name}_relu")(merged)
 
 
-def _bl_stem(x, num_frames, width, alpha):
+def _bl_stem(x, num_frames, width, alpha, causal):
     """`conv1` 7x7/2 + TAM + the big-little `layer0` (`_forward_bL_layer0`)."""
     x = _conv_bn(x, width, 7, strides=2, conv_name="conv1", bn_name="bn1")
-    x = TemporalAggregation(num_frames, name="tam")(x)
+    x = TemporalAggregation(num_frames, causal=causal, name="tam")(x)
     big = FrameSubsample(2, 1, name="layer0_big_frames")(x)
     little = FrameSubsample(2, 0, name="layer0_little_frames")(x)
     big = _conv_bn(big, width, 3, strides=2, relu=False, conv_name="b_conv0", bn_name="bn_b0")
@@ -148,9 +156,9 @@ def _bl_stem(x, num_frames, width, alpha):
     return FrameRepeat(2, name="layer0_duplicate")(x)
 
 
-def _bl_module(x, planes, blocks, *, num_frames, alpha, beta, strides, name):
+def _bl_module(x, planes, blocks, *, num_frames, alpha, beta, strides, causal, name):
     """`bLModule`: TAM, big branch (stride 2, blocks - 1), little branch, merge, fusion block."""
-    x = TemporalAggregation(num_frames, name=f"{name}_tam")(x)
+    x = TemporalAggregation(num_frames, causal=causal, name=f"{name}_tam")(x)
     big = FrameSubsample(2, 1, name=f"{name}_big_frames")(x)
     little = FrameSubsample(2, 0, name=f"{name}_little_frames")(x)
     big = _res_layer(big, planes, blocks - 1, strides=2, last_relu=False, name=f"{name}_big")
@@ -177,6 +185,7 @@ def build_blvnet_tam(
     shortcut_after_tam=True,
     mean=common.IMAGENET[0],
     std=common.IMAGENET[1],
+    causal=False,
     name=None,
 ):
     """bLVNet-TAM as a functional `keras.Model`: clips `[B, num_frames, H, W, 3]` -> logits.
@@ -195,6 +204,8 @@ def build_blvnet_tam(
         shortcut_after_tam: True reproduces the reference (the projection shortcut of the first
             layer4 block sees the TAM output); False feeds it the block input.
         mean, std: per-channel normalisation of [0, 1] pixels, applied inside the model.
+        causal: causal TAMs (left-padded: frames t-2..t). A frame pair is processed together
+            (the big frame feeds the little one), so the model streams by frame pairs.
     """
     if num_frames < 2 or num_frames % 2:
         raise ValueError(
@@ -216,7 +227,7 @@ def build_blvnet_tam(
     clips = common.clip_input(num_frames, (height, width))
     x = common.Normalize(mean, std, name="normalize")(clips)
     x = common.FoldFrames(name="fold_frames")(x)
-    x = _bl_stem(x, num_frames, widths[0], alpha)
+    x = _bl_stem(x, num_frames, widths[0], alpha, causal)
     for stage, strides in enumerate((2, 2, 1)):
         x = _bl_module(
             x,
@@ -226,6 +237,7 @@ def build_blvnet_tam(
             alpha=alpha,
             beta=beta,
             strides=strides,
+            causal=causal,
             name=f"layer{stage + 1}",
         )
     x = FrameSubsample(2, 1, name="layer4_big_frames")(x)
@@ -236,6 +248,7 @@ def build_blvnet_tam(
         strides=2,
         tam_frames=num_frames // 2,
         shortcut_after_tam=shortcut_after_tam,
+        causal=causal,
         name="layer4",
     )
     x = layers.GlobalAveragePooling2D(name="gappool")(x)
@@ -291,4 +304,18 @@ def blvnet_tam_tiny(num_classes, num_frames, input_size, **options):
             "name": "blvnet_tam_tiny",
             **options,
         },
+    )
+
+
+@register(
+    "blvnet_tam_causal_tiny",
+    num_frames=16,
+    input_size=64,
+    causal=True,
+    **{**_SSV, "num_classes": 10},
+)
+def blvnet_tam_causal_tiny(num_classes, num_frames, input_size, **options):
+    """`blvnet_tam_tiny` with causal TAMs: it streams by frame pairs."""
+    return blvnet_tam_tiny(
+        num_classes, num_frames, input_size, **{"name": "blvnet_tam_causal_tiny", **options}
     )

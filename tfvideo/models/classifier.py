@@ -25,7 +25,7 @@ import numpy as np
 from keras import layers
 
 from tfvideo.layers._common import serializable
-from tfvideo.models import common
+from tfvideo.models import common, streaming
 from tfvideo.models.spec import ModelSpec
 
 CONFIG_FILE = "config.json"
@@ -67,6 +67,11 @@ def _pooled_features(network, spec):
 @serializable
 class VideoClassifier(keras.Model):
     """A video model `[B, T, H, W, 3]` (uint8 or float in [0, 255]) -> logits, with its spec.
+
+    Causal models (`causal=True`, `*_causal_tiny`) also stream: `init_states(batch_size)`,
+    `stream_step(frames, states) -> (logits, states)`, `streaming_model(batch_size)` (the step
+    as a `keras.Model`), `per_frame_logits(clips)` and `stream_frames`; the exact contract is
+    in `tfvideo.models.streaming`.
 
     Args:
         spec: the `ModelSpec` (or its config dict) to build.
@@ -124,6 +129,48 @@ class VideoClassifier(keras.Model):
                 for i in range(0, len(clips), batch_size)
             ]
         )
+
+    # Streaming (causal models; the API is documented in tfvideo/models/streaming.py).
+    @property
+    def stream_frames(self) -> int:
+        """Frames per streaming step: 1, or 2 for bLVNet-TAM (a frame pair)."""
+        return streaming.stream_frames(self)
+
+    def state_shapes(self, batch_size=1) -> dict:
+        """`{state name: shape}` of the streaming step, batch first, each at most 4-D."""
+        return streaming.state_shapes(self, batch_size)
+
+    def init_states(self, batch_size=1) -> dict:
+        """Zero states that start a stream of `batch_size` videos."""
+        return streaming.init_states(self, batch_size)
+
+    def _cached(self, key, build):
+        cache = self.__dict__.setdefault("_streaming_cache", {})  # untracked, not saved
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def streaming_model(self, batch_size=1) -> keras.Model:
+        """The one-step `keras.Model` `{"frames", **states} -> {"logits", **states}` over this
+        model's layers (shared weights), static shapes for `batch_size`."""
+        return self._cached(
+            ("stream", batch_size), lambda: streaming.streaming_model(self, batch_size)
+        )
+
+    def stream_step(self, frames, states):
+        """One step: `frames` `[B, H, W, 3]` (bLVNet-TAM `[B, 2, H, W, 3]`) and the states ->
+        `(logits [B, num_classes], new_states)`."""
+        step = self.streaming_model(int(keras.ops.shape(frames)[0]))
+        inputs = {"frames": frames, **states}
+        inputs = {k: keras.ops.convert_to_tensor(v, "float32") for k, v in inputs.items()}
+        outputs = dict(step(inputs, training=False))
+        return outputs.pop("logits"), outputs
+
+    def per_frame_logits(self, clips):
+        """The causal clip model's per-frame logits `[B, T / stream_frames, num_classes]`
+        (their mean over frames is the clip logits)."""
+        model = self._cached("per_frame", lambda: streaming.per_frame_model(self))
+        return model(clips, training=False)
 
     def reset_head(self, num_classes, class_names=None) -> "VideoClassifier":
         """A new model with a fresh `num_classes` classifier and every other weight copied.

@@ -273,6 +273,7 @@ def video_resnet(
     shift_div=8,
     tei_reduction=8,
     tim_initializer="shift",
+    causal=False,
 ):
     """Builds a TSN-style frame-folded ResNet video classifier.
 
@@ -290,6 +291,9 @@ def video_resnet(
             reference shifts every 2nd block of ResNet-101, every block of ResNet-50).
         shift_div: TSM shifts `2 / shift_div` of the channels.
         tei_reduction, tim_initializer: TEINet MEM reduction and TIM init.
+        causal: causal temporal modules (online TSM: shift from the past only; TEINet: MEM
+            difference with the previous frame, left-padded TIM), so frame t's logits depend
+            on frames `<= t` only and the model streams (`VideoClassifier.stream_step`).
     """
     if temporal not in (None, "tsm", "tei"):
         raise ValueError(f"temporal must be None, 'tsm' or 'tei', got {temporal!r}")
@@ -304,12 +308,13 @@ def video_resnet(
                 return y
             if temporal == "tsm":
                 return video_layers.TemporalShift(
-                    num_frames, shift_div=shift_div, name=f"{block}_shift"
+                    num_frames, shift_div=shift_div, causal=causal, name=f"{block}_shift"
                 )(y)
             return video_layers.TemporalEnhancementInteraction(
                 num_frames,
                 reduction=tei_reduction,
                 tim_initializer=tim_initializer,
+                causal=causal,
                 name=f"{block}_tei",
             )(y)
 
@@ -352,3 +357,8 @@ for _prefix, _temporal in (("tsn", None), ("tsm", "tsm"), ("teinet", "tei")):
     # TSM's reference shifts every 2nd block of ResNet-101 (`n_round = 2`).
     _register(f"{_prefix}_r101", _temporal, depth=101, temporal_every=2 if _prefix == "tsm" else 1)
     _register(f"{_prefix}_tiny", _temporal, input_size=64, stem_pool=False, **TINY)
+# Causal (streaming) tiny variants: tfvideo.models.streaming steps them frame by frame.
+for _prefix, _temporal in (("tsm", "tsm"), ("teinet", "tei")):
+    _register(
+        f"{_prefix}_causal_tiny", _temporal, input_size=64, stem_pool=False, causal=True, **TINY
+    )

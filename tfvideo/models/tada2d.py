@@ -31,12 +31,18 @@ from tfvideo.models.resnet import TINY, conv_initializer, resnet_backbone
 
 
 def tada_conv3x3_fn(
-    num_frames, route_reduction=4, route_kernel_sizes=(3, 3), epsilon=1e-5, momentum=0.9
+    num_frames,
+    route_reduction=4,
+    route_kernel_sizes=(3, 3),
+    epsilon=1e-5,
+    momentum=0.9,
+    causal=False,
 ):
     """`conv3x3_fn` hook of `resnet_backbone` that builds TAda2D's temporal 3x3 conv.
 
     The TAdaConv2D is named `{block}_conv2` and the aggregation `{block}_bn2` (its main BN is
-    torchvision's `bn2`), so 2D ImageNet weights load by name.
+    torchvision's `bn2`), so 2D ImageNet weights load by name. `causal` builds both causal
+    (causal route, running-mean context, aggregation over frames t-2..t).
     """
     from tfvideo import layers as video_layers
 
@@ -52,10 +58,11 @@ def tada_conv3x3_fn(
             route_reduction=route_reduction,
             route_kernel_sizes=tuple(route_kernel_sizes),
             kernel_initializer=conv_initializer(),
+            causal=causal,
             name=f"{block}_conv2",
         )(x)
         return video_layers.TAdaAggregation(
-            num_frames, epsilon=epsilon, momentum=momentum, name=f"{block}_bn2"
+            num_frames, epsilon=epsilon, momentum=momentum, causal=causal, name=f"{block}_bn2"
         )(y)
 
     return conv3x3
@@ -77,6 +84,7 @@ def tada2d(
     stride_on="3x3",
     route_reduction=4,
     route_kernel_sizes=(3, 3),
+    causal=False,
 ):
     """Builds a TAda2D video classifier taking `[B, T, H, W, 3]` clips in [0, 255].
 
@@ -93,9 +101,13 @@ def tada2d(
         dropout: dropout rate before the FC layer.
         stride_on: "3x3" (v1.5, as TAda2D) or "1x1" (v1).
         route_reduction, route_kernel_sizes: RouteFunc settings (r = 4, k = (3, 3)).
+        causal: causal TAdaConvs and aggregations (see `tada_conv3x3_fn`), so the model
+            streams frame by frame (`VideoClassifier.stream_step`).
     """
     conv3x3_fn = (
-        tada_conv3x3_fn(num_frames, route_reduction, route_kernel_sizes) if temporal else None
+        tada_conv3x3_fn(num_frames, route_reduction, route_kernel_sizes, causal=causal)
+        if temporal
+        else None
     )
     clips = common.clip_input(num_frames, input_size)
     x = common.Normalize(mean, std, name="normalize")(clips)
@@ -141,3 +153,6 @@ def _register(name, input_size=224, sampling="dense", **config):
 # The paper reports 43 / 86 GMACs at the 256 x 256 test crop; training crops are 224.
 _register("tada2d_r50", depth=50)
 _register("tada2d_tiny", input_size=64, sampling="segments", first_stride=1, **TINY)
+_register(
+    "tada2d_causal_tiny", input_size=64, sampling="segments", first_stride=1, causal=True, **TINY
+)
