@@ -15,7 +15,7 @@ import tensorflow as tf
 from data_fixtures import video_dir, write_video  # noqa: F401  (fixtures)
 from PIL import Image, ImageEnhance, ImageOps
 
-from tfvideo.data import annotations, mixing, pipeline
+from tfvideo.data import annotations, mixing, pipeline, tfrecords
 from tfvideo.data import randaugment as ra
 from tfvideo.data.annotations import VideoDataset
 from tfvideo.data.augment import flip_label
@@ -288,6 +288,8 @@ def test_multi_label_list_and_charades_readers(tmp_path):
         annotations.read_charades(str(bad), "/videos", str(classes))
     with pytest.raises(ValueError, match="mix single labels"):
         VideoDataset([("a", 0), ("b", (1,))], ["x", "y"])
+    with pytest.raises(ValueError, match="multi-label: TFRecords store one label"):
+        tfrecords.write_tfrecords(ds, str(tmp_path / "records"))
 
 
 def test_multi_label_pipeline_gives_multi_hot_labels(video_dir):

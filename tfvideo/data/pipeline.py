@@ -500,9 +500,9 @@ def build_train_dataset(
         mixup, cutmix: Beta alphas of batch-level MixUp / CutMix (0: off; both on: one of the
             two per batch, see :func:`tfvideo.data.mixing.mix_batch`); they imply ``one_hot``.
         one_hot: labels as float32 ``[batch, num_classes]`` vectors.
-        start: skip this many clips of the (shuffled, repeated) stream before
-            decoding, so a seeded pipeline built again at clip ``start`` goes on
-            exactly where one built at 0 was (resuming a training run).
+        start: skip this many videos of the (shuffled, repeated) stream before
+            decoding (clips / ``repeat_aug``), so a seeded pipeline built again at video
+            ``start`` goes on exactly where one built at 0 was (resuming a training run).
 
     Returns:
         the dataset: clips ``[batch, T, crop_size, crop_size, 3]``, labels

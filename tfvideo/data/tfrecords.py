@@ -271,6 +271,11 @@ def write_tfrecords(
             "`dataset` must have `samples` and `class_names` (a VideoDataset), "
             f"got {type(dataset).__name__}."
         )
+    if getattr(dataset, "multi_label", False):
+        raise ValueError(
+            f"dataset {dataset.name!r} is multi-label: TFRecords store one label per video "
+            "(clip/label/index); read its videos with build_train_dataset instead."
+        )
     samples = list(dataset.samples)
     names = list(dataset.class_names)
     order = np.arange(len(samples))
