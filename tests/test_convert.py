@@ -85,6 +85,14 @@ def test_read_checkpoint_npz_and_missing_file(tmp_path):
             ["backbone.downsample_layers.0.0.weight", "backbone.stages.0.0.dwconv_rf.a.weight"],
             "tadaconvnext",
         ),
+        (
+            [
+                "backbone.downsample_layers.0.0.weight",
+                "backbone.stages.0.0.dwconv_rf.qkv_proj.weight",
+                "backbone.stages.0.0.norm_avgpool.weight",
+            ],
+            "tadaconvnextv2",
+        ),
         (["baseline_model.b_conv0.weight", "baseline_model.layer1.tam.prev.weight"], "blvnet_tam"),
         (["features.0.0.0.weight", "classifier.1.weight"], "torchvision_s3d"),
     ],

@@ -453,9 +453,10 @@ class TAdaConvNeXtBlockRef(nn.Module):
 
 
 class TAdaConvNeXtRef(nn.Module):
-    """TAdaConvNeXt v1 (papers.md 4.4) with `backbone.downsample_layers/stages/norm`, `head.out`."""
+    """TAdaConvNeXt v1 (papers.md 4.4) with `backbone.downsample_layers/stages/norm`, `head.out`;
+    `block(dim)` makes the blocks (v1's by default)."""
 
-    def __init__(self, depths, dims, num_classes):
+    def __init__(self, depths, dims, num_classes, block=None):
         super().__init__()
         self.backbone, self.head = Namespace(), Namespace()
         layers = [
@@ -473,7 +474,7 @@ class TAdaConvNeXtRef(nn.Module):
         ]
         self.backbone.downsample_layers = nn.ModuleList(layers)
         self.backbone.stages = nn.ModuleList(
-            nn.Sequential(*[TAdaConvNeXtBlockRef(d) for _ in range(n)])
+            nn.Sequential(*[(block or TAdaConvNeXtBlockRef)(d) for _ in range(n)])
             for n, d in zip(depths, dims)
         )
         self.backbone.norm = nn.LayerNorm(dims[-1], eps=1e-6)
@@ -496,6 +497,89 @@ def test_tadaconvnext_release_layout_into_tadaconvnext():
     )
     assert_tada_release_parity(
         model, reference, {"model_state": reference.state_dict()}, "tadaconvnext", clip
+    )
+
+
+def quick_gelu(x):
+    return x * torch.sigmoid(1.702 * x)
+
+
+class RouteFuncTransformerRef(nn.Module):
+    """TAdaConvV2's route: h = QuickGELU(LN(a(GAP_HW(x)))); h += attn_out(MHSA_t(LN_t(h)));
+    alpha = b(h) + 1, beta = b_bias(h) + 1. Head `j` of q/k/v owns channels d * heads + j;
+    the output merges them as j * head_dim + d; the logits are scaled by C' ** -0.5."""
+
+    def __init__(self, channels, head_dim, ratio=2, kernels=(3, 3)):
+        super().__init__()
+        hidden = channels // ratio
+        self.head_dim, self.heads = head_dim, hidden // head_dim
+        self.a = nn.Conv3d(channels, hidden, (kernels[0], 1, 1), padding=(kernels[0] // 2, 0, 0))
+        self.norm = LayerNormChannelsFirst(hidden)
+        self.norm_transformer = LayerNormChannelsFirst(hidden)
+        self.qkv_proj = nn.Conv3d(hidden, 3 * hidden, 1)
+        self.attn_out = nn.Conv3d(hidden, hidden, 1)
+        pad = (kernels[1] // 2, 0, 0)
+        self.b = nn.Conv3d(hidden, channels, (kernels[1], 1, 1), padding=pad, bias=False)
+        self.b_bias = nn.Conv3d(hidden, channels, (kernels[1], 1, 1), padding=pad, bias=False)
+
+    def attention(self, u):  # [B, C', T, 1, 1]
+        qkv = self.qkv_proj(u)[:, :, :, 0, 0]
+        hidden = qkv.shape[1] // 3
+        q, k, v = (
+            qkv[:, i * hidden : (i + 1) * hidden].reshape(-1, self.head_dim, self.heads, u.shape[2])
+            for i in range(3)
+        )  # [B, d, head, T]
+        logits = torch.einsum("bdjt,bdjs->bjts", q, k) * hidden**-0.5
+        out = torch.einsum("bjts,bdjs->bjdt", logits.softmax(-1), v)  # [B, head, d, T]
+        return self.attn_out(out.reshape(u.shape))
+
+    def forward(self, x):
+        h = quick_gelu(self.norm(self.a(x.mean((3, 4), keepdim=True))))
+        h = h + self.attention(self.norm_transformer(h))
+        return self.b(h) + 1, self.b_bias(h) + 1
+
+
+class TAdaConvNeXtV2BlockRef(nn.Module):
+    """x + gamma * pwconv2(QuickGELU(pwconv1(LN(y) + LN_0(AvgPool_t3(y))))),
+    y = TAdaConv(x, route(x)) (papers.md / TAdaConvNeXtV2Block)."""
+
+    def __init__(self, dim, head_dim):
+        super().__init__()
+        self.dwconv = TAdaConv2dRef(dim, dim, 7, padding=3, groups=dim, bias=True, cal="cout")
+        self.dwconv_rf = RouteFuncTransformerRef(dim, head_dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm_avgpool = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(1e-6 * torch.ones(dim))
+
+    def forward(self, x):
+        y = self.dwconv(x, *self.dwconv_rf(x))
+        pooled = F.avg_pool3d(y, (3, 1, 1), 1, (1, 0, 0), count_include_pad=True)
+        y = self.norm(y.permute(0, 2, 3, 4, 1)) + self.norm_avgpool(pooled.permute(0, 2, 3, 4, 1))
+        y = self.gamma * self.pwconv2(quick_gelu(self.pwconv1(y)))
+        return x + y.permute(0, 4, 1, 2, 3)
+
+
+def test_tadaconvnextv2_release_layout_into_tadaconvnextv2():
+    depths, dims, head_dim = (1, 1, 2, 1), (16, 32, 64, 128), 8  # 1, 2, 4, 8 heads
+    clip = random_clip(8, 64, seed=5)
+    video = as_video(normalized(clip, TADA))
+    block = lambda dim: TAdaConvNeXtV2BlockRef(dim, head_dim)  # noqa: E731
+    reference = randomize(TAdaConvNeXtRef(depths, dims, 5, block), seed=5, inputs=video)
+    assert_blocks_visible(block_effect(reference, video, "backbone.stages.0.0.dwconv_rf"))
+    assert_blocks_visible(block_effect(reference, video, "backbone.stages.3.0.dwconv_rf"))
+    model = tfvideo.models.create(
+        "tadaconvnextv2_t",
+        num_classes=5,
+        num_frames=8,
+        input_size=64,
+        depths=depths,
+        dims=dims,
+        head_dim=head_dim,
+    )
+    assert_tada_release_parity(
+        model, reference, {"model_state": reference.state_dict()}, "tadaconvnextv2", clip
     )
 
 

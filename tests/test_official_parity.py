@@ -2,7 +2,7 @@
 
 Each test builds an official model from a local checkout named by an environment variable,
 
-    TFVIDEO_TADACONV_REPO  alibaba-mmai-research/TAdaConv        (TAda2D-R50)
+    TFVIDEO_TADACONV_REPO  alibaba-mmai-research/TAdaConv        (TAda2D-R50, TAdaConvNeXtV2-T)
     TFVIDEO_BLVNET_REPO    IBM/bLVNet-TAM                        (bLVNet-TAM-50)
     TFVIDEO_TSM_REPO       mit-han-lab/temporal-shift-module     (TSM-R50, blockres shift 1/8)
 
@@ -44,6 +44,14 @@ REPOSITORIES = {
 # case -> (environment variable, tfvideo model, converter source, frames, size, mean/std)
 CASES = {
     "tada2d": ("TFVIDEO_TADACONV_REPO", "tada2d_r50", "tada2d", 8, 64, TADA),
+    "tadaconvnextv2": (
+        "TFVIDEO_TADACONV_REPO",
+        "tadaconvnextv2_t",
+        "tadaconvnextv2",
+        8,
+        64,
+        TADA,
+    ),
     "blvnet_tam": ("TFVIDEO_BLVNET_REPO", "blvnet_tam_r50", "blvnet_tam", 8, 64, IMAGENET),
     "tsm": ("TFVIDEO_TSM_REPO", "tsm_r50", "tsm", 8, 64, IMAGENET),
 }
@@ -53,7 +61,8 @@ CASES = {
 # The subprocess: official model, random weights, logits.
 
 
-def _official_tada2d(checkout, frames):
+def _official_tadaconv(config, checkout, frames):
+    """A model of the TAdaConv repository, built by its own config system from `config`."""
     import tempfile
     import types
 
@@ -63,7 +72,7 @@ def _official_tada2d(checkout, frames):
     sys.argv = [
         "parity",
         "--cfg",
-        "configs/projects/tada/k400/tada2d_8x8.yaml",
+        config,
         "OUTPUT_DIR",
         tempfile.mkdtemp(),
     ]
@@ -128,12 +137,27 @@ def _official_tsm(checkout, frames):
     return model, lambda video: model(video.flatten(1, 2))  # [B, T*3, H, W]
 
 
-OFFICIAL = {"tada2d": _official_tada2d, "blvnet_tam": _official_blvnet, "tsm": _official_tsm}
+def _official_tada2d(checkout, frames):
+    return _official_tadaconv("configs/projects/tada/k400/tada2d_8x8.yaml", checkout, frames)
+
+
+def _official_tadaconvnextv2(checkout, frames):
+    config = "configs/projects/tadaconvnextv2/tadaconvnextv2_tiny_k400_16f.yaml"
+    return _official_tadaconv(config, checkout, frames)
+
+
+OFFICIAL = {
+    "tada2d": _official_tada2d,
+    "tadaconvnextv2": _official_tadaconvnextv2,
+    "blvnet_tam": _official_blvnet,
+    "tsm": _official_tsm,
+}
 
 # An early block of each official model (its first temporal module, or the conv it wraps): zeroing
 # it must move the logits far beyond the tolerance, or a wrongly converted early block would pass.
 EARLY_BLOCK = {
     "tada2d": "backbone.conv2.res_1.conv_branch.b_rf",
+    "tadaconvnextv2": "backbone.stages.0.0.dwconv_rf",
     "blvnet_tam": "baseline_model.tam",
     "tsm": "base_model.layer1.0.conv1.net",
 }

@@ -20,6 +20,7 @@ from tfvideo.convert.keras_applications import plan_keras_applications_resnet
 from tfvideo.convert.resnet import plan_resnet
 from tfvideo.convert.s3d import plan_s3d
 from tfvideo.convert.tadaconvnext import plan_tadaconvnext
+from tfvideo.convert.tadaconvnextv2 import plan_tadaconvnextv2
 from tfvideo.models import common, resnet, spec_of
 
 
@@ -59,6 +60,12 @@ SOURCES = {
             common.TADA,
             "TAdaConvNeXt v1 (Masked-Action-Recognition ConvNeXt + TAdaConvNeXtBlock)",
         ),
+        Source(
+            "tadaconvnextv2",
+            "tadaconvnextv2",
+            common.TADA,
+            "TAdaConv release: TAdaConvNeXtV2 (ConvNeXt + TAdaConvNeXtV2Block)",
+        ),
         Source("blvnet_tam", "blvnet", common.IMAGENET, "IBM/bLVNet-TAM release (bLVNet_TAM)"),
         Source("torchvision_s3d", "s3d", common.KINETICS_S3D, "torchvision S3D (KINETICS400_V1)"),
     )
@@ -71,6 +78,7 @@ PLANNERS = {
     "tada2d": plan_resnet,
     "keras_applications_resnet": plan_keras_applications_resnet,
     "tadaconvnext": plan_tadaconvnext,
+    "tadaconvnextv2": plan_tadaconvnextv2,
     "blvnet_tam": plan_blvnet,
     "torchvision_s3d": plan_s3d,
 }
@@ -82,6 +90,7 @@ HEAD_WEIGHT = {
     "tada2d": "head.out.weight",
     "keras_applications_resnet": "predictions.bias",
     "tadaconvnext": "head.out.weight",
+    "tadaconvnextv2": "head.out.weight",
     "blvnet_tam": "new_fc.weight",
     "torchvision_s3d": "classifier.1.weight",
 }
@@ -96,6 +105,8 @@ def detect_source(state):
 
     if "conv1_conv.kernel" in keys and "conv2_block1_1_conv.kernel" in keys:
         return "keras_applications_resnet"
+    if has("dwconv_rf.qkv_proj.") or has(".norm_avgpool."):
+        return "tadaconvnextv2"
     if has("dwconv_rf.") or has("backbone.downsample_layers."):
         return "tadaconvnext"
     if has("conv_branch.") and has("backbone.conv1.a."):

@@ -15,7 +15,8 @@ The authors' code (`models/base/convnext.py` + `TAdaConvNeXtBlock`) is a `BaseVi
 - `backbone.norm`, `head.out` -> `norm`, `head_out`.
 
 Other block variants of that code (`TAdaConvNeXtBlockAvgPoolGELU`, the LN+GELU route function)
-have extra or different keys and are rejected with the list of them.
+have extra or different keys and are rejected with the list of them; the TAdaConv repository's
+TAdaConvNeXtV2 is the `tadaconvnextv2` layout (`tfvideo/convert/tadaconvnextv2.py`).
 """
 
 import keras
@@ -37,9 +38,14 @@ def _stem_kernel(weight):
     return np.transpose(weight, (3, 4, 2, 1, 0)).reshape(kh, kw, taps * channels, out)
 
 
-def plan_tadaconvnext(plan, model, include_head):
+def plan_tadaconvnext(plan, model, include_head, plan_block_layer=None):
+    """Plans every layer of a (TAda)ConvNeXt; `plan_block_layer(plan, layer, prefix)` (the V2
+    layout's) takes the layers it returns True for, before the v1 rules."""
     for layer in model.layers:
         if not layer.weights:
+            continue
+        prefix = "backbone." + _plan.module_path(layer.name)
+        if plan_block_layer is not None and plan_block_layer(plan, layer, prefix):
             continue
         if layer.name == "head_out":
             if include_head:
@@ -48,7 +54,6 @@ def plan_tadaconvnext(plan, model, include_head):
                 plan.allow_uncovered(layer.weights)
                 plan.ignore(["head.out.weight", "head.out.bias"])
             continue
-        prefix = "backbone." + _plan.module_path(layer.name)
         if isinstance(layer, TAdaConv2D):
             kernel = _plan.depthwise_kernel if layer.groups > 1 else _plan.conv2d_kernel
             plan.assign(layer.kernel, f"{prefix}.weight", kernel)

@@ -20,6 +20,12 @@ from tfvideo.layers.pooling import SeparablePooling3D
 from tfvideo.layers.regularization import DropPath, LayerScale
 from tfvideo.layers.s3d import CentreInitializer, SeparableConv3D, SpatioTemporalGating
 from tfvideo.layers.tada import RouteFunc, TAdaAggregation, TAdaConv2D
+from tfvideo.layers.tada_v2 import (
+    QuickGELU,
+    RouteFuncTransformer,
+    TAdaConv2DV2,
+    TAdaLayerNormAggregation,
+)
 from tfvideo.layers.teinet import (
     MotionEnhancement,
     TemporalEnhancementInteraction,
@@ -35,16 +41,20 @@ __all__ = [
     "FrameSubsample",
     "LayerScale",
     "Normalize",
+    "QuickGELU",
     "SeparablePooling3D",
     "TemporalMean",
     "TemporalWindows",
     "UnfoldFrames",
     "MotionEnhancement",
     "RouteFunc",
+    "RouteFuncTransformer",
     "SeparableConv3D",
     "SpatioTemporalGating",
     "TAdaAggregation",
     "TAdaConv2D",
+    "TAdaConv2DV2",
+    "TAdaLayerNormAggregation",
     "TemporalAggregation",
     "TemporalEnhancementInteraction",
     "TemporalInteraction",

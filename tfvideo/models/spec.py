@@ -22,6 +22,7 @@ VIEW_AGGREGATION = {
     "s3d": "logits",
     "tada2d": "softmax",
     "tadaconvnext": "softmax",
+    "tadaconvnextv2": "softmax",
     "blvnet": "softmax",
 }
 
@@ -30,6 +31,7 @@ CHECKPOINT_LAYOUTS = {
     "resnet": ("torchvision_resnet", "tsm", "keras_applications_resnet"),
     "tada2d": ("tada2d", "torchvision_resnet", "keras_applications_resnet"),
     "tadaconvnext": ("tadaconvnext",),
+    "tadaconvnextv2": ("tadaconvnextv2",),
     "blvnet": ("blvnet_tam",),
     "s3d": ("torchvision_s3d",),
 }
@@ -58,6 +60,7 @@ HEADS = {
     "tada2d": Head("fc", "temporal_pool"),
     "blvnet": Head("new_fc", "gappool", folded_frames=0.5),  # layer4 sees every 2nd frame
     "tadaconvnext": Head("head_out", "norm"),
+    "tadaconvnextv2": Head("head_out", "norm"),
     "s3d": Head("logits_conv", "logits_avgpool", features_at="input"),
 }
 
@@ -88,7 +91,8 @@ class ModelSpec:
 
     Args:
         name: the registered configuration (`tfvideo.models.available()`).
-        family: "resnet" (TSN/TSM/TEINet), "tada2d", "tadaconvnext", "blvnet" or "s3d".
+        family: "resnet" (TSN/TSM/TEINet), "tada2d", "tadaconvnext", "tadaconvnextv2", "blvnet"
+            or "s3d".
         num_classes: logits.
         num_frames: frames per clip (T).
         input_size: `(height, width)` of the frames the network sees.
