@@ -31,6 +31,8 @@ EXTRAS["test"] = sorted(
     | {"mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings>=1.0", "mkdocstrings-python>=2.0"}
     # tests/test_lint.py runs ruff's linter and formatter (ruff.toml).
     | {"ruff>=0.15"}
+    # tests/test_temporalize.py temporalizes keras-hub's ResNet and MobileNet backbones.
+    | {"keras-hub>=0.32"}
 )
 
 

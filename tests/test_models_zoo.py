@@ -20,7 +20,7 @@ from tfvideo import models
 
 # The *_causal_tiny variants are covered by tests/test_streaming.py.
 TINY_MODELS = [n for n in models.available() if n.endswith("_tiny") and "_causal_" not in n]
-FAMILIES = {"s3d", "resnet", "tada2d", "blvnet", "tadaconvnext"}
+FAMILIES = {"s3d", "resnet", "tada2d", "blvnet", "tadaconvnext", "temporalized"}
 # Relative tolerance of the JAX and TFLite parity checks (max |difference| / max |logit|).
 PARITY_TOLERANCE = 1e-4
 
@@ -47,6 +47,9 @@ BLOCK_LAYERS = {
         ]
         + [f"layer{s}_{b}_0_conv2" for s in (1, 2, 3) for b in ("big", "little", "fusion")]
     ),
+    # keras.applications MobileNetV2 through tfvideo.temporalize (TSM has no weights)
+    "mobilenetv2_tsm_tiny": ["expanded_conv_depthwise"]
+    + [f"block_{b}_depthwise" for b in range(1, 17)],
     "s3d_tiny": ["conv2d_2c_3x3"]
     + [f"mixed_{m}_{b}" for m in _MIXED for b in ("b0_0a", "b1_0b", "b2_0b", "b3_0b")],
 }

@@ -7,3 +7,4 @@ after a plain `import tfvideo`.
 __version__ = "0.1.0"
 
 from tfvideo import layers, models, profile  # noqa: E402,F401
+from tfvideo.models import temporalize  # noqa: E402,F401

@@ -8,6 +8,7 @@ from tfvideo.models import _families, common  # noqa: F401  (registers serializa
 from tfvideo.models.classifier import VideoClassifier, copy_weights, from_preset, spec_of
 from tfvideo.models.registry import available, create, default_spec, defaults, register
 from tfvideo.models.spec import ModelSpec
+from tfvideo.models.temporalized import temporalize
 
 __all__ = [
     "ModelSpec",
@@ -20,4 +21,5 @@ __all__ = [
     "from_preset",
     "register",
     "spec_of",
+    "temporalize",
 ]

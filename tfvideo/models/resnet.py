@@ -242,17 +242,18 @@ def resnet_backbone(
     return x
 
 
-def tsn_head(features, num_classes, num_frames, dropout=0.5):
-    """TSN consensus: per-frame dropout + FC, then the mean of the frame logits."""
+def tsn_head(features, num_classes, num_frames, dropout=0.5, prefix=""):
+    """TSN consensus: per-frame dropout + FC, then the mean of the frame logits (layers
+    `{prefix}fc`, `{prefix}unfold`, `{prefix}consensus`)."""
     logits = common.classifier_head(
         features,
         num_classes,
         dropout=dropout,
-        name="fc",
+        name=f"{prefix}fc",
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
     )
-    logits = common.UnfoldFrames(num_frames, name="unfold")(logits)
-    return common.TemporalMean(name="consensus", dtype="float32")(logits)
+    logits = common.UnfoldFrames(num_frames, name=f"{prefix}unfold")(logits)
+    return common.TemporalMean(name=f"{prefix}consensus", dtype="float32")(logits)
 
 
 def video_resnet(
