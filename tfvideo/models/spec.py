@@ -24,6 +24,7 @@ VIEW_AGGREGATION = {
     "tadaconvnext": "softmax",
     "tadaconvnextv2": "softmax",
     "blvnet": "softmax",
+    "temporalized": "logits",  # TSN consensus over a 2D model (tfvideo.temporalize)
 }
 
 # The official checkpoint layouts (`tfvideo.convert.SOURCES` keys) each family loads.
@@ -34,6 +35,7 @@ CHECKPOINT_LAYOUTS = {
     "tadaconvnextv2": ("tadaconvnextv2",),
     "blvnet": ("blvnet_tam",),
     "s3d": ("torchvision_s3d",),
+    "temporalized": (),  # the 2D model's own weights (keras.applications, keras-hub)
 }
 
 
@@ -62,6 +64,7 @@ HEADS = {
     "tadaconvnext": Head("head_out", "norm"),
     "tadaconvnextv2": Head("head_out", "norm"),
     "s3d": Head("logits_conv", "logits_avgpool", features_at="input"),
+    "temporalized": Head("video_fc", "video_avgpool", folded_frames=1.0),
 }
 
 
@@ -92,7 +95,8 @@ class ModelSpec:
     Args:
         name: the registered configuration (`tfvideo.models.available()`).
         family: "resnet" (TSN/TSM/TEINet), "tada2d", "tadaconvnext", "tadaconvnextv2", "blvnet"
-            or "s3d".
+            or "s3d"; "temporalized" for a 2D model turned into a video model
+            (`tfvideo.temporalize`).
         num_classes: logits.
         num_frames: frames per clip (T).
         input_size: `(height, width)` of the frames the network sees.
