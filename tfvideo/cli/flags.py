@@ -31,7 +31,7 @@ HELP = {
     "frame_interval": "Stride between frames for dense sampling.",
     # data
     "dataset": "Dataset format: synthetic (generated, cached), ssv2, kinetics, list, ucf101, "
-    "hmdb51, folder.",
+    "hmdb51, folder, charades (multi-label; a list with 'path 3,7' lines is multi-label too).",
     "train_annotations": "Training annotations (file, or folder for ucf101/hmdb51/folder).",
     "val_annotations": "Validation annotations (same kinds as --train_annotations).",
     "video_root": "Folder holding the videos (prefix for relative paths).",
@@ -55,6 +55,15 @@ HELP = {
     "[S, 1.25 S]), center.",
     "short_side": "Short side before cropping (0: round(input_size * 8 / 7)).",
     "flip": "Random horizontal flips (labels of left/right classes are swapped).",
+    "color_jitter": "Colour jitter strength s: brightness, contrast and saturation factors in "
+    "[1-s, 1+s], one draw per clip (0: off; 0.4 is the usual recipe).",
+    "randaugment": "RandAugment 'N,M': N ops of magnitude M (0..10) per clip, the same for "
+    "every frame ('': off; e.g. 2,9).",
+    "repeat_aug": "Repeated augmentation: K augmented views of every decoded clip (decoded "
+    "once); an epoch trains on K views of every video.",
+    "mixup": "MixUp Beta alpha (0: off; e.g. 0.8): batch-level, soft labels.",
+    "cutmix": "CutMix Beta alpha (0: off; e.g. 1.0): one box for all frames, labels weighted by "
+    "area; with --mixup, one of the two per batch.",
     "on_error": "Undecodable video: skip (counted, reported) or raise.",
     # optimisation
     "batch_size": "Clips per replica; global batch = batch_size x replicas.",

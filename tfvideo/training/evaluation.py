@@ -5,6 +5,10 @@ evaluation mode x spatial crops), the views are averaged (`"logits"` or `"softma
 top-1 / top-5 / mean class accuracy, the confusion matrix and a per-class report are computed
 (`tfvideo.training.metrics`). `reverse_frames=True` plays every clip backwards: the S3D paper's
 test of temporal sensitivity (a model that ignores frame order scores the same both ways).
+
+A multi-label dataset (`VideoDataset.multi_label`, e.g. Charades) is scored by mAP instead, with
+a per-class AP report (`metrics.summarize_multilabel`); its `"softmax"` aggregation averages
+per-class sigmoid probabilities.
 """
 
 import json
@@ -114,11 +118,17 @@ def evaluate_model(
         on_error,
         error_log,
     )
-    _, scores, video_labels = pipeline.aggregate_views(
-        logits, videos, labels, softmax=aggregation == "softmax"
-    )
-    known = video_labels >= 0
-    result = metrics_lib.summarize(scores[known], video_labels[known], dataset.class_names)
+    if dataset.multi_label:
+        if aggregation == "softmax":  # independent classes: average sigmoid probabilities
+            logits = 1.0 / (1.0 + np.exp(-logits))
+        _, scores, targets = pipeline.aggregate_views(logits, videos, labels)
+        result = metrics_lib.summarize_multilabel(scores, targets, dataset.class_names)
+    else:
+        _, scores, video_labels = pipeline.aggregate_views(
+            logits, videos, labels, softmax=aggregation == "softmax"
+        )
+        known = video_labels >= 0
+        result = metrics_lib.summarize(scores[known], video_labels[known], dataset.class_names)
     result.update(
         {
             "views": {"num_clips": num_clips, "num_crops": num_crops, "aggregation": aggregation},
@@ -132,19 +142,21 @@ def evaluate_model(
 
 def write_report(result, directory, prefix="eval", title=None):
     """Writes `<prefix>_report.json`, `<prefix>_per_class.txt` and
-    `<prefix>_confusion_matrix.png` into `directory`; returns their paths."""
+    `<prefix>_confusion_matrix.png` (not for multi-label results) into `directory`; returns
+    their paths."""
     os.makedirs(directory, exist_ok=True)
     json_path = os.path.join(directory, f"{prefix}_report.json")
     txt_path = os.path.join(directory, f"{prefix}_per_class.txt")
     png_path = os.path.join(directory, f"{prefix}_confusion_matrix.png")
     atomic_write_text(json_path, json.dumps(result, indent=1, default=_json_default))
-    atomic_write_text(
-        txt_path,
-        format_summary(result)
-        + "\n\n"
-        + metrics_lib.format_report_table(result["per_class"])
-        + "\n",
+    table = (
+        metrics_lib.format_multilabel_table
+        if result.get("multi_label")
+        else metrics_lib.format_report_table
     )
+    atomic_write_text(txt_path, format_summary(result) + "\n\n" + table(result["per_class"]) + "\n")
+    if result.get("multi_label"):
+        return {"json": json_path, "table": txt_path}
     names = [row["name"] for row in result["per_class"]]
     plots.plot_confusion_matrix(result["confusion_matrix"], png_path, names, title=title)
     return {"json": json_path, "table": txt_path, "confusion_matrix": png_path}
@@ -152,11 +164,17 @@ def write_report(result, directory, prefix="eval", title=None):
 
 def format_summary(result):
     views = result.get("views", {})
-    text = (
-        f"videos {result['num_videos']}  top1 {100 * result['top1']:.1f}%  "
-        f"top5 {100 * result['top5']:.1f}%  mean class acc "
-        f"{100 * result['mean_class_accuracy']:.1f}%"
-    )
+    if result.get("multi_label"):
+        text = (
+            f"videos {result['num_videos']}  mAP {100 * result['mAP']:.1f}% "
+            f"({result['classes_with_positives']} classes with positives)"
+        )
+    else:
+        text = (
+            f"videos {result['num_videos']}  top1 {100 * result['top1']:.1f}%  "
+            f"top5 {100 * result['top5']:.1f}%  mean class acc "
+            f"{100 * result['mean_class_accuracy']:.1f}%"
+        )
     if views:
         text += (
             f"  ({views['num_clips']} clip(s) x {views['num_crops']} crop(s), "

@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from tfvideo._atomic import atomic_save, atomic_write_text
-from tfvideo.data import pipeline
+from tfvideo.data import mixing, pipeline, randaugment
 from tfvideo.data.errors import DecodeErrorReport, ErrorLog
 from tfvideo.training import callbacks as cb
 from tfvideo.training import datasets as data_setup
@@ -59,6 +59,11 @@ class TrainConfig:
     crop: str = "multi_scale"
     short_side: int = 0  # 0: round(input_size * 8 / 7)
     flip: bool = True
+    color_jitter: float = 0.0  # brightness/contrast/saturation strength per clip (0: off)
+    randaugment: str = ""  # "N,M": N RandAugment ops of magnitude M per clip ("": off)
+    repeat_aug: int = 1  # K augmented views of every decoded clip
+    mixup: float = 0.0  # MixUp Beta alpha (0: off)
+    cutmix: float = 0.0  # CutMix Beta alpha (0: off; with --mixup: one of the two per batch)
     on_error: str = "skip"
     # optimisation
     batch_size: int = 16  # per replica
@@ -119,7 +124,49 @@ def _subset(dataset, limit):
 
 
 def _one_hot(ds, num_classes):
-    return ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(
+        lambda x, y: (x, pipeline.label_vectors(y, num_classes)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def _check_recipes(config, global_batch):
+    """Fails early, naming the flag, on a bad augmentation recipe."""
+    randaugment.parse_rand_augment(config.randaugment)
+    mixing.check_mix(config.mixup, config.cutmix)
+    repeat = pipeline.check_repeat_aug(config.repeat_aug)
+    if global_batch % repeat:
+        raise ValueError(
+            f"--repeat_aug={repeat} must divide the global batch ({global_batch}): a batch holds "
+            "whole groups of views of one video."
+        )
+
+
+def loss_and_metrics(num_classes, multi_label, label_smoothing=0.0):
+    """`(loss, metrics, monitor)` of a run: softmax cross-entropy with accuracy (and top-5 over
+    5 classes), monitored on `val_accuracy`; for multi-label data (several labels per video)
+    binary cross-entropy on the sigmoid of every class, with the binary accuracy and the area
+    under the precision-recall curves (`pr_auc`, Keras' interpolated estimate of mAP; the
+    evaluation computes the exact mAP), monitored on `val_pr_auc`. Both losses take soft labels
+    (MixUp, CutMix, label smoothing)."""
+    if multi_label:
+        loss = keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=label_smoothing)
+        metrics = [
+            keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy"),
+            keras.metrics.AUC(
+                curve="PR",
+                multi_label=True,
+                num_labels=num_classes,
+                from_logits=True,
+                name="pr_auc",
+            ),
+        ]
+        return loss, metrics, "val_pr_auc"
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if num_classes > 5:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"))
+    return loss, metrics, "val_accuracy"
 
 
 def build_model(config, class_names, num_frames, input_size, sampling):
@@ -256,7 +303,9 @@ def prepare(config, strategy=None) -> Run:
 
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
-    steps_per_epoch = config.steps_per_epoch or len(train_set) // global_batch
+    _check_recipes(config, global_batch)
+    # Repeated augmentation: an epoch decodes every video once and trains on its K views.
+    steps_per_epoch = config.steps_per_epoch or len(train_set) * config.repeat_aug // global_batch
     if steps_per_epoch < 1:
         raise ValueError(
             f"{len(train_set)} training videos do not fill one global batch of {global_batch} "
@@ -313,14 +362,12 @@ def build(run):
             nesterov=config.nesterov,
             clipnorm=config.clipnorm,
         )
-        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-        if num_classes > 5:
-            metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"))
+        loss, metrics, _ = loss_and_metrics(
+            num_classes, run.train_set.multi_label, config.label_smoothing
+        )
         model.compile(
             optimizer=optimizer,
-            loss=keras.losses.CategoricalCrossentropy(
-                from_logits=True, label_smoothing=config.label_smoothing
-            ),
+            loss=loss,
             metrics=metrics,
             jit_compile=run.jit_compile,
         )
@@ -372,6 +419,11 @@ def fit(run, model):
             jitter=(run.short_side, int(round(run.short_side * 1.25))),
             seed=config.seed + seed_offset,
             repeat=True,
+            color_jitter=config.color_jitter,
+            randaugment=randaugment.parse_rand_augment(config.randaugment),
+            repeat_aug=config.repeat_aug,
+            mixup=config.mixup,
+            cutmix=config.cutmix,
         )
         return _one_hot(ds, num_classes)
 
@@ -395,6 +447,7 @@ def fit(run, model):
         val_steps = math.ceil(len(run.val_set) / run.global_batch)
 
     nonfinite = cb.StopOnNonFiniteLoss()
+    _, _, monitor = loss_and_metrics(num_classes, run.train_set.multi_label)
     callbacks = [nonfinite, cb.LearningRateLogger(), DecodeErrorReport(error_log, verbose=False)]
     if run.chief:
         if state:
@@ -402,7 +455,8 @@ def fit(run, model):
         callbacks += [
             cb.AtomicCheckpoint(
                 os.path.join(run.output_dir, "checkpoints"),
-                monitor="val_accuracy" if val_data is not None else "loss",
+                monitor=monitor if val_data is not None else "loss",
+                mode="max" if val_data is not None else None,
                 best=_previous_best(run.output_dir) if state else None,
             ),
             keras.callbacks.CSVLogger(run.csv_path, append=bool(state)),
@@ -542,10 +596,8 @@ def evaluate(run, model):
             title=f"{config.model}" + (" (reversed)" if reverse else ""),
         )
         key = "reversed" if reverse else "normal"
-        results[key] = {
-            k: result[k]
-            for k in ("top1", "top5", "mean_class_accuracy", "num_videos", "skipped_videos")
-        }
+        keys = ("mAP",) if result.get("multi_label") else ("top1", "top5", "mean_class_accuracy")
+        results[key] = {k: result[k] for k in keys + ("num_videos", "skipped_videos")}
         results[key]["report"] = paths["json"]
         print(
             ("Reversed frames: " if reverse else "Validation: ")
@@ -590,6 +642,12 @@ def print_summary(summary):
             )
         )
     for key, result in summary.get("evaluation", {}).items():
+        if "mAP" in result:
+            lines.append(
+                f"  {key:>8} frames: mAP {100 * result['mAP']:.1f}% on "
+                f"{result['num_videos']} videos"
+            )
+            continue
         lines.append(
             f"  {key:>8} frames: top-1 {100 * result['top1']:.1f}%, top-5 "
             f"{100 * result['top5']:.1f}%, mean class {100 * result['mean_class_accuracy']:.1f}%"
