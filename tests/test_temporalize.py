@@ -301,3 +301,23 @@ def test_unusable_backbones_get_errors_that_say_what_would_work(small):
     assert tfvideo.temporalize(plain, "tsn", num_frames=FRAMES).spec.options["module"] == "tsn"
     with pytest.raises(ValueError, match="module must be one of"):
         tfvideo.temporalize(small, "tsx", num_frames=FRAMES)
+
+
+@pytest.mark.parametrize("module", ["tsm", "tada"])
+def test_causal_models_stream_frame_by_frame(mobilenet_v2, module):
+    video = tfvideo.temporalize(
+        mobilenet_v2, module, num_frames=FRAMES, causal=True, num_classes=3, dropout=0.0
+    )
+    x = clips(32, n=1)
+    expected = np.asarray(video.per_frame_logits(x))
+    later = x.copy()
+    later[:, -1] = 0.0  # a change in the last frame moves only the last frame's logits
+    changed = np.asarray(video.per_frame_logits(later))
+    np.testing.assert_array_equal(changed[:, :-1], expected[:, :-1])
+    assert relative_error(changed[:, -1], expected[:, -1]) > 1e-3
+    states = video.init_states(batch_size=1)
+    for t in range(FRAMES):
+        logits, states = video.stream_step(x[:, t], states)
+        assert relative_error(np.asarray(logits), expected[:, t]) < 1e-5
+    with pytest.raises(ValueError, match="not causal"):
+        tfvideo.temporalize(mobilenet_v2, module, num_frames=FRAMES).init_states()

@@ -44,7 +44,7 @@ from tfvideo.layers import TemporalMean, UnfoldFrames
 from tfvideo.layers._common import TemporalLayer, split_states
 
 # family -> frames per streaming step.
-STREAM_FRAMES = {"resnet": 1, "tada2d": 1, "blvnet": 2}
+STREAM_FRAMES = {"resnet": 1, "tada2d": 1, "blvnet": 2, "temporalized": 1}
 NOT_STREAMING = {
     "s3d": "its 3D convs and temporal poolings read later frames and its head pools a "
     "5-D map over time (no causal variant is built)",
