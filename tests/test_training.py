@@ -279,13 +279,36 @@ def test_step_backup_is_atomic_and_records_position(tmp_path):
     model.fit(x, y, batch_size=2, epochs=1, callbacks=[backup], verbose=0)
     # 5 steps: backups after steps 2 and 4 (mid-epoch) and at the epoch end (step 5).
     assert cb.read_backup_state(backup.backup_dir) == {"epoch": 1, "batch": 0, "step": 5}
-    assert sorted(os.listdir(backup.backup_dir)) == [cb.BACKUP_WEIGHTS, cb.BACKUP_METADATA]
+    assert sorted(os.listdir(backup.backup_dir)) == sorted(
+        [cb.BACKUP_WEIGHTS, cb.BACKUP_METADATA, cb.BACKUP_SEEDS]
+    )
     fresh = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     fresh.compile(keras.optimizers.SGD(0.01), loss="mse")
     fresh.build((None, 2))
     state = cb.StepBackup(backup.backup_dir, save_freq=2).restore(fresh)
     assert state["step"] == 5 and int(fresh.optimizer.iterations.numpy()) == 5
     np.testing.assert_allclose(fresh.layers[-1].kernel.numpy(), model.layers[-1].kernel.numpy())
+
+
+def test_step_backup_restores_dropout_seed_states(tmp_path):
+    # Keras' weight files leave SeedGenerator states out; without them a resumed run would
+    # draw other dropout masks than the uninterrupted one.
+    def build():
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dropout(0.5)(inputs)))
+        model.compile(keras.optimizers.SGD(0.01), loss="mse")
+        return model
+
+    model = build()
+    backup = cb.StepBackup(str(tmp_path / "backup"), save_freq=1, verbose=False)
+    model.fit(np.ones((6, 4), "float32"), np.zeros((6, 1), "float32"), batch_size=2,
+              callbacks=[backup], verbose=0)  # fmt: skip
+    (state,) = [v for v in model.variables if "seed" in v.path]
+    fresh = build()
+    (fresh_state,) = [v for v in fresh.variables if "seed" in v.path]
+    assert not np.array_equal(np.asarray(fresh_state), np.asarray(state))  # 3 steps drawn
+    backup.restore(fresh)
+    np.testing.assert_array_equal(np.asarray(fresh_state), np.asarray(state))
 
 
 def test_atomic_checkpoint_keeps_best(tmp_path):

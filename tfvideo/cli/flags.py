@@ -84,6 +84,17 @@ HELP = {
     "nesterov": "Nesterov momentum for SGD.",
     "label_smoothing": "Label smoothing of the cross-entropy.",
     "clipnorm": "Clip gradients to this global norm (0: off).",
+    "grad_accum": "Average the gradients of K batches per optimizer step (effective batch "
+    "batch_size x replicas x K; --steps_per_epoch and the lr scaling count optimizer steps).",
+    "ema": "Keep an EMA of the weights (Keras' use_ema); model.keras, the evaluation after "
+    "training and the export use it.",
+    "ema_momentum": "EMA momentum per optimizer step (--ema).",
+    "init_from": "Fine-tune from a preset directory, a .keras or .weights.h5 file or an "
+    "official PyTorch checkpoint ('': from scratch); the head is reset when the class count "
+    "differs.",
+    "reset_head": "With --init_from: a fresh classifier even when the class counts match.",
+    "partial_bn": "TSN's partial BN: freeze every BatchNormalization layer but the first.",
+    "backbone_lr_mult": "Backbone learning rate = this x the head's (decay included).",
     "mixed_precision": "float32, mixed_float16 (GPU, loss scaling) or mixed_bfloat16.",
     "jit_compile": "XLA: auto (on for GPUs, off on CPU), true, false. Forced off under "
     "MirroredStrategy on CPU devices.",
@@ -94,6 +105,8 @@ HELP = {
     "backup_every": "Optimizer steps between step-level backups (and at every epoch end).",
     "val_every": "Epochs between validations during training (0: none).",
     "seed": "Random seed (weights, sampling, augmentation).",
+    "deterministic": "Deterministic ops and tf.data (with --seed: the same weights run to run, "
+    "resumed or not; slower).",
     "verbose": "Keras verbosity: -1 auto (bar on a terminal), 0, 1 (bar), 2 (line per epoch).",
     # after training / evaluation
     "evaluate": "Evaluate the final model on the validation set after training.",

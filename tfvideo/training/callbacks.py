@@ -3,7 +3,9 @@ checkpoints, non-finite loss stop, learning-rate logging and the training-curve 
 
 Resumption (`StepBackup`): every `save_freq` optimizer steps and at every epoch end, the model and
 optimizer state are written to `backup_dir/latest.weights.h5` and the position in the run
-(`epoch`, `batch` within the epoch, global `step`) to `backup_dir/training_metadata.json`, each as
+(`epoch`, `batch` within the epoch, global `step`) to `backup_dir/training_metadata.json`, the
+random-seed states of dropout and drop-path (`SeedGenerator`s, which Keras' weight files leave
+out) to `backup_dir/seed_states.json`, each as
 a temporary file renamed over the old one (`os.replace`, atomic on POSIX), so a crash at any
 instant leaves either the old or the new complete backup. Keras' own `BackupAndRestore` restores
 only whole epochs (it replays a partially done epoch, i.e. more optimizer steps than an
@@ -22,9 +24,18 @@ import numpy as np
 
 from tfvideo._atomic import atomic_save, atomic_write_text
 from tfvideo.training import plots
+from tfvideo.training.optim import optimizer_step
 
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
+BACKUP_SEEDS = "seed_states.json"
+
+
+def _seed_variables(model):
+    """The random-seed state of `model` (the `SeedGenerator`s of dropout, drop-path, ...):
+    `model.variables` that are not weights, which `save_weights` does not write."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def read_backup_state(backup_dir):
@@ -84,6 +95,14 @@ class StepBackup(keras.callbacks.BackupAndRestore):
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(self._weights_path)
+        seeds_path = os.path.join(self.backup_dir, BACKUP_SEEDS)
+        if os.path.isfile(seeds_path):
+            with open(seeds_path, encoding="utf-8") as f:
+                seeds = json.load(f)
+            variables = _seed_variables(model)
+            if len(seeds) == len(variables):
+                for variable, value in zip(variables, seeds):
+                    variable.assign(np.asarray(value, dtype=variable.dtype))
         return state
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -105,7 +124,7 @@ class StepBackup(keras.callbacks.BackupAndRestore):
         if self.verbose and self.model is not None and self.model.optimizer is not None:
             print(
                 f"[validate] epoch {self._current_epoch + 1} (after step "
-                f"{int(self.model.optimizer.iterations.numpy())})",
+                f"{optimizer_step(self.model.optimizer)})",
                 flush=True,
             )
 
@@ -120,8 +139,10 @@ class StepBackup(keras.callbacks.BackupAndRestore):
     def _save(self, epoch, batch):
         if not self.write:
             return
-        step = int(self.model.optimizer.iterations.numpy())
+        step = optimizer_step(self.model.optimizer)
         atomic_save(self._weights_path, self.model.save_weights)
+        seeds = [np.asarray(v).tolist() for v in _seed_variables(self.model)]
+        atomic_write_text(os.path.join(self.backup_dir, BACKUP_SEEDS), json.dumps(seeds))
         atomic_write_text(
             self._training_metadata_path, json.dumps({"epoch": epoch, "batch": batch, "step": step})
         )
@@ -136,7 +157,7 @@ class StepBackup(keras.callbacks.BackupAndRestore):
 
     def delete(self):
         if self.write and os.path.isdir(self.backup_dir):
-            for name in (BACKUP_WEIGHTS, BACKUP_METADATA):
+            for name in (BACKUP_WEIGHTS, BACKUP_METADATA, BACKUP_SEEDS):
                 path = os.path.join(self.backup_dir, name)
                 if os.path.exists(path):
                     os.remove(path)
@@ -208,7 +229,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if self.event is None and loss is not None and not _is_finite(loss):
-            step = int(self.model.optimizer.iterations.numpy())
+            step = optimizer_step(self.model.optimizer)
             self.event = {"step": step, "epoch": self._epoch, "batch": batch, "value": float(loss)}
             print(
                 f"\nNon-finite loss ({float(loss)}) at optimizer step {step} "

@@ -38,6 +38,16 @@ def default_view_aggregation(model):
     return spec.view_aggregation if isinstance(spec, ModelSpec) else "logits"
 
 
+def _forward(model):
+    """The compiled inference call of `model` on a batch of clips (a `tf.function` on the
+    TensorFlow backend, Keras' `predict_on_batch`, jitted on JAX, on the others)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return lambda x: model.predict_on_batch(np.asarray(x))
+
+
 def predict_views(
     model,
     dataset,
@@ -63,7 +73,7 @@ def predict_views(
         on_error=on_error,
         error_log=error_log,
     )
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    forward = _forward(model)
     logits, videos, labels = [], [], []
     for batch in eval_ds:
         clips = batch["clip"]

@@ -33,7 +33,7 @@ from tfvideo.data import mixing, pipeline, randaugment
 from tfvideo.data.errors import DecodeErrorReport, ErrorLog
 from tfvideo.training import callbacks as cb
 from tfvideo.training import datasets as data_setup
-from tfvideo.training import evaluation, optim, schedules
+from tfvideo.training import evaluation, finetune, optim, schedules
 from tfvideo.training import strategy as strategy_lib
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -84,6 +84,14 @@ class TrainConfig:
     nesterov: bool = True
     label_smoothing: float = 0.0
     clipnorm: float = 0.0  # 0: no clipping
+    grad_accum: int = 1  # micro-batches per optimizer step (effective batch x K)
+    ema: bool = False  # EMA of the weights (evaluated, saved in model.keras, exported)
+    ema_momentum: float = 0.999
+    # fine-tuning
+    init_from: str = ""  # preset dir, .keras, .weights.h5 or PyTorch checkpoint
+    reset_head: bool = False  # a fresh classifier even when the class counts match
+    partial_bn: bool = False  # TSN: freeze every BatchNormalization but the first
+    backbone_lr_mult: float = 1.0  # backbone learning rate = this x the head's
     mixed_precision: str = "float32"
     jit_compile: str = "auto"
     # distribution
@@ -93,6 +101,7 @@ class TrainConfig:
     backup_every: int = 50  # optimizer steps between backups
     val_every: int = 1  # epochs between validations (0: never)
     seed: int = 0
+    deterministic: bool = False  # op determinism + deterministic tf.data: same weights per seed
     verbose: int = -1  # -1: progress bar on a terminal, one line per epoch otherwise
     # after training
     evaluate: bool = True
@@ -216,6 +225,19 @@ def _schedule(config, peak_lr, steps_per_epoch, total_steps):
     )
 
 
+def enable_determinism(seed):
+    """Seeds Python, NumPy and the backend (`keras.utils.set_random_seed`) and makes the
+    TensorFlow ops and tf.data deterministic (`tf.config.experimental.enable_op_determinism`:
+    ordered parallel maps, deterministic kernels or an error naming the op); on the PyTorch
+    backend also `torch.use_deterministic_algorithms`. JAX on the CPU is deterministic as is."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+
 def _verbose(config, chief):
     if not chief:
         return 0
@@ -241,13 +263,20 @@ class Run:
     train_set: object
     val_set: object
     global_batch: int
-    steps_per_epoch: int
+    steps_per_epoch: int  # optimizer steps
     total_steps: int
     peak_lr: float
     jit_compile: bool
+    grad_accum: int = 1  # micro-batches of global_batch per optimizer step
     state: dict | None = None  # the backup restored by `build`, if any
     backup: object = None
     model_path: str | None = None  # model.keras, once `save_trained` wrote it
+    init_report: dict | None = None  # what `--init_from` loaded (`finetune.initialise`)
+
+    @property
+    def micro_steps_per_epoch(self):
+        """Batches Keras' `fit` runs per epoch (optimizer steps x `grad_accum`)."""
+        return self.steps_per_epoch * self.grad_accum
 
     @property
     def csv_path(self):
@@ -290,7 +319,12 @@ def prepare(config, strategy=None) -> Run:
             f"`mixed_precision` must be one of {PRECISIONS}, got {config.mixed_precision!r}."
         )
     keras.mixed_precision.set_global_policy(config.mixed_precision)
-    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        enable_determinism(config.seed)
+    else:
+        keras.utils.set_random_seed(config.seed)
+    if config.grad_accum < 1:
+        raise ValueError(f"`grad_accum` must be >= 1, got {config.grad_accum}.")
     output_dir = config.resolved_output_dir()
     os.makedirs(output_dir, exist_ok=True)
 
@@ -303,16 +337,18 @@ def prepare(config, strategy=None) -> Run:
 
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
+    step_batch = global_batch * config.grad_accum  # clips per optimizer step
     _check_recipes(config, global_batch)
     # Repeated augmentation: an epoch decodes every video once and trains on its K views.
-    steps_per_epoch = config.steps_per_epoch or len(train_set) * config.repeat_aug // global_batch
+    steps_per_epoch = config.steps_per_epoch or len(train_set) * config.repeat_aug // step_batch
     if steps_per_epoch < 1:
         raise ValueError(
-            f"{len(train_set)} training videos do not fill one global batch of {global_batch} "
-            f"({config.batch_size} x {replicas} replicas); lower --batch_size."
+            f"{len(train_set)} training videos do not fill one optimizer step of {step_batch} "
+            f"({config.batch_size} x {replicas} replicas x {config.grad_accum} accumulated); "
+            "lower --batch_size or --grad_accum."
         )
     peak_lr = schedules.scaled_learning_rate(
-        config.base_lr, global_batch, config.lr_scaling, config.lr_reference_batch
+        config.base_lr, step_batch, config.lr_scaling, config.lr_reference_batch
     )
     run = Run(
         config=config,
@@ -332,14 +368,17 @@ def prepare(config, strategy=None) -> Run:
         total_steps=config.epochs * steps_per_epoch,
         peak_lr=peak_lr,
         jit_compile=strategy_lib.resolve_jit_compile(config.jit_compile, strategy),
+        grad_accum=config.grad_accum,
     )
     _log(
         f"{config.model}: {num_frames} frames x {input_size}px, {sampling} sampling | "
         f"{len(train_set)} train / {len(val_set)} val videos, {train_set.num_classes} classes | "
-        f"{replicas} replica(s) ({type(strategy).__name__}), global batch {global_batch}, "
-        f"{steps_per_epoch} steps/epoch x {config.epochs} epochs | lr {peak_lr:.4g} "
-        f"(= {config.base_lr:g} x {global_batch}/{config.lr_reference_batch}, "
-        f"{config.lr_scaling}) | {config.mixed_precision}, jit_compile={run.jit_compile}",
+        f"{replicas} replica(s) ({type(strategy).__name__}), global batch {global_batch}"
+        + (f" x {config.grad_accum} accumulated" if config.grad_accum > 1 else "")
+        + f", {steps_per_epoch} steps/epoch x {config.epochs} epochs | lr {peak_lr:.4g} "
+        f"(= {config.base_lr:g} x {step_batch}/{config.lr_reference_batch}, "
+        f"{config.lr_scaling}) | {config.mixed_precision}, jit_compile={run.jit_compile}"
+        + (", deterministic" if config.deterministic else ""),
         chief,
     )
     return run
@@ -352,6 +391,12 @@ def build(run):
         model = build_model(
             config, run.train_set.class_names, run.num_frames, run.input_size, run.sampling
         )
+        if config.init_from:
+            run.init_report = finetune.initialise(model, config.init_from, config.reset_head)
+            _log(finetune.describe(run.init_report), run.chief)
+        if config.partial_bn:
+            frozen = finetune.partial_bn(model)
+            _log(f"Partial BN: {len(frozen)} BatchNormalization layers frozen.", run.chief)
         schedule = _schedule(config, run.peak_lr, run.steps_per_epoch, run.total_steps)
         optimizer = optim.build_optimizer(
             config.optimizer,
@@ -361,7 +406,15 @@ def build(run):
             momentum=config.momentum,
             nesterov=config.nesterov,
             clipnorm=config.clipnorm,
+            ema_momentum=config.ema_momentum if config.ema else None,
+            grad_accum=config.grad_accum,
+            scaled=finetune.backbone_variables(model) if config.backbone_lr_mult != 1 else (),
+            lr_scale=config.backbone_lr_mult,
         )
+        if config.ema:
+            # Keras' fit swaps the EMA in at its end; a run is several fits (resumption): the
+            # loop swaps it in once, after training (`optim.swap_in_ema` in `save_trained`).
+            optimizer.finalize_variable_values = lambda var_list: None
         loss, metrics, _ = loss_and_metrics(
             num_classes, run.train_set.multi_label, config.label_smoothing
         )
@@ -373,7 +426,7 @@ def build(run):
         )
         run.backup = cb.StepBackup(
             os.path.join(run.output_dir, "backup"),
-            config.backup_every,
+            config.backup_every * run.grad_accum,  # Keras counts micro-batches
             write=run.chief,
             verbose=run.chief,
         )
@@ -399,12 +452,14 @@ def build(run):
 def fit(run, model):
     """The resumable fit: first the rest of an interrupted epoch, then the remaining epochs."""
     config, state = run.config, run.state
-    start_step = state["step"] if state else 0
-    epoch, batch = cb.resume_position(state, run.steps_per_epoch) if state else (0, 0)
+    steps = run.micro_steps_per_epoch
+    epoch, batch = cb.resume_position(state, steps) if state else (0, 0)
     error_log = ErrorLog("train")
     num_classes = run.train_set.num_classes
 
-    def train_data(seed_offset):
+    def train_data(position):
+        # One seeded stream for the whole run; a resumed run skips the clips it has trained on
+        # (file names and seeds only), so it sees what the uninterrupted run would have.
         ds = pipeline.build_train_dataset(
             run.train_set,
             run.sampler,
@@ -417,13 +472,15 @@ def fit(run, model):
             error_log=error_log,
             # "jitter" crops: short side in [S, 1.25 S] (SlowFast/TAda's 256..320 at 224 px).
             jitter=(run.short_side, int(round(run.short_side * 1.25))),
-            seed=config.seed + seed_offset,
+            seed=config.seed,
             repeat=True,
+            start=position * run.global_batch // config.repeat_aug,  # videos, K views each
             color_jitter=config.color_jitter,
             randaugment=randaugment.parse_rand_augment(config.randaugment),
             repeat_aug=config.repeat_aug,
             mixup=config.mixup,
             cutmix=config.cutmix,
+            deterministic=True if config.deterministic else None,
         )
         return _one_hot(ds, num_classes)
 
@@ -476,19 +533,19 @@ def fit(run, model):
         # Finish the interrupted epoch with exactly its remaining steps.
         run.backup.batch_offset = batch
         model.fit(
-            train_data(start_step),
+            train_data(epoch * steps + batch),
             initial_epoch=epoch,
             epochs=epoch + 1,
-            steps_per_epoch=run.steps_per_epoch - batch,
+            steps_per_epoch=steps - batch,
             **fit_kwargs,
         )
         epoch += 1
     if nonfinite.event is None and epoch < config.epochs:
         model.fit(
-            train_data(epoch * run.steps_per_epoch),
+            train_data(epoch * steps),
             initial_epoch=epoch,
             epochs=config.epochs,
-            steps_per_epoch=run.steps_per_epoch,
+            steps_per_epoch=steps,
             **fit_kwargs,
         )
     if nonfinite.event is not None:
@@ -518,15 +575,20 @@ def _stop_on_nonfinite(run, event):
 def save_trained(run, model):
     """Writes `model.keras` (chief) and returns the summary of the training part."""
     config = run.config
+    optim.swap_in_ema(model)
     summary = {
         "model": config.model,
         "dataset": config.data.dataset,
-        "optimizer_steps": int(model.optimizer.iterations.numpy()),
+        "optimizer_steps": optim.optimizer_step(model.optimizer),
         "expected_steps": run.total_steps,
         "resumed_from_step": run.state["step"] if run.state else 0,
         "replicas": run.strategy.num_replicas_in_sync,
         "global_batch": run.global_batch,
         "peak_lr": run.peak_lr,
+        "grad_accum": run.grad_accum,
+        "ema": config.ema,
+        "deterministic": config.deterministic,
+        "init_from": run.init_report,
         "train_seconds": round(time.time() - run.started, 1),
     }
     if os.path.isfile(run.csv_path):
