@@ -13,7 +13,7 @@ MAY_IMPORT = {
     "data": set(),
     "models": {"layers"},
     "convert": {"layers", "models"},
-    "training": {"data", "layers", "models"},
+    "training": {"data", "layers", "models", "convert"},  # finetune: --init_from a .pth
     "export": {"data", "layers", "models"},
     "profile": {"layers", "models"},
     "cli": {"data", "layers", "models", "training", "export", "convert", "profile"},
