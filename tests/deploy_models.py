@@ -61,10 +61,15 @@ def synthetic_clips(count, seed, num_frames):
 def trained_family_model(family):
     """`(model, train_clips)`: the family's tiny VideoClassifier trained for EPOCHS epochs on
     TRAIN_CLIPS synthetic clips (the same for every test of this process)."""
+    return trained_model(FAMILIES[family], FRAMES.get(family, DEFAULT_FRAMES))
+
+
+@functools.cache
+def trained_model(name, num_frames=DEFAULT_FRAMES):
+    """`(model, train_clips)`: the registry's `name` (4 classes, SIZE pixels, `num_frames`)
+    trained as `trained_family_model` trains (cached per process)."""
     import tfvideo.models
 
-    name = FAMILIES[family]
-    num_frames = FRAMES.get(family, DEFAULT_FRAMES)
     keras.utils.set_random_seed(0)
     model = tfvideo.models.create(
         name,

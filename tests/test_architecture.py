@@ -15,8 +15,9 @@ MAY_IMPORT = {
     "convert": {"layers", "models"},
     "training": {"data", "layers", "models", "convert"},  # finetune: --init_from a .pth
     "export": {"data", "layers", "models"},
+    "streaming": {"data", "layers", "models", "export"},
     "profile": {"layers", "models"},
-    "cli": {"data", "layers", "models", "training", "export", "convert", "profile"},
+    "cli": {"data", "layers", "models", "training", "export", "convert", "profile", "streaming"},
 }
 
 

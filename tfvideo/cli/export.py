@@ -4,6 +4,7 @@ TFLite.
     tfvideo export --model runs/tsm_tiny --output_dir saved_models
     tfvideo export --model runs/tsm_tiny/model.keras --format tflite --quantize int8 \\
         --calibration_data data/synthetic
+    tfvideo export --model runs/tsm_causal_tiny --format tflite --streaming --quantize int8
 """
 
 import os
@@ -61,6 +62,14 @@ FLAGS.define(
     "a directory of videos); default: the dataset recorded in the training directory.",
 )
 FLAGS.define("integer", "num_calibration_clips", 100, "int8: how many clips calibrate.")
+FLAGS.define(
+    "bool",
+    "streaming",
+    False,
+    "TFLite: the single-step model of a causal model (signature stream_step: the frame and the "
+    "named states in, logits and states out; int8 calibrates on states carried through the "
+    "clips). SavedModels of causal models always have a stream_step signature.",
+)
 
 
 def run(
@@ -77,6 +86,7 @@ def run(
     warmup=True,
     calibration_data=None,
     num_calibration_clips=100,
+    streaming=False,
 ) -> str:
     """Does one export (what the flags describe) and returns the written path."""
     from tfvideo.export import source as source_lib
@@ -85,6 +95,10 @@ def run(
     keras_model, metadata = source_lib.load_source(
         model, class_names=names, top_k=top_k, short_side=short_side
     )
+    if streaming:
+        from tfvideo.export.streaming import stream_layout
+
+        stream_layout(keras_model)  # a model that cannot stream fails here, named
     if format in ("saved_model", "savedmodel"):
         from tfvideo.export.saved_model import export_saved_model
 
@@ -109,8 +123,11 @@ def run(
                 "calibrate on); none is recorded with the model"
             )
         clips = representative_clips(data, metadata, num_calibration_clips)
-    path = output or os.path.join(output_dir, f"{name or metadata.model_name}_{quantize}.tflite")
-    return export_tflite(
+    stem = f"{name or metadata.model_name}{'_stream' if streaming else ''}_{quantize}"
+    path = output or os.path.join(output_dir, f"{stem}.tflite")
+    from tfvideo.export.streaming import export_streaming_tflite
+
+    return (export_streaming_tflite if streaming else export_tflite)(
         keras_model,
         path,
         quantize=quantize,
@@ -139,6 +156,7 @@ def main(args):
             FLAGS.warmup,
             FLAGS.calibration_data,
             FLAGS.num_calibration_clips,
+            FLAGS.streaming,
         )
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
     tfvideo predict clip1.mp4 clip2.webm --model saved_models/tsm_tiny_synthetic
     tfvideo predict clip.gif --model model.tflite --json
+    tfvideo predict --stream clip.mp4 --model tsm_causal_stream.tflite --smoothing 8
 
 Each file is decoded with the model's evaluation sampling and crop. A file that cannot be read
 gets one line on stderr (`error: <file>: <cause>`) and the others are still classified; the exit
@@ -42,6 +43,15 @@ FLAGS.define(
     "Write the video with each frame's timeline label and score drawn on it to this path "
     "(implies --timeline; several videos: put {stem} in the path).",
 )
+# Streaming (tfvideo.streaming): a causal model stepped frame by frame with carried states.
+FLAGS.define(
+    "bool",
+    "stream",
+    False,
+    "Stream each video (a file, a URL or a device) frame by frame through a causal model "
+    "(.keras, streaming .tflite or a SavedModel with stream_step): top-k labels per frame.",
+)
+FLAGS.define("integer", "smoothing", 0, "--stream: average the probabilities of N steps (0: off).")
 
 
 def run(videos, model=None, top_k=5, as_json=False, out=None, err=None, **long_video) -> int:
@@ -135,7 +145,34 @@ def _run_long(
     return 1 if failed else 0
 
 
+def run_stream(videos, model, top_k=5, smoothing=0, as_json=False, out=None, err=None) -> int:
+    """`--stream`: the per-frame timeline of each video (`tfvideo.streaming`); exit code 1 if a
+    video failed, 2 if the model cannot stream."""
+    from tfvideo.streaming import StreamingClassifier, format_stream, stream_videos
+
+    out, err = out or sys.stdout, err or sys.stderr
+    if not videos or not model:
+        print("error: --stream needs videos and --model (a causal model)", file=err)
+        return 2
+    try:
+        classifier = StreamingClassifier(model, top_k=top_k, smoothing=smoothing or None)
+    except Exception as error:  # noqa: BLE001 - one line for the user, not a traceback
+        print(f"error: cannot stream with {model}: {' '.join(str(error).split())}", file=err)
+        return 2
+    results = stream_videos(videos, classifier)
+    if as_json:
+        doc = {"model": str(model), "format": classifier.kind, "smoothing": smoothing or None}
+        json.dump({**doc, "results": results}, out, indent=2)
+        out.write("\n")
+    for result in results:
+        if "error" in result or not as_json:
+            print(format_stream(result), file=err if "error" in result else out)
+    return 1 if any("error" in r for r in results) else 0
+
+
 def main(args):
+    if FLAGS.stream:
+        return run_stream(args, FLAGS.model, FLAGS.top_k, FLAGS.smoothing, FLAGS.json)
     long_video = {}
     if FLAGS.timeline or FLAGS.overlay:
         long_video = dict(

@@ -77,6 +77,7 @@ def write_saved_model(model, metadata: ExportMetadata, path: str, warmup_request
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    metadata = module.export_metadata  # with the stream layout of a causal model
     if warmup_requests:
         requests = warmup.default_requests(metadata) if warmup_requests is True else warmup_requests
         warmup.write_warmup_requests(path, requests, model_name=metadata.model_name)

@@ -10,6 +10,11 @@
 - `tf_example`: serialized SequenceExamples `[batch]` (input `examples`) in tfvideo's TFRecord
   format (`image/encoded` feature list); the evaluation sampling picks the frames.
 - `metadata`: no input; returns the `ExportMetadata` JSON (`metadata`).
+- `stream_step` (causal models only, `tfvideo.export.streaming`): one step of a stream, uint8
+  `frames` `[batch, H, W, 3]` (`[batch, 2, H, W, 3]` for models that step by frame pairs; resized
+  and cropped like `serving_default`) and the named float32 states in; the classifying outputs
+  of that frame and the new states (same names) out. The client keeps the states between
+  requests, starting from the values the metadata's `extra["streaming"]` records.
 
 The classifying signatures return `logits`, `probabilities` (float32 `[batch, classes]`),
 `top_k_indices` (int32 `[batch, k]`) and `top_k_labels` (string `[batch, k]`). Class names live in
@@ -33,7 +38,7 @@ import os
 import tensorflow as tf
 
 from tfvideo._atomic import atomic_write_text
-from tfvideo.export import preprocessing
+from tfvideo.export import preprocessing, streaming
 from tfvideo.export.metadata import LABELS_FILENAME, METADATA_FILENAME
 from tfvideo.export.source import require_tensorflow_backend
 
@@ -74,6 +79,8 @@ class ServingModule(tf.Module):
                 f"the model outputs {output_classes} logits but metadata names "
                 f"{metadata.num_classes} classes"
             )
+        if streaming.is_streaming(model) and "streaming" not in metadata.extra:
+            metadata = streaming.with_stream_layout(metadata, model)
         # A plain holder, so that tf.saved_model.save does not walk the Keras model (and its
         # optimizer state): only the variables listed below are saved.
         self._holder = _Holder(model)
@@ -110,6 +117,11 @@ class ServingModule(tf.Module):
             input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
         )
         self.metadata = tf.function(self._serve_metadata, input_signature=[])
+        if "streaming" in metadata.extra:
+            specs = streaming.step_signature_specs(
+                metadata, batch_size=None, frame_dtype=tf.uint8, frame_size=(None, None)
+            )
+            self.stream_step = tf.function(self._serve_stream_step, input_signature=[specs])
 
     @property
     def export_metadata(self):
@@ -117,16 +129,22 @@ class ServingModule(tf.Module):
 
     def signatures(self) -> dict:
         """Concrete functions keyed by signature name, for `tf.saved_model.save`."""
-        return {
+        functions = {
             "serving_default": self.serving_default.get_concrete_function(),
             "encoded_frames": self.encoded_frames.get_concrete_function(),
             "tf_example": self.tf_example.get_concrete_function(),
             "metadata": self.metadata.get_concrete_function(),
         }
+        if hasattr(self, "stream_step"):
+            functions[streaming.STREAM_SIGNATURE] = self.stream_step.get_concrete_function()
+        return functions
 
     def _classify(self, clips):
         """float32 clips `[B, T, h, w, 3]` -> the output dictionary."""
-        logits = tf.cast(self._holder.model(clips, training=False), tf.float32)
+        return self._outputs(tf.cast(self._holder.model(clips, training=False), tf.float32))
+
+    def _outputs(self, logits):
+        """Logits `[B, classes]` -> the classifying outputs."""
         probabilities = tf.nn.softmax(logits, axis=-1)
         _, top_k_indices = tf.math.top_k(probabilities, k=self._meta.top_k)
         labels = self.labels_table.lookup(tf.cast(top_k_indices, tf.int64))
@@ -163,6 +181,20 @@ class ServingModule(tf.Module):
             fn_output_signature=tf.TensorSpec([meta.num_frames, *meta.input_size, 3], tf.float32),
         )
         return self._classify(clips)
+
+    def _serve_stream_step(self, inputs):
+        meta = self._meta
+        frame = inputs[streaming.FRAME_INPUT]
+        shape = tf.shape(frame)
+        flat = tf.ensure_shape(
+            tf.reshape(frame, tf.concat([[-1], shape[-3:]], 0)), [None] * 3 + [3]
+        )
+        flat = preprocessing.fit_frames(flat, meta.input_size, meta.short_side)
+        step_shape = streaming.frame_shape(meta)
+        inputs = {**inputs, streaming.FRAME_INPUT: tf.reshape(flat, [-1, *step_shape])}
+        out = streaming.step_outputs(self._holder.model, inputs, batch_size=None)
+        logits = out.pop(streaming.LOGITS_OUTPUT)
+        return {**self._outputs(logits), **out}
 
     def _serve_metadata(self):
         return {"metadata": tf.io.read_file(self.metadata_asset)}

@@ -105,24 +105,28 @@ def convert(
         converter = tf.lite.TFLiteConverter.from_saved_model(
             _saved_model_for_conversion(model, metadata, directory)
         )
-        return _convert(converter, metadata, quantize, representative_clips, num_calibration_clips)
+        dataset = None
+        if representative_clips is not None:
+            dataset = representative_dataset(representative_clips, metadata, num_calibration_clips)
+        return convert_with(converter, metadata, quantize, dataset)
 
 
-def _convert(converter, metadata, quantize, representative_clips, num_calibration_clips):
+def convert_with(converter, metadata, quantize, representative=None) -> bytes:
+    """Runs a `TFLiteConverter` with builtin ops only and `quantize`; `representative` (a
+    `representative_dataset` generator function) calibrates int8. Flex ops raise
+    `TFLiteExportError` naming them."""
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "int8":
-        if representative_clips is None:
+        if representative is None:
             raise ValueError(
                 "quantize='int8' needs representative_clips (a sample of the "
                 "training clips) to calibrate the activation ranges"
             )
-        converter.representative_dataset = representative_dataset(
-            representative_clips, metadata, num_calibration_clips
-        )
+        converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
         return converter.convert()

@@ -82,7 +82,8 @@ def default_requests(metadata, seed=0, frame_size=None):
     """One batch-1 request per classifying signature, with random frames.
 
     `frame_size` (default: 4/3 of the input size, so the resize path runs) is the size of the
-    encoded frames; the `frames` request uses the model's input size.
+    encoded frames and of a causal model's `stream_step` frame (sent with the start states);
+    the `frames` request uses the model's input size.
     """
     rng = np.random.default_rng(seed)
     height, width = metadata.input_size
@@ -91,8 +92,16 @@ def default_requests(metadata, seed=0, frame_size=None):
     big_h, big_w = frame_size or (height * 4 // 3, width * 4 // 3)
     big = rng.integers(0, 256, (t, big_h, big_w, 3), dtype=np.uint8)
     encoded = [encode_jpeg(f) for f in big]
-    return [
+    requests = [
         ("serving_default", {"frames": frames}),
         ("encoded_frames", {"encoded_frames": np.array([encoded], dtype=object)}),
         ("tf_example", {"examples": np.array([sequence_example(encoded)], dtype=object)}),
     ]
+    if "streaming" in metadata.extra:
+        from tfvideo.export import streaming
+
+        step = streaming.frame_shape(metadata)
+        frame = rng.integers(0, 256, (1, *step[:-3], big_h, big_w, 3), dtype=np.uint8)
+        states = streaming.initial_states(metadata.extra["streaming"])
+        requests.append((streaming.STREAM_SIGNATURE, {streaming.FRAME_INPUT: frame, **states}))
+    return requests
