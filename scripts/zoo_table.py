@@ -32,6 +32,12 @@ ROWS = [
     ("tada2d_r50", 16, 256, 400),
     ("tadaconvnext_t", 16, 256, 400),
     ("tadaconvnext_t", 32, 256, 400),
+    ("tadaconvnextv2_t", 16, 256, 400),
+    ("tadaconvnextv2_t", 32, 256, 400),
+    ("tadaconvnextv2_s", 16, 256, 400),
+    ("tadaconvnextv2_s", 32, 256, 400),
+    ("tadaconvnextv2_b", 16, 256, 400),
+    ("tadaconvnextv2_b", 32, 256, 400),
 ]
 
 

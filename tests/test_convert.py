@@ -249,6 +249,17 @@ def test_family_and_normalisation_checks():
         load_torch_state_dict(wrong, tsm_layout)
 
 
+def test_tadaconvnext_v1_and_v2_layouts_do_not_cross():
+    v2_keys = {"backbone.stages.0.0.dwconv_rf.qkv_proj.weight": np.zeros((24, 8, 1, 1, 1))}
+    v1 = tfvideo.models.create("tadaconvnext_tiny", num_classes=5, num_frames=4, input_size=32)
+    with pytest.raises(ValueError, match="'tadaconvnextv2' checkpoint .* does not load"):
+        load_torch_state_dict(v1, v2_keys)
+    v1_keys = {"backbone.stages.0.0.dwconv_rf.g.weight": np.zeros((16, 16, 1, 1, 1))}
+    v2 = tfvideo.models.create("tadaconvnextv2_tiny", num_classes=5, num_frames=4, input_size=32)
+    with pytest.raises(ValueError, match="'tadaconvnext' checkpoint .* does not load"):
+        load_torch_state_dict(v2, v1_keys)
+
+
 def test_tsm_layout_renames_shifted_convs():
     state = torchvision_layout()
     model = tiny("tsm_tiny")

@@ -93,6 +93,8 @@ CASES = {
         FOLDED,
     ),
     "TAdaAggregation": (lambda: L.TAdaAggregation(T), FOLDED),
+    "RouteFuncTransformer": (lambda: L.RouteFuncTransformer(T, head_dim=4), FOLDED),  # 2 heads
+    "TAdaLayerNormAggregation": (lambda: L.TAdaLayerNormAggregation(T), FOLDED),
     "SeparableConv3D_slim": (lambda: L.SeparableConv3D(8, 3, 2), CLIP),
     "SeparableConv3D_torchvision": (
         lambda: L.SeparableConv3D(8, (3, 3), (1, 2), flavour="torchvision", padding="torch"),
@@ -126,6 +128,7 @@ BUILDING_BLOCKS = {
     ),
     "LayerScale": (lambda: L.LayerScale(0.5), FOLDED),
     "DropPath": (lambda: L.DropPath(0.25, num_frames=T, seed=1), FOLDED),
+    "QuickGELU": (lambda: L.QuickGELU(), FOLDED),
 }
 CASES.update(BUILDING_BLOCKS)
 WEIGHTLESS = {"TemporalShift"} | (set(BUILDING_BLOCKS) - {"LayerScale"})
@@ -221,6 +224,43 @@ def np_route(layer, x):
     return [alpha, beta]
 
 
+def np_layer_norm(x, ln):
+    n = lambda v: ops.convert_to_numpy(v).astype("float64")  # noqa: E731
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + ln.epsilon) * n(ln.gamma) + n(ln.beta)
+
+
+def np_route_transformer(layer, x):
+    """TAdaConvV2's route with explicit loops over heads, frames and head channels: head j of
+    q/k/v owns channels d * heads + j, its output goes to channel j * head_dim + d, logits
+    scaled by C' ** -0.5."""
+    n = lambda v: ops.convert_to_numpy(v).astype("float64")  # noqa: E731
+    v = x.reshape(-1, layer.num_frames, *x.shape[1:]).mean(axis=(2, 3))
+    h = np_conv1d_time(v, n(layer.a.kernel), n(layer.a.bias))
+    h = np_layer_norm(h, layer.norm)
+    h = h * np_sigmoid(1.702 * h)
+    qkv = np_layer_norm(h, layer.norm_transformer) @ n(layer.qkv_proj.kernel)
+    qkv = qkv + n(layer.qkv_proj.bias)
+    hidden, heads, head_dim = h.shape[-1], layer.heads, layer.head_dim
+    out = np.zeros_like(h)
+    for b in range(h.shape[0]):
+        for j in range(heads):
+            q, k, w = (
+                np.stack([qkv[b, :, part * hidden + d * heads + j] for d in range(head_dim)], -1)
+                for part in range(3)
+            )  # [T, head_dim]
+            logits = q @ k.T * hidden**-0.5
+            attn = np.exp(logits - logits.max(-1, keepdims=True))
+            attn /= attn.sum(-1, keepdims=True)
+            out[b, :, j * head_dim : (j + 1) * head_dim] = attn @ w
+    h = h + out @ n(layer.attn_out.kernel) + n(layer.attn_out.bias)
+    return [
+        (np_conv1d_time(h, n(conv.kernel)) + 1).reshape(-1, x.shape[-1])
+        for conv in (layer.b, layer.b_bias)
+    ]
+
+
 def np_tadaconv(layer, x):
     """Per-frame conv with an explicitly calibrated kernel."""
     kernel = ops.convert_to_numpy(layer.kernel).astype("float64")
@@ -281,17 +321,23 @@ def np_reference(name, layer, x):
     if name == "TemporalEnhancementInteraction":
         u = np_mem(layer.mem, x5)
         return [np_temporal_sum(u, n(layer.tim.kernel)).reshape(x.shape)]
+    if name == "RouteFuncTransformer":
+        return np_route_transformer(layer, x64)
     if name.startswith("RouteFunc"):
         return np_route(layer, x64)
     if name.startswith("TAdaConv2D"):
         return [np_tadaconv(layer, x64)]
-    if name == "TAdaAggregation":
+    if name in ("TAdaAggregation", "TAdaLayerNormAggregation"):
         pooled = np.zeros_like(x5)
         for t in range(T):  # count_include_pad: always divided by 3
             for s in (t - 1, t, t + 1):
                 if 0 <= s < T:
                     pooled[:, t] += x5[:, s] / 3.0
-        out = np_bn(x5, layer.bn, layer.epsilon) + np_bn(pooled, layer.avgpool_bn, layer.epsilon)
+        if name == "TAdaLayerNormAggregation":
+            out = np_layer_norm(x5, layer.norm) + np_layer_norm(pooled, layer.norm_avgpool)
+        else:
+            out = np_bn(x5, layer.bn, layer.epsilon)
+            out = out + np_bn(pooled, layer.avgpool_bn, layer.epsilon)
         return [out.reshape(x.shape)]
     if name.startswith("SeparableConv3D"):
         return [np_sepconv(layer, x64)]
@@ -333,6 +379,8 @@ def np_building_block(name, layer, x, x5):
         return x * ops.convert_to_numpy(layer.gamma).astype("float64")
     if name == "DropPath":  # inference: the identity
         return x
+    if name == "QuickGELU":
+        return x / (1.0 + np.exp(-1.702 * x))
     raise KeyError(name)
 
 
@@ -842,6 +890,7 @@ def test_building_blocks_convert_to_tflite_builtins():
         "teinet",
         "s3d",
         "tada",
+        "tada_v2",
         "frames",
         "normalization",
         "pooling",

@@ -20,7 +20,7 @@ from tfvideo import models
 
 # The *_causal_tiny variants are covered by tests/test_streaming.py.
 TINY_MODELS = [n for n in models.available() if n.endswith("_tiny") and "_causal_" not in n]
-FAMILIES = {"s3d", "resnet", "tada2d", "blvnet", "tadaconvnext", "temporalized"}
+FAMILIES = {"s3d", "resnet", "tada2d", "blvnet", "tadaconvnext", "tadaconvnextv2", "temporalized"}
 # Relative tolerance of the JAX and TFLite parity checks (max |difference| / max |logit|).
 PARITY_TOLERANCE = 1e-4
 
@@ -34,6 +34,9 @@ BLOCK_LAYERS = {
     "teinet_tiny": [f"layer{s}_0_{n}" for s in _STAGES for n in ("tei", "conv2")],
     "tada2d_tiny": [f"layer{s}_0_{n}" for s in _STAGES for n in ("conv2", "bn2")],
     "tadaconvnext_tiny": [f"stages_{s}_0_{n}" for s in range(4) for n in ("dwconv", "gamma")],
+    "tadaconvnextv2_tiny": [
+        f"stages_{s}_0_{n}" for s in range(4) for n in ("dwconv_rf", "dwconv", "norm", "gamma")
+    ],
     "blvnet_tam_tiny": (
         [
             "tam",

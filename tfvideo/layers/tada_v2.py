@@ -42,8 +42,9 @@ class QuickGELU(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> from tfvideo.layers import QuickGELU
-    >>> np.round(np.asarray(QuickGELU()(np.array([-1.0, 0.0, 2.0], "float32"))), 4).tolist()
-    [-0.1543, 0.0, 1.9354]
+    >>> y = np.asarray(QuickGELU()(np.array([-1.0, 0.0, 2.0], "float32")))
+    >>> [round(float(v), 4) for v in y]
+    [-0.1542, 0.0, 1.9357]
     """
 
     def call(self, inputs):
