@@ -321,3 +321,10 @@ def test_causal_models_stream_frame_by_frame(mobilenet_v2, module):
         assert relative_error(np.asarray(logits), expected[:, t]) < 1e-5
     with pytest.raises(ValueError, match="not causal"):
         tfvideo.temporalize(mobilenet_v2, module, num_frames=FRAMES).init_states()
+
+
+def test_module_docstring_example_runs():
+    import doctest
+
+    result = doctest.testmod(temporalized)
+    assert result.attempted > 0 and result.failed == 0

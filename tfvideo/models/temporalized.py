@@ -61,20 +61,22 @@ MODULE_LAYERS = {
 }
 MODULES = ("tsn", *MODULE_LAYERS, "tada")
 
-# keras.applications builders a spec may name (`backbone="mobilenet_v2"`), built with
-# `include_top=False`.
-APPLICATIONS = {
-    "resnet50": "ResNet50",
-    "mobilenet_v2": "MobileNetV2",
-    "mobilenet_v3_small": "MobileNetV3Small",
-    "mobilenet_v3_large": "MobileNetV3Large",
-    "efficientnet_v2_b0": "EfficientNetV2B0",
-    "convnext_tiny": "ConvNeXtTiny",
-}
-PREPROCESSING_LAYERS = (layers.Rescaling, layers.Normalization)
 # Normalize(mean=0, std=1/255) passes [0, 255] pixels through unchanged (the 2D model's own
 # preprocessing layers then see what they expect).
 IDENTITY_NORMALIZATION = ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255))
+# keras.applications builders a spec may name (`backbone="mobilenet_v2"`, built with
+# `include_top=False`) and the normalisation their ImageNet weights expect: MobileNetV2's
+# [-1, 1] (INCEPTION); ResNet50's is Caffe's BGR mean subtraction, which a per-channel mean/std
+# of RGB frames cannot express (ImageNet's is used); the others rescale inside (kept: identity).
+APPLICATIONS = {
+    "resnet50": ("ResNet50", common.IMAGENET),
+    "mobilenet_v2": ("MobileNetV2", common.INCEPTION),
+    "mobilenet_v3_small": ("MobileNetV3Small", IDENTITY_NORMALIZATION),
+    "mobilenet_v3_large": ("MobileNetV3Large", IDENTITY_NORMALIZATION),
+    "efficientnet_v2_b0": ("EfficientNetV2B0", IDENTITY_NORMALIZATION),
+    "convnext_tiny": ("ConvNeXtTiny", IDENTITY_NORMALIZATION),
+}
+PREPROCESSING_LAYERS = (layers.Rescaling, layers.Normalization)
 PREFIX = "video_"  # the layers temporalize adds around the 2D graph (names free in any 2D model)
 
 _SOURCE_WEIGHTS = contextvars.ContextVar("tfvideo_temporalize_source", default=None)
@@ -380,7 +382,7 @@ def backbone_model(backbone, input_size, weights=None, backbone_options=None):
                 f"unknown backbone {backbone!r}; names: {sorted(APPLICATIONS)} (or pass a "
                 "functional keras.Model to tfvideo.temporalize)"
             )
-        builder = getattr(keras.applications, APPLICATIONS[backbone])
+        builder = getattr(keras.applications, APPLICATIONS[backbone][0])
         return builder(
             include_top=False,
             weights=weights,
@@ -409,18 +411,27 @@ def build_temporalized(
     module_options=None,
     preprocessing="keep",
     dropout=0.5,
+    bn_momentum=None,
     weights=None,
     backbone_options=None,
     mean=common.IMAGENET[0],
     std=common.IMAGENET[1],
     name="temporalized",
 ):
-    """The functional video network of a "temporalized" spec (see the module docstring)."""
+    """The functional video network of a "temporalized" spec (see the module docstring).
+
+    `bn_momentum` overrides the momentum of the 2D model's BatchNormalization layers (None:
+    the model's own; keras.applications use 0.999, whose moving statistics lag far behind in a
+    run of a few hundred steps from scratch)."""
     from tfvideo.models.resnet import tsn_head
 
     if preprocessing not in ("keep", "replace"):
         raise ValueError(f"preprocessing must be 'keep' or 'replace', got {preprocessing!r}")
     model = backbone_model(backbone, input_size, weights, backbone_options)
+    if bn_momentum is not None:  # keras.applications' 0.999 suits fine-tuning, not short runs
+        for layer in flat_graph(model).layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = float(bn_momentum)
     clips = common.clip_input(num_frames, input_size, name=f"{PREFIX}frames")
     x = common.Normalize(mean, std, name=f"{PREFIX}normalize")(clips)
     x = common.FoldFrames(name=f"{PREFIX}fold")(x)
@@ -463,14 +474,23 @@ def _register_application(name, backbone, module, mean, std, **options):
     )(build)
 
 
-# Named configurations: keras.applications' MobileNets per frame (TSN) and with TSM. The
-# MobileNetV2 builder has no preprocessing layer: its ImageNet weights expect [-1, 1]
-# (INCEPTION mean/std); MobileNetV3 rescales inside (kept, so the spec normalises to identity).
-for _module in ("tsn", "tsm"):
-    _register_application(f"mobilenetv2_{_module}", "mobilenet_v2", _module, *common.INCEPTION)
-    _register_application(
-        f"mobilenetv3small_{_module}", "mobilenet_v3_small", _module, *IDENTITY_NORMALIZATION
-    )
+def configuration_name(backbone, module):
+    """The registered name of a keras.applications backbone with a module:
+    `configuration_name("mobilenet_v2", "tsm") == "mobilenetv2_tsm"`."""
+    if backbone not in APPLICATIONS:
+        raise ValueError(f"unknown backbone {backbone!r}; names: {sorted(APPLICATIONS)}")
+    if module not in MODULES:
+        raise ValueError(f"unknown module {module!r}; modules: {list(MODULES)}")
+    return f"{backbone.replace('_', '')}_{module}"
+
+
+# Named configurations: every keras.applications backbone above with every module
+# (`mobilenetv2_tsm`, `resnet50_tada`, `convnexttiny_tsn`, ...).
+for _backbone, (_, _normalization) in APPLICATIONS.items():
+    for _module in MODULES:
+        _register_application(
+            configuration_name(_backbone, _module), _backbone, _module, *_normalization
+        )
 # The family's tiny variant (tests, CPU demos): MobileNetV2 at width 0.35, 64 px.
 _register_application(
     "mobilenetv2_tsm_tiny",
@@ -506,6 +526,7 @@ def temporalize(
     std=None,
     preprocessing="keep",
     dropout=0.5,
+    bn_momentum=None,
     **module_options,
 ):
     """Turns a functional Keras 2D image model into a video `VideoClassifier`.
@@ -529,6 +550,7 @@ def temporalize(
         preprocessing: "keep" the 2D model's leading Rescaling/Normalization layers, or
             "replace" them by the spec's mean/std.
         dropout: before the classifier.
+        bn_momentum: a new momentum for the 2D model's BatchNormalization layers (None: keep).
         module_options: options of the module's layer (e.g. `shift_div=8`, `reduction=8`,
             `tim_initializer="identity"`, `route_reduction=4`).
 
@@ -552,6 +574,7 @@ def temporalize(
         causal=bool(causal),
         preprocessing=preprocessing,
         dropout=dropout,
+        bn_momentum=bn_momentum,
         module_options=dict(module_options),
     )
     from tfvideo.models.registry import create
