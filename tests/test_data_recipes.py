@@ -225,6 +225,32 @@ def test_pipeline_mixing_respects_flip_label_maps(left_right_videos, mix):
     assert flipped > 0  # some clips were flipped, so the map was exercised
 
 
+def test_tfrecord_source_runs_the_same_recipes(left_right_videos, tmp_path):
+    """The TFRecord source: repeated views, mixing and the flip map of `classes.json`."""
+    tfrecords.write_tfrecords(left_right_videos, str(tmp_path), num_shards=1, prefix="train")
+    ds = tfrecords.tfrecord_dataset(
+        str(tmp_path / "train-*"),
+        num_frames=4,
+        training=True,
+        batch_size=4,
+        crop_size=32,
+        short_side=32,
+        crop="center",
+        repeat=True,
+        seed=5,
+        output_dtype="float32",
+        repeat_aug=2,
+        mixup=0.8,
+        cutmix=1.0,
+        randaugment=(0, 0),
+    )
+    for clips, labels in ds.take(3):
+        assert clips.shape == (4, 4, 32, 32, 3) and labels.shape == (4, 2)
+        np.testing.assert_allclose(labels.numpy().sum(axis=1), 1.0, atol=1e-6)
+        # JPEG frames: a looser tolerance than the near-lossless videos.
+        np.testing.assert_allclose(labels.numpy()[:, 0], _white_left_score(clips), atol=0.04)
+
+
 def test_repeated_views_come_from_one_decode(video_dir, monkeypatch):
     calls = []
     decode = pipeline.decode_video

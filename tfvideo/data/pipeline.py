@@ -268,6 +268,36 @@ def eval_views(
     return finish(crops, output_dtype)
 
 
+def label_step(
+    ds,
+    num_classes,
+    mixup=0.0,
+    cutmix=0.0,
+    one_hot=False,
+    seed=None,
+    skip_batches=0,
+    output_dtype="float32",
+    num_parallel_calls=AUTOTUNE,
+):
+    """The batch step after ``batch`` for both sources: MixUp / CutMix (:func:`mix_step`, one
+    seed per batch from its own stream, ``skip_batches`` of it skipped when resuming) or, with
+    ``one_hot``, labels as float vectors (:func:`label_vectors`); else ``ds`` unchanged."""
+    if mixing.check_mix(mixup, cutmix):
+        batch_seeds = tf.data.Dataset.random(
+            seed=None if seed is None else seed + 1, rerandomize_each_iteration=True
+        ).skip(int(skip_batches))
+        return tf.data.Dataset.zip((ds, batch_seeds)).map(
+            mix_step(num_classes, mixup, cutmix, output_dtype),
+            num_parallel_calls=num_parallel_calls,
+        )
+    if one_hot:
+        return ds.map(
+            lambda clips, labels: (clips, label_vectors(labels, num_classes)),
+            num_parallel_calls=num_parallel_calls,
+        )
+    return ds
+
+
 def view_rows(views, label, video_index):
     """One evaluation element per view: ``{"clip", "label", "video_index",
     "view_index"}`` (unbatch them to get one view per row)."""
@@ -549,20 +579,17 @@ def build_train_dataset(
         drop_remainder=drop_remainder,
         num_parallel_calls=num_parallel_calls,
     )
-    if mixes:
-        # One seed per batch, from its own stream (skipped like the clips when resuming).
-        batch_seeds = tf.data.Dataset.random(
-            seed=None if seed is None else seed + 1, rerandomize_each_iteration=True
-        ).skip(int(start) * repeat_aug // int(batch_size))
-        ds = tf.data.Dataset.zip((ds, batch_seeds)).map(
-            mix_step(dataset.num_classes, mixup, cutmix, output_dtype),
-            num_parallel_calls=num_parallel_calls,
-        )
-    elif one_hot:
-        ds = ds.map(
-            lambda clips, labels: (clips, label_vectors(labels, dataset.num_classes)),
-            num_parallel_calls=num_parallel_calls,
-        )
+    ds = label_step(
+        ds,
+        dataset.num_classes,
+        mixup,
+        cutmix,
+        one_hot,
+        seed,
+        int(start) * repeat_aug // int(batch_size),
+        output_dtype,
+        num_parallel_calls,
+    )
     return finalize(ds, prefetch, deterministic, threadpool_size, error_log, shard_by_data=True)
 
 

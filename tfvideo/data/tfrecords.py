@@ -36,7 +36,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfvideo.data import augment, pipeline
+from tfvideo.data import augment, mixing, pipeline
 from tfvideo.data.decode import VideoDecodeError, decode_video, video_info
 from tfvideo.data.errors import check_on_error
 from tfvideo.data.sampling import all_indices, get_sampler, sampler_config
@@ -452,6 +452,12 @@ def tfrecord_dataset(
     return_metadata=False,
     input_context=None,
     num_parallel_calls=tf.data.AUTOTUNE,
+    color_jitter=0.0,
+    randaugment=None,
+    repeat_aug=1,
+    mixup=0.0,
+    cutmix=0.0,
+    num_classes=None,
 ):
     """A `tf.data.Dataset` of clips read from SequenceExample TFRecords.
 
@@ -494,6 +500,11 @@ def tfrecord_dataset(
             `num_frames`).
         input_context: `tf.distribute.InputContext`: each input pipeline reads its share of
             the shard files.
+        color_jitter, randaugment, repeat_aug, mixup, cutmix: the training recipes, as in
+            `pipeline.build_train_dataset` (training only; mixing needs `batch_size` and gives
+            float32 `[batch, num_classes]` soft labels).
+        num_classes: of the soft labels; default the class list of `classes.json` next to the
+            shards.
 
     Returns:
         A dataset of `(clip [T, H, W, 3], int32 label)`, batched when `batch_size` is set.
@@ -519,6 +530,17 @@ def tfrecord_dataset(
         raise ValueError("Several evaluation views need `crop_size` and a fixed-length sampling.")
     if views > 1 and return_metadata:
         raise ValueError("`return_metadata` works with a single view only.")
+    repeat_aug = pipeline.check_repeat_aug(repeat_aug) if training else 1
+    mixes = training and mixing.check_mix(mixup, cutmix)
+    if mixes and num_classes is None:
+        path = os.path.join(os.path.dirname(files[0]), CLASSES_FILE)
+        if not os.path.exists(path):
+            raise ValueError(f"mixup/cutmix need `num_classes` (no {path} next to the shards).")
+        num_classes = len(read_classes(path)[0])
+    if mixes and not batch_size:
+        raise ValueError("mixup/cutmix mix batches: give `batch_size`.")
+    if repeat_aug > 1 and (crop_size is None or return_metadata):
+        raise ValueError("`repeat_aug` needs `crop_size` and works without `return_metadata`.")
     drop_remainder = training if drop_remainder is None else drop_remainder
     deterministic = not training or seed is not None  # a seeded pipeline is reproducible
     ds = _record_source(
@@ -556,8 +578,20 @@ def tfrecord_dataset(
             }
         return out
 
-    train = pipeline.train_step(
-        crop_size, short_side, crop, flip, flip_table, scales, jitter, output_dtype
+    train = pipeline.repeated_views(
+        pipeline.train_step(
+            crop_size,
+            short_side,
+            crop,
+            flip,
+            flip_table,
+            scales,
+            jitter,
+            "float32" if mixes else output_dtype,
+            color_jitter,
+            randaugment,
+        ),
+        repeat_aug,
     )
 
     def transform(e):
@@ -582,7 +616,7 @@ def tfrecord_dataset(
             clip = pipeline.eval_views(
                 clip, 1, crop_size, short_side, clip_frames=sampler.clip_frames
             )[0]
-        clip = pipeline.finish(clip, output_dtype)
+        clip = pipeline.finish(clip, "float32" if mixes else output_dtype)
         return (clip, label, e["metadata"]) if return_metadata else (clip, label)
 
     ds = pipeline.assemble(
@@ -590,9 +624,13 @@ def tfrecord_dataset(
         load,
         transform,
         batch_size,
-        unbatch=views > 1,
+        unbatch=views > 1 or repeat_aug > 1,
         drop_remainder=drop_remainder,
         num_parallel_calls=num_parallel_calls,
         deterministic=deterministic,
     )
+    if mixes:
+        ds = pipeline.label_step(
+            ds, num_classes, mixup, cutmix, seed=seed, output_dtype=output_dtype
+        )
     return pipeline.finalize(ds)
