@@ -90,3 +90,18 @@ def test_losses_take_soft_labels():
     expected = -(soft * np.log(p) + (1 - soft) * np.log(1 - p)).mean()
     assert float(loss(soft, logits)) == pytest.approx(expected, rel=1e-5)
     assert monitor == "val_pr_auc" and [m.name for m in metrics] == ["accuracy", "pr_auc"]
+
+
+def test_bad_recipes_fail_before_training_naming_the_flag():
+    from tfvideo.training.loop import TrainConfig, _check_recipes
+
+    _check_recipes(TrainConfig(randaugment="2,9", mixup=0.8, cutmix=1.0, repeat_aug=2), 4)
+    bad = [
+        (dict(randaugment="9"), "--randaugment"),
+        (dict(mixup=-1.0), "alphas must be >= 0"),
+        (dict(repeat_aug=0), "repeat_aug must be an integer >= 1"),
+        (dict(repeat_aug=3), "--repeat_aug=3 must divide the global batch"),
+    ]
+    for options, message in bad:
+        with pytest.raises(ValueError, match=message):
+            _check_recipes(TrainConfig(**options), 4)
