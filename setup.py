@@ -19,6 +19,8 @@ EXTRAS = {
     # Read official PyTorch checkpoints (conversion only; the models never need torch).
     "torch": ["torch>=2.9"],
     "jax": ["jax[cpu]>=0.4.30"],
+    # `tfvideo export --format onnx` (Keras's exporter uses tf2onnx) and running .onnx files.
+    "onnx": ["onnx>=1.17", "onnxruntime>=1.20", "tf2onnx>=1.16"],
 }
 # The tests also check conversion parity against torchvision's models and run the layer tests
 # on the JAX and PyTorch backends.
@@ -27,6 +29,7 @@ EXTRAS["test"] = sorted(
     | set(EXTRAS["litert"])
     | set(EXTRAS["jax"])
     | set(EXTRAS["torch"])
+    | set(EXTRAS["onnx"])
     # tests/test_docs.py builds the documentation site (mkdocs.yml) with --strict.
     | {"mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings>=1.0", "mkdocstrings-python>=2.0"}
     # tests/test_lint.py runs ruff's linter and formatter (ruff.toml).
@@ -64,6 +67,7 @@ setup(
         "av",  # PyAV: FFmpeg bundled in its wheels (tensorflow-io does not load with TF 2.21)
         "tqdm",
         "matplotlib",
+        "pillow",  # tfvideo.timeline / explain draw labels and heat maps with ImageDraw
         # TF Serving's request protos: the default job's export writes the warmup requests.
         "tensorflow-serving-api==2.21.*",
     ],

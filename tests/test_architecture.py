@@ -16,8 +16,24 @@ MAY_IMPORT = {
     "training": {"data", "layers", "models", "convert"},  # finetune: --init_from a .pth
     "export": {"data", "layers", "models"},
     "streaming": {"data", "layers", "models", "export"},
+    # long videos, features and Grad-CAM: use exported models (export's predictors)
+    "timeline": {"data", "layers", "models", "export"},
+    "features": {"data", "layers", "models", "export", "timeline"},
+    "explain": {"data", "layers", "models", "export", "timeline"},
     "profile": {"layers", "models"},
-    "cli": {"data", "layers", "models", "training", "export", "convert", "profile", "streaming"},
+    "cli": {
+        "data",
+        "layers",
+        "models",
+        "training",
+        "export",
+        "convert",
+        "profile",
+        "streaming",
+        "timeline",
+        "features",
+        "explain",
+    },
 }
 
 

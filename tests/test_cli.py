@@ -51,6 +51,13 @@ HELP_FLAGS = {
         "--quantize": "none",
         "--[no]warmup": "true",
     },
+    "extract_features": {
+        "--model": None,
+        "--output_dir": "features",
+        "--window": "2s",
+        "--stride": "1s",
+        "--batch_size": "8",
+    },
     "predict": {
         "--model": None,
         "--top_k": "5",
@@ -59,6 +66,7 @@ HELP_FLAGS = {
         "--window": "2s",
         "--stride": "1s",
         "--overlay": None,
+        "--explain": None,
     },
     "convert": {"--arch": None, "--checkpoint": None, "--out": None},
     "info": {"--model": None, "--[no]list": "false", "--[no]summary": "true"},

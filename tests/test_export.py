@@ -214,6 +214,9 @@ CHILD = textwrap.dedent("""
             for k, v in result.items():
                 out[name + "/" + k] = v.numpy()
         out["metadata"] = np.array(loaded.signatures["metadata"]()["metadata"].numpy())
+        if "features" in loaded.signatures:
+            feed = tf.constant(inputs["frames"])
+            out["features"] = loaded.signatures["features"](frames=feed)["features"].numpy()
         warm = path + "/assets.extra/tf_serving_warmup_requests"
         for i, record in enumerate(tf.data.TFRecordDataset(warm)):
             log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
@@ -355,7 +358,9 @@ def check_classify_outputs(out, meta, expected=None):
     """Every classifying output is consistent (softmax, top-k, labels); the logits match
     `expected` (name -> logits) where given, and the resize/decode/sampling paths agree with
     each other."""
-    assert set(out["signatures"]) == {"serving_default", "encoded_frames", "tf_example", "metadata"}
+    # the `features` signature of VideoClassifiers: test_features_signature_in_a_fresh_process
+    signatures = set(out["signatures"]) - {"features"}
+    assert signatures == {"serving_default", "encoded_frames", "tf_example", "metadata"}
     names = np.array(meta.class_names)
     for name in ("frames", "frames_big", "frames_sampled", "encoded", "examples"):
         logits = out[name + "/logits"]
@@ -429,6 +434,7 @@ def fresh_process_outputs(family_exports, tmp_path_factory):
             "frames_sampled": keras_logits(inputs["frames_sampled"][0]),
             "encoded": keras_logits(inputs["frames_big"][0]),
             "examples": keras_logits(inputs["frames_sampled"][0]),
+            "features": model.extract_features(inputs["frames"].astype(np.float32)),
         }
         jobs.append((path, inputs))
     path, meta = committed_saved_model()
@@ -453,6 +459,17 @@ def test_every_family_has_a_tiny_model():
 def test_every_signature_in_a_fresh_process(fresh_process_outputs, family):
     out, expected, meta = fresh_process_outputs[family]
     check_classify_outputs(out, meta, expected)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_features_signature_in_a_fresh_process(fresh_process_outputs, family):
+    """The `features` signature gives the Keras backbone's pooled features `[batch, C]`."""
+    out, expected, _ = fresh_process_outputs[family]
+    assert "features" in out["signatures"]
+    scale = np.abs(expected["features"]).max()
+    assert out["features"].shape == expected["features"].shape
+    assert out["features"].shape[0] == 2 and scale > 0
+    np.testing.assert_allclose(out["features"], expected["features"], atol=1e-4 * scale)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -16,6 +16,9 @@ EXTRAS = {
     "torch": ("torch", "torch"),
     "torchvision": ("torchvision", "test"),
     "jax": ("jax", "jax"),
+    "onnx": ("onnx", "onnx"),
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "tf2onnx": ("tf2onnx", "onnx"),
 }
 
 

@@ -7,6 +7,7 @@
     tfvideo predict VIDEO... --model PATH
     tfvideo convert [flags]            official PyTorch checkpoints -> Keras weights or a preset
     tfvideo build_tfrecords [flags]    annotated videos -> SequenceExample TFRecords
+    tfvideo extract_features SOURCE    pooled backbone features per window, one .npy per video
 
 `tfvideo COMMAND --help` lists a command's flags. The benchmarks are not part of the installed
 package; they run from a source checkout: python benchmarks/zoo.py, benchmarks/gpu.py,
@@ -23,7 +24,16 @@ import sys
 
 COMMANDS = {
     name: f"tfvideo.cli.{name}"
-    for name in ("info", "train", "evaluate", "export", "predict", "convert", "build_tfrecords")
+    for name in (
+        "info",
+        "train",
+        "evaluate",
+        "export",
+        "predict",
+        "convert",
+        "build_tfrecords",
+        "extract_features",
+    )
 }
 HELP_ARGS = ("-h", "-?", "--help", "--helpshort", "--helpfull")
 

@@ -1,12 +1,14 @@
-"""`tfvideo export` / `scripts/export.py`: a trained model to TF Serving's SavedModel layout or to
-TFLite.
+"""`tfvideo export` / `scripts/export.py`: a trained model to TF Serving's SavedModel layout, to
+TFLite or to ONNX.
 
     tfvideo export --model runs/tsm_tiny --output_dir saved_models
     tfvideo export --model runs/tsm_tiny/model.keras --format tflite --quantize int8 \\
         --calibration_data data/synthetic
+    tfvideo export --model saved_models/tsm_tiny --format onnx --output tsm_tiny.onnx
     tfvideo export --model runs/tsm_causal_tiny --format tflite --streaming --quantize int8
 """
 
+import dataclasses
 import os
 import sys
 
@@ -15,13 +17,19 @@ from tfvideo.training.datasets import training_dataset
 
 FLAGS = CommandFlags()
 
-FLAGS.define("string", "model", None, "A .keras file or a training output directory.")
+FLAGS.define(
+    "string",
+    "model",
+    None,
+    "A .keras file, a training output directory or a tfvideo SavedModel (rebuilt from the "
+    "registry with its weights).",
+)
 FLAGS.define(
     "string",
     "output_dir",
     "saved_models",
     "SavedModel: the parent of <name>/<version>/. TFLite: where <name>_<quantize>.tflite goes "
-    "unless --output is given.",
+    "unless --output is given; ONNX: <name>.onnx.",
 )
 FLAGS.define("string", "name", None, "Served model name (default: the model's registry name).")
 FLAGS.define("integer", "version", None, "SavedModel version (default: one more than the newest).")
@@ -30,7 +38,7 @@ FLAGS.define(
     "format",
     "saved_model",
     "Export format.",
-    enum_values=["saved_model", "savedmodel", "tflite"],
+    enum_values=["saved_model", "savedmodel", "tflite", "onnx"],
 )
 FLAGS.define(
     "enum",
@@ -39,7 +47,7 @@ FLAGS.define(
     "TFLite quantization.",
     enum_values=["none", "float16", "dynamic", "int8"],
 )
-FLAGS.define("string", "output", None, "TFLite: the output .tflite path.")
+FLAGS.define("string", "output", None, "TFLite / ONNX: the output .tflite / .onnx path.")
 FLAGS.define(
     "string",
     "class_names",
@@ -72,6 +80,23 @@ FLAGS.define(
 )
 
 
+def _load(model, class_names, top_k, short_side):
+    """`(keras_model, metadata)` of a `.keras` file or training directory, or of a tfvideo
+    SavedModel (the registry model rebuilt with its weights, e.g. the committed one)."""
+    from tfvideo.export import predict, source
+
+    saved = os.path.isdir(model) and predict.resolve_saved_model_dir(model)
+    if not saved:
+        return source.load_source(
+            model, class_names=class_names, top_k=top_k, short_side=short_side
+        )
+    predictor = predict.SavedModelPredictor(saved)
+    meta = predictor.metadata
+    overrides = {"class_names": class_names, "top_k": top_k, "short_side": short_side}
+    fields = {k: v for k, v in overrides.items() if v is not None}
+    return predictor.keras_model(), dataclasses.replace(meta, **fields)
+
+
 def run(
     model,
     output_dir="saved_models",
@@ -92,9 +117,7 @@ def run(
     from tfvideo.export import source as source_lib
 
     names = source_lib.read_class_names(class_names) if class_names else None
-    keras_model, metadata = source_lib.load_source(
-        model, class_names=names, top_k=top_k, short_side=short_side
-    )
+    keras_model, metadata = _load(model, names, top_k, short_side)
     if streaming:
         from tfvideo.export.streaming import stream_layout
 
@@ -110,6 +133,11 @@ def run(
             metadata=metadata,
             warmup_requests=warmup,
         )
+    if format == "onnx":
+        from tfvideo.export.onnx import export_onnx
+
+        path = output or os.path.join(output_dir, f"{name or metadata.model_name}.onnx")
+        return export_onnx(keras_model, path, metadata=metadata)
     from tfvideo.export.tflite import export_tflite
 
     clips = None

@@ -43,6 +43,13 @@ FLAGS.define(
     "Write the video with each frame's timeline label and score drawn on it to this path "
     "(implies --timeline; several videos: put {stem} in the path).",
 )
+FLAGS.define(
+    "string",
+    "explain",
+    None,
+    "Write a Grad-CAM strip of the evaluation clip for the top label (frames, then the heat "
+    "maps over them) to this image path (several videos: put {stem} in the path).",
+)
 # Streaming (tfvideo.streaming): a causal model stepped frame by frame with carried states.
 FLAGS.define(
     "bool",
@@ -58,7 +65,8 @@ def run(videos, model=None, top_k=5, as_json=False, out=None, err=None, **long_v
     """Classifies `videos` with `model` and prints the results; returns the exit code.
 
     `long_video`: `timeline=True` (with `window`, `stride`, `batch_size`) and/or `overlay=PATH`
-    run `tfvideo.timeline` instead of one evaluation clip per video."""
+    run `tfvideo.timeline` instead of one evaluation clip per video; `explain=PATH` writes the
+    Grad-CAM strip of each video (`tfvideo.explain`)."""
     from tfvideo.export.predict import (
         classify_files,
         default_model_path,
@@ -117,19 +125,31 @@ def _run_long(
     stride="1s",
     batch_size=8,
     overlay=None,
+    explain=None,
 ):
-    """`--timeline` / `--overlay`: one timeline per video; a failed video is one line on `err`."""
-    from tfvideo.export.predict import one_line_error
+    """`--timeline` / `--overlay` / `--explain`: a timeline (or the clip's top-k) per video, the
+    overlay video and the Grad-CAM image; a failed video is one line on `err`."""
+    from tfvideo.export.predict import classify_files, format_result, one_line_error
     from tfvideo.timeline import format_timeline, video_timeline, write_overlay
 
     results, failed = [], False
     for video in videos:
         try:
-            doc = video_timeline(video, predictor, window, stride, top_k, batch_size)
+            if timeline:
+                doc = video_timeline(video, predictor, window, stride, top_k, batch_size)
+            else:
+                [doc] = classify_files([video], predictor, top_k)
+                if "error" in doc:
+                    raise ValueError(doc["error"])
             if overlay:
                 doc["overlay"] = write_overlay(
                     video, doc, _output_path(overlay, video, len(videos), "overlay")
                 )
+            if explain:
+                from tfvideo.explain import explain_video
+
+                target = _output_path(explain, video, len(videos), "explain")
+                doc["explain"] = explain_video(video, predictor, target)
         except Exception as error:  # noqa: BLE001 - reported per file, the others go on
             failed = True
             print(f"error: {one_line_error(video, error)}", file=err)
@@ -137,7 +157,7 @@ def _run_long(
             continue
         results.append(doc)
         if not as_json:
-            print(format_timeline(doc), file=out)
+            print(format_timeline(doc) if timeline else format_result(doc), file=out)
     if as_json:
         doc = {"model": str(predictor.path), "format": predictor.kind, "results": results}
         json.dump(doc, out, indent=2)
@@ -174,12 +194,13 @@ def main(args):
     if FLAGS.stream:
         return run_stream(args, FLAGS.model, FLAGS.top_k, FLAGS.smoothing, FLAGS.json)
     long_video = {}
-    if FLAGS.timeline or FLAGS.overlay:
+    if FLAGS.timeline or FLAGS.overlay or FLAGS.explain:
         long_video = dict(
-            timeline=True,
+            timeline=bool(FLAGS.timeline or FLAGS.overlay),
             window=FLAGS.window,
             stride=FLAGS.stride,
             batch_size=FLAGS.batch_size,
             overlay=FLAGS.overlay,
+            explain=FLAGS.explain,
         )
     return run(args, FLAGS.model, FLAGS.top_k, FLAGS.json, **long_video)

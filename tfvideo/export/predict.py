@@ -1,4 +1,4 @@
-"""Classifying video files with an exported model: SavedModel, `.keras` or `.tflite`.
+"""Classifying video files with an exported model: SavedModel, `.keras`, `.tflite` or `.onnx`.
 
 `load_predictor(path)` opens any of the three with the `ExportMetadata` recorded beside or inside
 it; `classify_files` decodes each file with the model's evaluation sampling and crop and returns
@@ -43,6 +43,13 @@ class Predictor:
     def probabilities(self, clips) -> np.ndarray:
         return _softmax(self.logits(clips))
 
+    def keras_model(self):
+        """The Keras model behind the predictor (for gradients and backbone features)."""
+        raise ValueError(
+            f"{self.path}: a {self.kind} file holds no Keras graph; use the SavedModel, .keras "
+            "file or training directory it was exported from"
+        )
+
 
 class SavedModelPredictor(Predictor):
     """Runs the `serving_default` signature (uint8 frames of the model's input size)."""
@@ -57,6 +64,14 @@ class SavedModelPredictor(Predictor):
         self._tf = tf
         self._loaded = tf.saved_model.load(path)
         self._serve = self._loaded.signatures["serving_default"]
+        self._keras = None
+
+    def keras_model(self):
+        """The registry model of the metadata's `model_name`, with the SavedModel's weights
+        (`ServingModule` saves them in the model's variable order; shapes are checked)."""
+        if self._keras is None:
+            self._keras = rebuild_keras_model(self._loaded, self.metadata, self.path)
+        return self._keras
 
     def logits(self, clips):
         frames = np.clip(np.round(np.asarray(clips)), 0, 255).astype(np.uint8)
@@ -78,6 +93,9 @@ class KerasPredictor(Predictor):
 
     def logits(self, clips):
         return np.asarray(self.model.predict_on_batch(np.asarray(clips, np.float32)))
+
+    def keras_model(self):
+        return self.model
 
 
 class TFLitePredictor(Predictor):
@@ -124,6 +142,60 @@ class TFLitePredictor(Predictor):
         return np.stack(out)
 
 
+class ONNXPredictor(Predictor):
+    """Runs a `.onnx` file of `tfvideo export --format onnx` with onnxruntime (CPU)."""
+
+    kind = "onnx"
+
+    def __init__(self, path):
+        from tfvideo.export.onnx import INPUT_NAME, read_onnx_metadata
+
+        super().__init__(path, read_onnx_metadata(path))
+        ort = require("onnxruntime", f"running the ONNX model {path}")
+        self._session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        self._input = INPUT_NAME
+
+    def logits(self, clips):
+        feed = {self._input: np.asarray(clips, np.float32)}
+        return self._session.run(None, feed)[0]
+
+
+def rebuild_keras_model(loaded, metadata, path):
+    """The Keras model of a loaded tfvideo SavedModel: `tfvideo.models.create(model_name)` with
+    the metadata's classes, frames and input size, then the saved variables assigned in order.
+
+    Raises a ValueError naming the SavedModel when the name is not a registry model or the
+    variables do not match (then export from the `.keras` file instead)."""
+    from tfvideo.models import available, create
+
+    name = metadata.model_name
+    saved = list(getattr(loaded, "model_variables", []))
+    if name not in available():
+        raise ValueError(
+            f"{path}: model {name!r} is not a tfvideo registry model, so its Keras graph cannot "
+            "be rebuilt from the SavedModel; use the .keras file it was exported from"
+        )
+    model = create(
+        name,
+        num_classes=metadata.num_classes,
+        num_frames=metadata.num_frames,
+        input_size=metadata.input_size,
+        class_names=metadata.class_names,
+    )
+    # Shapes, not names: Keras numbers auto-named layers per process.
+    if len(saved) != len(model.variables) or any(
+        tuple(s.shape) != tuple(v.shape) for s, v in zip(saved, model.variables)
+    ):
+        raise ValueError(
+            f"{path}: its {len(saved)} variables do not match the {len(model.variables)} of the "
+            f"registry model {name!r} (built with other options?); use the .keras file it was "
+            "exported from"
+        )
+    for variable, value in zip(model.variables, saved):
+        variable.assign(value)
+    return model
+
+
 def resolve_saved_model_dir(path):
     """A SavedModel directory: `path` itself, or its newest numbered version (TF Serving's base
     directory `saved_models/<name>`)."""
@@ -166,12 +238,16 @@ def load_predictor(path) -> Predictor:
         return TFLitePredictor(path)
     if path.endswith(".keras"):
         return KerasPredictor(path)
+    if path.endswith(".onnx"):
+        return ONNXPredictor(path)
     if os.path.isdir(path):
         saved = resolve_saved_model_dir(path)
         if saved:
             return SavedModelPredictor(saved)
         return KerasPredictor(path)  # a training output directory with a .keras file
-    raise ValueError(f"{path}: expected a SavedModel directory, a .keras or a .tflite file")
+    raise ValueError(
+        f"{path}: expected a SavedModel directory, a .keras, a .tflite or an .onnx file"
+    )
 
 
 def load_clip(path, metadata) -> np.ndarray:

@@ -10,6 +10,8 @@
 - `tf_example`: serialized SequenceExamples `[batch]` (input `examples`) in tfvideo's TFRecord
   format (`image/encoded` feature list); the evaluation sampling picks the frames.
 - `metadata`: no input; returns the `ExportMetadata` JSON (`metadata`).
+- `features` (models with a `backbone`, i.e. every `VideoClassifier`): uint8 `frames` as in
+  `serving_default`; returns the pooled backbone features `features`, float32 `[batch, C]`.
 - `stream_step` (causal models only, `tfvideo.export.streaming`): one step of a stream, uint8
   `frames` `[batch, H, W, 3]` (`[batch, 2, H, W, 3]` for models that step by frame pairs; resized
   and cropped like `serving_default`) and the named float32 states in; the classifying outputs
@@ -35,6 +37,7 @@ Example:
 
 import os
 
+import keras
 import tensorflow as tf
 
 from tfvideo._atomic import atomic_write_text
@@ -53,10 +56,11 @@ CLASSIFY_OUTPUTS = ("logits", "probabilities", "top_k_indices", "top_k_labels")
 class _Holder:
     """Keeps a Python reference out of TensorFlow's object tracking."""
 
-    __slots__ = ("model",)
+    __slots__ = ("model", "backbone")
 
     def __init__(self, model):
         self.model = model
+        self.backbone = None
 
 
 class ServingModule(tf.Module):
@@ -117,6 +121,13 @@ class ServingModule(tf.Module):
             input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
         )
         self.metadata = tf.function(self._serve_metadata, input_signature=[])
+        backbone = getattr(model, "backbone", None)  # a VideoClassifier's pooled features
+        if isinstance(backbone, keras.Model):
+            self._holder.backbone = backbone
+            self.features = tf.function(
+                self._serve_features,
+                input_signature=[tf.TensorSpec([None, t, None, None, 3], tf.uint8, name="frames")],
+            )
         if "streaming" in metadata.extra:
             specs = streaming.step_signature_specs(
                 metadata, batch_size=None, frame_dtype=tf.uint8, frame_size=(None, None)
@@ -135,6 +146,8 @@ class ServingModule(tf.Module):
             "tf_example": self.tf_example.get_concrete_function(),
             "metadata": self.metadata.get_concrete_function(),
         }
+        if hasattr(self, "features"):
+            functions["features"] = self.features.get_concrete_function()
         if hasattr(self, "stream_step"):
             functions[streaming.STREAM_SIGNATURE] = self.stream_step.get_concrete_function()
         return functions
@@ -195,6 +208,10 @@ class ServingModule(tf.Module):
         out = streaming.step_outputs(self._holder.model, inputs, batch_size=None)
         logits = out.pop(streaming.LOGITS_OUTPUT)
         return {**self._outputs(logits), **out}
+
+    def _serve_features(self, frames):
+        clips = self._clips_from_frames(frames)
+        return {"features": tf.cast(self._holder.backbone(clips, training=False), tf.float32)}
 
     def _serve_metadata(self):
         return {"metadata": tf.io.read_file(self.metadata_asset)}
