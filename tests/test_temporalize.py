@@ -331,3 +331,18 @@ def test_module_docstring_example_runs():
 
     result = doctest.testmod(temporalized)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_train_flags_backbone_and_module_pick_the_named_configuration():
+    from tfvideo.cli import train
+
+    try:
+        train.FLAGS.parse(["tfvideo train", "--backbone=mobilenet_v2", "--module=tsm"])
+        assert train.train_config().model == "mobilenetv2_tsm"
+        train.FLAGS.parse(["tfvideo train", "--backbone=convnext_tiny", "--module=tada"])
+        assert train.train_config().model == "convnexttiny_tada"
+        train.FLAGS.parse(["tfvideo train", "--backbone=vgg16"])
+        with pytest.raises(ValueError, match="unknown backbone 'vgg16'"):
+            train.train_config()
+    finally:
+        train.FLAGS.parse(["tfvideo train"])

@@ -5,6 +5,7 @@ the CPU, evaluates it (normal and reversed frames), exports a SavedModel under `
 a `.tflite`, and prints a summary. Re-running an interrupted command resumes it.
 """
 
+import dataclasses
 import os
 import sys
 
@@ -13,11 +14,37 @@ from tfvideo.training.loop import TrainConfig
 
 FLAGS = CommandFlags()
 FLAGS.define_dataclass(TrainConfig)
+FLAGS.define(
+    "string",
+    "backbone",
+    "",
+    "A keras.applications backbone turned into a video model with --module "
+    "(tfvideo.temporalize): resnet50, mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large, "
+    "efficientnet_v2_b0, convnext_tiny. Sets --model to the named configuration (mobilenet_v2 "
+    "+ tsm: mobilenetv2_tsm); '': --model.",
+)
+FLAGS.define(
+    "string", "module", "tsm", "Temporal module of --backbone: tsm, tei, tim, tam, tada or tsn."
+)
+
+
+def train_config():
+    """The `TrainConfig` of the parsed flags (`--backbone`/`--module` choose `model`)."""
+    config = FLAGS.config(TrainConfig)
+    if FLAGS.backbone:
+        from tfvideo.models.temporalized import configuration_name
+
+        config = dataclasses.replace(config, model=configuration_name(FLAGS.backbone, FLAGS.module))
+    return config
 
 
 def main(args):
     no_arguments(args)
-    config = FLAGS.config(TrainConfig)
+    try:
+        config = train_config()
+    except ValueError as error:
+        print(f"ERROR: {error}", file=sys.stderr, flush=True)
+        return 2
     # The strategy must exist before TensorFlow runs any op (logical CPUs, multi-worker).
     from tfvideo.training import strategy as strategy_lib
 
