@@ -29,6 +29,8 @@ MODES = (
     "keras_predict",
     "tf_function",
     "tf_function_xla",
+    "tf_function_folded",
+    "tf_function_bf16",
     "saved_model",
     "litert_float",
     "litert_int8",
@@ -111,6 +113,13 @@ def _litert_runner(model, quantize, workdir, batch):
     return run, os.path.getsize(path)
 
 
+# The inference copies (tfvideo.models.inference) the tf_function modes time: batch norm folded
+# into the convolutions, in float32 or with bf16 compute.
+INFERENCE_PRECISION = {"tf_function_folded": "float32", "tf_function_bf16": "bfloat16"}
+# The precision each mode computes in, for its fraction of the machine's peak (benchmarks.peak).
+MODE_PRECISION = {"tf_function_bf16": "bfloat16", "litert_int8": "int8"}
+
+
 def _runner(mode, model, batch, workdir):
     """A zero-argument callable running one batch in `mode`, and the artifact size (or None)."""
     import keras
@@ -119,7 +128,11 @@ def _runner(mode, model, batch, workdir):
     clips = _random_clips(model, batch)
     if mode == "keras_predict":
         return lambda: model.predict(clips, batch_size=batch, verbose=0), None
-    if mode in ("tf_function", "tf_function_xla"):
+    if mode in ("tf_function", "tf_function_xla", *INFERENCE_PRECISION):
+        if mode in INFERENCE_PRECISION:
+            from tfvideo.models.inference import inference_model
+
+            model = inference_model(model, INFERENCE_PRECISION[mode])
         function = tf.function(
             lambda x: model(x, training=False), jit_compile=mode == "tf_function_xla"
         )
@@ -226,4 +239,31 @@ def markdown_table(rows, batch_sizes=(1, 8)) -> str:
                 else:
                     cells.append(f"{batch / latency:.2f} clips/s")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def peak_table(rows, peaks, batch_sizes=(1, 8)) -> str:
+    """A markdown table: the machine's peaks, then each row's achieved GFLOP/s per mode and batch
+    with its fraction of the all-core peak of the precision that mode computes in."""
+    from benchmarks.peak import fraction_of_peak
+
+    lines = ["| precision | peak GFLOP/s, 1 thread | all threads |", "|---|---|---|"]
+    for precision, values in peaks.items():
+        cells = [f"{v:.0f}" if isinstance(v, float) else str(v) for v in values.values()]
+        lines.append(f"| {precision} | " + " | ".join(cells) + " |")
+    lines += ["", "| model | mode | batch | GFLOP/s | of peak |", "|---|---|---|---|---|"]
+    for row in rows:
+        for mode, latencies in row["latency_s"].items():
+            if mode == "train_step":  # forward and backward: about 3x the forward's MACs
+                continue
+            peak = peaks.get(MODE_PRECISION.get(mode, "float32"), {}).get("all")
+            for batch in batch_sizes:
+                seconds = latencies.get(str(batch))
+                if seconds is None or not isinstance(peak, float):
+                    continue
+                achieved = 2 * row["gmacs"] * batch / seconds
+                fraction = fraction_of_peak(row["gmacs"], batch, seconds, peak)
+                lines.append(
+                    f"| {row['model']} | {mode} | {batch} | {achieved:.0f} | {fraction:.0%} |"
+                )
     return "\n".join(lines)

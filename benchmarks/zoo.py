@@ -44,16 +44,22 @@ FLAGS.define("bool", "compare_reference", False, "Also time the official PyTorch
 FLAGS.define("string", "reference_tadaconv", None, "Checkout of alibaba-mmai-research/TAdaConv.")
 FLAGS.define("string", "reference_blvnet", None, "Checkout of IBM/bLVNet-TAM.")
 FLAGS.define("integer", "torch_threads", None, "PyTorch threads (default: all cores).")
+FLAGS.define(
+    "bool", "peaks", True, "Measure the machine's matmul peaks and each row's fraction of them."
+)
 
 
 def main(argv):
     del argv
-    from benchmarks import references, runtimes
+    from benchmarks import peak, references, runtimes
 
     modes = tuple(FLAGS.modes or runtimes.MODES)
     batch_sizes = tuple(int(b) for b in FLAGS.batch_sizes)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     report = {"machine": runtimes.machine_description(), "models": [], "references": []}
+    if FLAGS.peaks:
+        report["peaks"] = peak.measure_peaks()
+        print(json.dumps({"peaks_gflops": report["peaks"]}))
     for name in FLAGS.models:
         logging.info("benchmarking %s", name)
         row = runtimes.measure_in_subprocess(
@@ -73,6 +79,8 @@ def main(argv):
     with open(os.path.join(FLAGS.output_dir, "benchmark.json"), "w") as file:
         json.dump(report, file, indent=1)
     table = runtimes.markdown_table(report["models"], batch_sizes)
+    if report.get("peaks"):
+        table += "\n\n" + runtimes.peak_table(report["models"], report["peaks"], batch_sizes)
     if report["references"]:
         table += "\n\n" + references.markdown_table(report["references"])
     table = f"Measured on: {report['machine']}\n\n{table}\n"

@@ -78,6 +78,15 @@ FLAGS.define(
     "named states in, logits and states out; int8 calibrates on states carried through the "
     "clips). SavedModels of causal models always have a stream_step signature.",
 )
+FLAGS.define(
+    "enum",
+    "precision",
+    "float32",
+    "SavedModel: the compute type (tfvideo.models.inference: batch norm folded into the "
+    "convolutions; bfloat16 computes in bf16 with float32 variables). Inputs and outputs keep "
+    "their types; the float32 export keeps the model as trained.",
+    enum_values=["float32", "bfloat16"],
+)
 
 
 def _load(model, class_names, top_k, short_side):
@@ -112,6 +121,7 @@ def run(
     calibration_data=None,
     num_calibration_clips=100,
     streaming=False,
+    precision="float32",
 ) -> str:
     """Does one export (what the flags describe) and returns the written path."""
     from tfvideo.export import source as source_lib
@@ -122,6 +132,12 @@ def run(
         from tfvideo.export.streaming import stream_layout
 
         stream_layout(keras_model)  # a model that cannot stream fails here, named
+    if precision != "float32":
+        if format not in ("saved_model", "savedmodel"):
+            raise ValueError(f"--precision {precision} applies to SavedModels, not {format}")
+        from tfvideo.models.inference import inference_model
+
+        keras_model = inference_model(keras_model, precision)
     if format in ("saved_model", "savedmodel"):
         from tfvideo.export.saved_model import export_saved_model
 
@@ -185,6 +201,7 @@ def main(args):
             FLAGS.calibration_data,
             FLAGS.num_calibration_clips,
             FLAGS.streaming,
+            FLAGS.precision,
         )
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

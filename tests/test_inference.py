@@ -1,0 +1,122 @@
+"""Inference copies (`tfvideo.models.inference`): batch norm folded exactly, bf16 compute that
+keeps top-1, and the benchmark's peak figures."""
+
+import os
+import sys
+
+import deploy_models
+import keras
+import numpy as np
+import pytest
+
+import tfvideo
+from tfvideo.models.inference import FoldedBatchNorm, foldable_batch_norms, inference_model
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import peak, runtimes  # noqa: E402
+
+
+def random_statistics(model, seed=0):
+    """Batch-norm statistics and affine terms far from their initial values (1, 0), so folding
+    them wrongly shows."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        if "moving_variance" in weight.path:
+            weight.assign(rng.uniform(0.3, 3.0, weight.shape).astype("float32"))
+        elif any(k in weight.path for k in ("moving_mean", "beta", "gamma")):
+            weight.assign(rng.normal(0.2, 0.5, weight.shape).astype("float32"))
+
+
+def conv_bn_pairs(model):
+    """Independent count of Conv2D -> BatchNormalization edges in the model's graph."""
+    count = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            source = layer.input._keras_history.operation
+            count += isinstance(source, keras.layers.Conv2D)
+    return count
+
+
+@pytest.mark.parametrize("family", sorted(deploy_models.FAMILIES))
+def test_folding_is_exact_in_float32(family):
+    name = deploy_models.FAMILIES[family]
+    frames = deploy_models.FRAMES.get(family, deploy_models.DEFAULT_FRAMES)
+    keras.utils.set_random_seed(0)
+    model = tfvideo.models.create(name, num_classes=5, num_frames=frames, input_size=32)
+    random_statistics(model)
+    clips = np.random.default_rng(1).uniform(0, 255, (2, frames, 32, 32, 3)).astype("float32")
+    want = keras.ops.convert_to_numpy(model(clips, training=False))
+
+    folded = inference_model(model)
+    got = keras.ops.convert_to_numpy(folded(clips))
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
+    pairs = foldable_batch_norms(keras.Model(model.inputs, model.outputs))
+    assert len(pairs) == conv_bn_pairs(model), family
+    if family in ("resnet", "tada2d", "blvnet", "s3d"):  # the ConvNeXts use layer norm
+        assert pairs
+    # every folded norm is gone from the new graph and its convolution now has the bias
+    assert sum(isinstance(layer, FoldedBatchNorm) for layer in folded.layers) == len(pairs)
+    for conv_name in pairs:
+        assert folded.get_layer(conv_name).use_bias
+    # the original keeps its own layers and weights
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(clips, training=False)), want)
+
+
+@pytest.mark.xdist_group("trained_family_models")
+@pytest.mark.parametrize("family", sorted(deploy_models.FAMILIES))
+def test_bfloat16_keeps_top1_on_held_out_clips(family):
+    model, _ = deploy_models.trained_family_model(family)
+    frames = model.inputs[0].shape[1]
+    clips, _ = deploy_models.synthetic_clips(96, seed=1, num_frames=frames)  # held out
+    want = keras.ops.convert_to_numpy(model.predict(clips, batch_size=16, verbose=0))
+
+    fast = inference_model(model, "bfloat16")
+    got = fast.predict(clips, batch_size=16, verbose=0)
+    assert got.dtype == np.float32  # float32 out, whatever the compute type
+    agreement = np.mean(got.argmax(-1) == want.argmax(-1))
+    assert agreement >= 0.99, (family, agreement)
+    # bf16 keeps 8 significant bits: logits within a few percent of their scale
+    assert np.abs(got - want).max() <= 0.05 * np.abs(want).max(), family
+    compute = {layer.compute_dtype for layer in fast.layers if layer.weights}
+    assert compute == {"bfloat16"}, compute
+
+
+def test_unknown_precision_is_named():
+    model = tfvideo.models.create("tsm_tiny", num_classes=3, num_frames=4, input_size=32)
+    with pytest.raises(ValueError, match="int4"):
+        inference_model(model, "int4")
+
+
+def test_peak_figures_and_fractions():
+    gflops = peak.matmul_gflops("float32", threads=1, size=128, repeats=1)
+    assert gflops > 0
+    # 2 x 3 GMACs x batch 2 in 0.1 s = 120 GFLOP/s: 60 % of a 200 GFLOP/s peak
+    assert peak.fraction_of_peak(3.0, 2, 0.1, 200.0) == pytest.approx(0.6)
+    row = {"model": "m", "gmacs": 3.0, "latency_s": {"tf_function_bf16": {"1": 0.05}}}
+    table = runtimes.peak_table([row], {"bfloat16": {"1": 50.0, "all": 240.0}}, (1,))
+    assert "| m | tf_function_bf16 | 1 | 120 | 50% |" in table
+
+
+def test_bfloat16_saved_model_keeps_uint8_input_and_float32_output(tmp_path):
+    import tensorflow as tf
+
+    from tfvideo.cli import export as export_command
+
+    keras.utils.set_random_seed(0)
+    model = tfvideo.models.create("tsm_tiny", num_classes=3, num_frames=4, input_size=32)
+    random_statistics(model)
+    keras_path = tmp_path / "model.keras"
+    model.save(keras_path)
+    path = export_command.run(
+        str(keras_path), str(tmp_path / "export"), name="m", precision="bfloat16", warmup=False
+    )
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    (spec,) = serve.structured_input_signature[1].values()
+    assert spec.dtype == tf.uint8
+    frames = np.random.default_rng(2).integers(0, 256, (2, 4, 32, 32, 3), dtype=np.uint8)
+    logits = serve(frames=tf.constant(frames))["logits"]
+    assert logits.dtype == tf.float32
+    want = keras.ops.convert_to_numpy(model(frames.astype("float32"), training=False))
+    np.testing.assert_allclose(logits.numpy(), want, atol=0.05 * np.abs(want).max())
+    with pytest.raises(ValueError, match="SavedModels"):
+        export_command.run(str(keras_path), str(tmp_path), format="tflite", precision="bfloat16")

@@ -1,0 +1,144 @@
+"""Inference copies of a trained model: batch norm folded into its convolutions, bf16 compute.
+
+`inference_model(model, precision)` rebuilds `model`'s graph with new layers (the original is
+untouched) in which
+
+- every `Conv2D -> BatchNormalization` pair whose convolution feeds only that batch norm
+  becomes one `Conv2D` with a bias: `W' = W * s`, `b' = (b - mean) * s + beta`, with
+  `s = gamma / sqrt(var + eps)` per output channel (computed in float64). In inference the
+  two are the same function, and the folded form skips a full pass over every activation;
+  TensorFlow then fuses the convolution, its bias and a following ReLU into one oneDNN kernel.
+- with `precision="bfloat16"` (or "float16") every layer computes in that type with float32
+  variables (Keras' `mixed_*` policies). Keras' `BatchNormalization` up-casts its input to
+  float32 even in inference, which costs two casts per layer: folding removes them with the
+  layer. The inputs stay what the model takes; the outputs are cast back to float32.
+
+Batch norms that follow anything else (a TAdaConv2D's calibrated kernel, a pooling) stay.
+Folding is for inference only: the folded model has no batch statistics to train.
+
+Example:
+    >>> import numpy as np, tfvideo
+    >>> from tfvideo.models.inference import inference_model
+    >>> model = tfvideo.models.create("tsm_tiny", num_classes=3, num_frames=4, input_size=32)
+    >>> fast = inference_model(model)  # float32, batch norm folded
+    >>> clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 3)).astype("float32")
+    >>> bool(np.allclose(fast(clips), model(clips, training=False), atol=1e-5))
+    True
+"""
+
+import keras
+import numpy as np
+from keras import layers
+
+from tfvideo.layers._common import serializable
+
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+@serializable
+class FoldedBatchNorm(layers.Layer):
+    """Where a batch norm was folded into the convolution before it: passes its input on."""
+
+    def call(self, inputs, training=None, mask=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def foldable_batch_norms(model) -> dict:
+    """`{conv name: batch norm layer}` for the `Conv2D -> BatchNormalization` pairs of `model`'s
+    top-level graph that fold: the convolution is called once and feeds only the batch norm,
+    which normalises the channel axis."""
+    pairs = {}
+    for norm in model.layers:
+        if type(norm) is not layers.BatchNormalization or len(norm._inbound_nodes) != 1:
+            continue
+        parents = norm._inbound_nodes[0].parent_nodes
+        conv = parents[0].operation if len(parents) == 1 else None
+        if (
+            type(conv) is layers.Conv2D
+            and len(conv._inbound_nodes) == 1
+            and len(conv._outbound_nodes) == 1
+            and norm.axis in (-1, len(norm.input.shape) - 1)
+        ):
+            pairs[conv.name] = norm
+    return pairs
+
+
+def folded_conv_weights(conv, norm) -> list:
+    """`[kernel, bias]` of the convolution that computes `norm(conv(x))` in inference."""
+
+    def value(variable, default):
+        return default if variable is None else keras.ops.convert_to_numpy(variable)
+
+    kernel = value(conv.kernel, None).astype(np.float64)
+    bias = value(conv.bias if conv.use_bias else None, 0.0)
+    gamma = value(norm.gamma if norm.scale else None, 1.0)
+    beta = value(norm.beta if norm.center else None, 0.0)
+    mean = value(norm.moving_mean, None).astype(np.float64)
+    variance = value(norm.moving_variance, None).astype(np.float64)
+    scale = np.asarray(gamma, np.float64) / np.sqrt(variance + norm.epsilon)
+    return [
+        (kernel * scale).astype(np.float32),
+        ((bias - mean) * scale + beta).astype(np.float32),
+    ]
+
+
+def _with_policy(config, policy):
+    """`config` with a float32 dtype policy replaced by `policy` (others kept)."""
+    dtype = config.get("dtype")
+    name = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    if name in (None, "float32"):
+        config = dict(config, dtype=policy)
+    return config
+
+
+def inference_model(model, precision="float32", fold_batch_norm=True) -> keras.Model:
+    """A new functional model computing `model(x, training=False)` in `precision`, with batch
+    norm folded into the convolutions before it (see the module docstring).
+
+    Args:
+        model: a built functional Keras model (a `VideoClassifier`, or any functional model).
+        precision: "float32", "bfloat16" or "float16" (compute type; variables stay float32).
+        fold_batch_norm: fold `Conv2D -> BatchNormalization` pairs.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    policy = PRECISIONS[precision]
+    functional = keras.Model(model.inputs, model.outputs, name=model.name)
+    pairs = foldable_batch_norms(functional) if fold_batch_norm else {}
+    folded = {norm.name for norm in pairs.values()}
+
+    def clone(layer):
+        if layer.name in folded:
+            return FoldedBatchNorm(name=layer.name)
+        config = _with_policy(layer.get_config(), policy)
+        if layer.name in pairs:
+            config["use_bias"] = True
+        return layer.__class__.from_config(config)
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # sub-layers built without an explicit dtype
+    try:
+        rebuilt = keras.models.clone_model(functional, clone_function=clone)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    for old, new in zip(functional.layers, rebuilt.layers):
+        if old.name in pairs:
+            new.set_weights(folded_conv_weights(old, pairs[old.name]))
+        elif old.name not in folded:
+            new.set_weights(old.get_weights())
+    outputs = [
+        layers.Activation("linear", dtype="float32", name=f"{output.name.split('/')[0]}_float32")(
+            output
+        )
+        if output.dtype != "float32"
+        else output
+        for output in rebuilt.outputs
+    ]
+    return keras.Model(
+        rebuilt.inputs,
+        outputs[0] if len(outputs) == 1 else outputs,
+        name=f"{model.name}_{precision}" + ("_folded" if pairs else ""),
+    )
