@@ -62,12 +62,16 @@ class StreamStep(layers.Layer):
         self.step_frames = step_frames
 
     def call(self, inputs, states):
-        return self.layer.stream_step(inputs, states, self.step_frames)
+        # States are float32 at the interface; the layer computes in its own dtype (mixed
+        # precision included).
+        states = {k: keras.ops.cast(v, self.compute_dtype) for k, v in states.items()}
+        outputs, new = self.layer.stream_step(inputs, states, self.step_frames)
+        return outputs, {k: keras.ops.cast(v, "float32") for k, v in new.items()}
 
     def compute_output_spec(self, inputs, states):
         shape = self.layer.compute_output_shape(inputs.shape)
         return keras.KerasTensor(shape, dtype=self.compute_dtype), {
-            k: keras.KerasTensor(v.shape, dtype=v.dtype) for k, v in states.items()
+            k: keras.KerasTensor(v.shape, dtype="float32") for k, v in states.items()
         }
 
 
