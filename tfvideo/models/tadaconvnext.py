@@ -26,6 +26,8 @@ Example:
     TensorShape([1, 5])
 """
 
+import functools
+
 import keras
 from keras import layers
 
@@ -33,12 +35,22 @@ from tfvideo.layers import DropPath, LayerScale, TAdaConv2D, TemporalWindows
 from tfvideo.models import common
 from tfvideo.models.registry import register
 
-_LN_EPSILON = 1e-6
-_INIT = {"class_name": "TruncatedNormal", "config": {"mean": 0.0, "stddev": 0.02}}
+LN_EPSILON = 1e-6
+INIT = {"class_name": "TruncatedNormal", "config": {"mean": 0.0, "stddev": 0.02}}
 
 
 def _layer_norm(x, name):
-    return layers.LayerNormalization(epsilon=_LN_EPSILON, name=name)(x)
+    return layers.LayerNormalization(epsilon=LN_EPSILON, name=name)(x)
+
+
+def block_output(x, y, *, num_frames, drop_rate, layer_scale, name):
+    """The end of a ConvNeXt block: `x + DropPath(gamma * y)` (`LayerScale` `{name}_gamma`
+    unless `layer_scale` is 0, `DropPath` `{name}_drop_path` when `drop_rate` > 0)."""
+    if layer_scale:
+        y = LayerScale(layer_scale, name=f"{name}_gamma")(y)
+    if drop_rate:
+        y = DropPath(drop_rate, num_frames, name=f"{name}_drop_path")(y)
+    return layers.Add(name=f"{name}_add")([x, y])
 
 
 def _convnext_block(
@@ -59,22 +71,20 @@ def _convnext_block(
             bias_calibration=True,
             route_reduction=route_reduction,
             route_kernel_sizes=route_kernel_sizes,
-            kernel_initializer=_INIT,
+            kernel_initializer=INIT,
             name=f"{name}_dwconv",
         )(x)
     else:
         y = layers.DepthwiseConv2D(
-            7, padding="same", depthwise_initializer=_INIT, name=f"{name}_dwconv"
+            7, padding="same", depthwise_initializer=INIT, name=f"{name}_dwconv"
         )(x)
     y = _layer_norm(y, f"{name}_norm")
-    y = layers.Dense(4 * dim, kernel_initializer=_INIT, name=f"{name}_pwconv1")(y)
+    y = layers.Dense(4 * dim, kernel_initializer=INIT, name=f"{name}_pwconv1")(y)
     y = layers.Activation("gelu", name=f"{name}_act")(y)
-    y = layers.Dense(dim, kernel_initializer=_INIT, name=f"{name}_pwconv2")(y)
-    if layer_scale:
-        y = LayerScale(layer_scale, name=f"{name}_gamma")(y)
-    if drop_rate:
-        y = DropPath(drop_rate, num_frames, name=f"{name}_drop_path")(y)
-    return layers.Add(name=f"{name}_add")([x, y])
+    y = layers.Dense(dim, kernel_initializer=INIT, name=f"{name}_pwconv2")(y)
+    return block_output(
+        x, y, num_frames=num_frames, drop_rate=drop_rate, layer_scale=layer_scale, name=name
+    )
 
 
 def build_tadaconvnext(
@@ -113,6 +123,51 @@ def build_tadaconvnext(
         route_reduction, route_kernel_sizes: route function reduction and temporal kernels.
         mean, std: per-channel normalisation of [0, 1] pixels, applied inside the model.
     """
+    block = functools.partial(
+        _convnext_block,
+        layer_scale=layer_scale,
+        adaptive=adaptive,
+        route_reduction=route_reduction,
+        route_kernel_sizes=route_kernel_sizes,
+    )
+    return convnext_video(
+        num_classes,
+        num_frames,
+        input_size,
+        block=block,
+        depths=depths,
+        dims=dims,
+        stem_kernel_frames=stem_kernel_frames,
+        stem_stride_frames=stem_stride_frames,
+        drop_path_rate=drop_path_rate,
+        dropout=dropout,
+        mean=mean,
+        std=std,
+        name=name or "tadaconvnext",
+    )
+
+
+def convnext_video(
+    num_classes,
+    num_frames,
+    input_size,
+    *,
+    block,
+    depths,
+    dims,
+    stem_kernel_frames,
+    stem_stride_frames,
+    drop_path_rate,
+    dropout,
+    mean,
+    std,
+    name,
+):
+    """The video ConvNeXt both TAdaConvNeXt versions share: normalisation, the (k, 4, 4) /
+    (s, 4, 4) space-time stem (`TemporalWindows` + Conv2D) and its LN, LN + 2x2/2 downsamplers,
+    the stages of `block(x, num_frames=T', drop_rate=r, name="stages_i_j")` (rates linear from
+    0 to `drop_path_rate`), mean over T, H, W, LN, dropout, linear head. Arguments: see
+    `build_tadaconvnext`."""
     if len(depths) != len(dims) or not depths:
         raise ValueError(
             f"depths and dims need the same (non-zero) length, got depths={depths}, dims={dims}"
@@ -131,41 +186,29 @@ def build_tadaconvnext(
     x = windows(x)
     frames = x.shape[1]
     x = common.FoldFrames(name="fold_frames")(x)
-    x = layers.Conv2D(
-        dims[0], 4, strides=4, kernel_initializer=_INIT, name="downsample_layers_0_0"
-    )(x)
+    x = layers.Conv2D(dims[0], 4, strides=4, kernel_initializer=INIT, name="downsample_layers_0_0")(
+        x
+    )
     x = _layer_norm(x, "downsample_layers_0_1")
-    total_blocks = sum(depths)
-    block = 0
+    total_blocks, built = sum(depths), 0
     for stage, (depth, dim) in enumerate(zip(depths, dims)):
         if stage:
             x = _layer_norm(x, f"downsample_layers_{stage}_0")
             x = layers.Conv2D(
-                dim, 2, strides=2, kernel_initializer=_INIT, name=f"downsample_layers_{stage}_1"
+                dim, 2, strides=2, kernel_initializer=INIT, name=f"downsample_layers_{stage}_1"
             )(x)
         for index in range(depth):
-            rate = drop_path_rate * block / max(total_blocks - 1, 1)
-            x = _convnext_block(
-                x,
-                num_frames=frames,
-                drop_rate=rate,
-                layer_scale=layer_scale,
-                adaptive=adaptive,
-                route_reduction=route_reduction,
-                route_kernel_sizes=route_kernel_sizes,
-                name=f"stages_{stage}_{index}",
-            )
-            block += 1
+            rate = drop_path_rate * built / max(total_blocks - 1, 1)
+            x = block(x, num_frames=frames, drop_rate=rate, name=f"stages_{stage}_{index}")
+            built += 1
     x = layers.GlobalAveragePooling2D(name="spatial_pool")(x)
     x = common.UnfoldFrames(frames, name="unfold_frames")(x)
     x = common.TemporalMean(name="temporal_pool")(x)
     x = _layer_norm(x, "norm")
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
-    logits = layers.Dense(num_classes, kernel_initializer=_INIT, name="head_out", dtype="float32")(
-        x
-    )
-    return keras.Model(clips, logits, name=name or "tadaconvnext")
+    logits = layers.Dense(num_classes, kernel_initializer=INIT, name="head_out", dtype="float32")(x)
+    return keras.Model(clips, logits, name=name)
 
 
 _K400 = dict(

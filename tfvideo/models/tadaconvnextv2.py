@@ -39,23 +39,14 @@ Example:
     TensorShape([1, 5])
 """
 
-import keras
+import functools
+
 from keras import layers
 
-from tfvideo.layers import (
-    DropPath,
-    LayerScale,
-    QuickGELU,
-    RouteFuncTransformer,
-    TAdaConv2DV2,
-    TAdaLayerNormAggregation,
-    TemporalWindows,
-)
+from tfvideo.layers import QuickGELU, RouteFuncTransformer, TAdaConv2DV2, TAdaLayerNormAggregation
 from tfvideo.models import common
 from tfvideo.models.registry import register
-
-LN_EPSILON = 1e-6
-_INIT = {"class_name": "TruncatedNormal", "config": {"mean": 0.0, "stddev": 0.02}}
+from tfvideo.models.tadaconvnext import INIT, LN_EPSILON, block_output, convnext_video
 
 # configs/pool/backbone/tadaconvnextv2_*.yaml: DEPTH, NUM_FILTERS, DROP_PATH, BRANCH.HEAD_DIM.
 SIZES = {
@@ -71,18 +62,12 @@ def _tada_v2_block(x, *, num_frames, drop_rate, layer_scale, route, name):
     calibration = RouteFuncTransformer(num_frames, **route, name=f"{name}_dwconv_rf")(x)
     y = TAdaConv2DV2(7, padding=3, name=f"{name}_dwconv")([x, *calibration])
     y = TAdaLayerNormAggregation(num_frames, epsilon=LN_EPSILON, name=f"{name}_norm")(y)
-    y = layers.Dense(4 * dim, kernel_initializer=_INIT, name=f"{name}_pwconv1")(y)
+    y = layers.Dense(4 * dim, kernel_initializer=INIT, name=f"{name}_pwconv1")(y)
     y = QuickGELU(name=f"{name}_act")(y)
-    y = layers.Dense(dim, kernel_initializer=_INIT, name=f"{name}_pwconv2")(y)
-    if layer_scale:
-        y = LayerScale(layer_scale, name=f"{name}_gamma")(y)
-    if drop_rate:
-        y = DropPath(drop_rate, num_frames, name=f"{name}_drop_path")(y)
-    return layers.Add(name=f"{name}_add")([x, y])
-
-
-def _layer_norm(x, name):
-    return layers.LayerNormalization(epsilon=LN_EPSILON, name=name)(x)
+    y = layers.Dense(dim, kernel_initializer=INIT, name=f"{name}_pwconv2")(y)
+    return block_output(
+        x, y, num_frames=num_frames, drop_rate=drop_rate, layer_scale=layer_scale, name=name
+    )
 
 
 def build_tadaconvnextv2(
@@ -106,6 +91,8 @@ def build_tadaconvnextv2(
 ):
     """TAdaConvNeXtV2 as a functional `keras.Model`: clips `[B, num_frames, H, W, 3]` -> logits.
 
+    The stem, downsamplers and head are v1's (`tadaconvnext.convnext_video`).
+
     Args:
         num_classes: classifier outputs.
         num_frames: input frames; the stem keeps `(T - 1) // stem_stride_frames + 1` of them.
@@ -121,61 +108,28 @@ def build_tadaconvnextv2(
         dropout: rate before the classifier.
         mean, std: per-channel normalisation of [0, 1] pixels, applied inside the model.
     """
-    if len(depths) != len(dims) or not depths:
-        raise ValueError(
-            f"depths and dims need the same (non-zero) length, got depths={depths}, dims={dims}"
-        )
-    if stem_kernel_frames < 1 or stem_kernel_frames % 2 == 0:
-        raise ValueError(f"stem_kernel_frames must be odd, got {stem_kernel_frames}")
     for dim in dims:
         if dim % route_reduction or (dim // route_reduction) % head_dim:
             raise ValueError(
                 f"head_dim ({head_dim}) must divide every stage's dim // route_reduction; "
                 f"got dims={dims}, route_reduction={route_reduction}"
             )
-    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
-    if height % 32 or width % 32:
-        raise ValueError(f"input_size must be divisible by 32, got {input_size}")
-
-    clips = common.clip_input(num_frames, (height, width))
-    x = common.Normalize(mean, std, name="normalize")(clips)
-    x = TemporalWindows(
-        stem_kernel_frames, stem_stride_frames, stem_kernel_frames // 2, name="stem_windows"
-    )(x)
-    frames = x.shape[1]
-    x = common.FoldFrames(name="fold_frames")(x)
-    x = layers.Conv2D(
-        dims[0], 4, strides=4, kernel_initializer=_INIT, name="downsample_layers_0_0"
-    )(x)
-    x = _layer_norm(x, "downsample_layers_0_1")
     route = dict(reduction=route_reduction, kernel_sizes=route_kernel_sizes, head_dim=head_dim)
-    total_blocks, block = sum(depths), 0
-    for stage, (depth, dim) in enumerate(zip(depths, dims)):
-        if stage:
-            x = _layer_norm(x, f"downsample_layers_{stage}_0")
-            x = layers.Conv2D(
-                dim, 2, strides=2, kernel_initializer=_INIT, name=f"downsample_layers_{stage}_1"
-            )(x)
-        for index in range(depth):
-            x = _tada_v2_block(
-                x,
-                num_frames=frames,
-                drop_rate=drop_path_rate * block / max(total_blocks - 1, 1),
-                layer_scale=layer_scale,
-                route=route,
-                name=f"stages_{stage}_{index}",
-            )
-            block += 1
-    x = layers.GlobalAveragePooling2D(name="spatial_pool")(x)
-    x = common.UnfoldFrames(frames, name="unfold_frames")(x)
-    x = common.TemporalMean(name="temporal_pool")(x)
-    x = _layer_norm(x, "norm")
-    if dropout:
-        x = layers.Dropout(dropout, name="head_dropout")(x)
-    logits = layers.Dense(num_classes, kernel_initializer=_INIT, name="head_out", dtype="float32")(
-        x
+    return convnext_video(
+        num_classes,
+        num_frames,
+        input_size,
+        block=functools.partial(_tada_v2_block, layer_scale=layer_scale, route=route),
+        depths=depths,
+        dims=dims,
+        stem_kernel_frames=stem_kernel_frames,
+        stem_stride_frames=stem_stride_frames,
+        drop_path_rate=drop_path_rate,
+        dropout=dropout,
+        mean=mean,
+        std=std,
+        name=name or "tadaconvnextv2",
     )
-    return keras.Model(clips, logits, name=name or "tadaconvnextv2")
 
 
 _K400 = dict(
