@@ -44,6 +44,16 @@ def test_iter_frames_names_the_source_it_cannot_open(tmp_path):
         next(iter_frames("not-a-device", format="v4l2"))
 
 
+def test_docstring_examples_run():
+    import doctest
+
+    import tfvideo.export.streaming
+    import tfvideo.streaming
+
+    for module in (tfvideo.streaming, tfvideo.export.streaming):
+        assert doctest.testmod(module).failed == 0, module.__name__
+
+
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def trained():
@@ -125,6 +135,24 @@ def test_streaming_classifier_gives_stream_step_outputs(trained, video, referenc
         assert timestamp == pytest.approx(stamp)
         assert labels == [names[i] for i in order]
         np.testing.assert_allclose(scores, probs[order], rtol=1e-5)
+
+
+def test_frame_pairs_give_one_prediction_per_pair_at_its_second_frame(video):
+    import tfvideo
+    from tfvideo.streaming import StreamingClassifier
+
+    model = tfvideo.models.create(
+        "blvnet_tam_causal_tiny", num_classes=4, num_frames=4, input_size=32
+    )
+    assert model.stream_frames == 2
+    frames = prepared_frames(model, video)
+    states, expected = model.init_states(1), []
+    for i in range(0, VIDEO_FRAMES, 2):
+        logits, states = model.stream_step(frames[None, i : i + 2], states)
+        expected.append(np.asarray(logits)[0])
+    stamps, logits = zip(*StreamingClassifier(model).steps(video))
+    np.testing.assert_allclose(stamps, np.arange(1, VIDEO_FRAMES, 2) / 25, atol=1e-6)
+    np.testing.assert_allclose(np.stack(logits), expected, atol=1e-5 * np.abs(expected).max())
 
 
 def test_smoothing_is_the_moving_average_of_the_probabilities(trained, video, reference):

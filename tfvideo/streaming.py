@@ -52,7 +52,13 @@ def top_k(probabilities, k) -> np.ndarray:
 
 
 class MovingAverage:
-    """The mean of the last `window` vectors pushed (of all of them while fewer were pushed)."""
+    """The mean of the last `window` vectors pushed (of all of them while fewer were pushed).
+
+    Example:
+    >>> average = MovingAverage(2)
+    >>> [float(average.push([x])[0]) for x in (1.0, 3.0, 5.0)]
+    [1.0, 2.0, 4.0]
+    """
 
     def __init__(self, window):
         window = int(window)

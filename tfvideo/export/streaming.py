@@ -19,8 +19,13 @@ inputs of every step, so the state inputs are calibrated on the states real clip
 
 Example:
     >>> import tfvideo
-    >>> from tfvideo.export.streaming import export_streaming_tflite, TFLiteStepper
-    >>> model = tfvideo.models.create("tsm_causal_tiny", num_classes=3)  # doctest: +SKIP
+    >>> from tfvideo.export.streaming import export_streaming_tflite, TFLiteStepper, stream_layout
+    >>> model = tfvideo.models.create("tsm_causal_tiny", num_classes=3, num_frames=4,
+    ...                               input_size=32)
+    >>> layout = stream_layout(model)
+    >>> states = layout["states"]
+    >>> layout["frames_per_step"], states.get("layer1_0_shift_prev")
+    (1, {'shape': [1, 256, 2], 'fill': 0.0})
     >>> path = export_streaming_tflite(model, "/tmp/tsm_stream.tflite")  # doctest: +SKIP
     >>> stepper = TFLiteStepper(path)  # doctest: +SKIP
     >>> stepper.step(stepper.prepare(frame)).shape  # a decoded frame  # doctest: +SKIP
