@@ -18,6 +18,7 @@ Example:
     4
 """
 
+import contextlib
 import os
 import re
 
@@ -30,6 +31,29 @@ from tfvideo.export.source import load_source, require_tensorflow_backend
 
 ONNX_METADATA_NAME = "tfvideo_metadata"
 INPUT_NAME = "frames"
+
+
+@contextlib.contextmanager
+def _onnx_expressible_gelu():
+    """Exact GELU traced as `0.5 x (1 + erf(x / sqrt 2))` while exporting: TensorFlow writes it
+    with `Erfc`, which tf2onnx cannot convert (ONNX has `Erf`); the two are the same function
+    (TAdaConvNeXt's blocks use it). Patches Keras's TensorFlow backend function for the trace."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import nn as backend_nn
+
+    original = backend_nn.gelu
+
+    def gelu(x, approximate=True):
+        if approximate:
+            return original(x, approximate=True)
+        x = tf.convert_to_tensor(x)
+        return 0.5 * x * (1.0 + tf.math.erf(x * tf.cast(0.7071067811865476, x.dtype)))
+
+    backend_nn.gelu = gelu
+    try:
+        yield
+    finally:
+        backend_nn.gelu = original
 
 
 class ONNXExportError(ValueError):
@@ -83,9 +107,14 @@ def export_onnx(source, path, metadata=None, opset=None, **metadata_fields) -> s
             )
         ]
         try:
-            model.export(
-                tmp, format="onnx", verbose=False, input_signature=signature, opset_version=opset
-            )
+            with _onnx_expressible_gelu():
+                model.export(
+                    tmp,
+                    format="onnx",
+                    verbose=False,
+                    input_signature=signature,
+                    opset_version=opset,
+                )
         except Exception as error:  # tf2onnx raises plain Exceptions (RuntimeError, ValueError)
             ops = unsupported_ops(str(error))
             if not ops:
