@@ -131,7 +131,8 @@ def _from_torch(model, source, reset_head):
     source_classes = convert.checkpoint_num_classes(state, layout)
     keep_head = not reset_head and source_classes == spec.num_classes
     report = convert.load_torch_state_dict(model, state, source=layout, include_head=keep_head)
-    fresh = sorted(set(report.left_at_init) | (set() if keep_head else {spec.head.classifier}))
+    fresh = {name.split("/")[0] for name in report.left_at_init}  # layer of each weight
+    fresh = sorted(fresh | (set() if keep_head else {spec.head.classifier}))
     return {
         "source": os.fspath(source),
         "kind": f"torch ({layout})",

@@ -34,6 +34,7 @@ import keras
 from keras import ops
 
 from tfvideo.layers._common import serializable
+from tfvideo.training import schedules
 
 
 class _ScaledRates:
@@ -213,11 +214,15 @@ def build_optimizer(
         ema_momentum: keep an EMA of the weights with this momentum (Keras' `use_ema`;
             None: no EMA).
         grad_accum: average the gradients of this many batches per update (Keras'
-            `gradient_accumulation_steps`; 1: none). `optimizer.iterations` counts updates.
+            `gradient_accumulation_steps`; 1: none). `optimizer.iterations` counts updates,
+            and so does a schedule (`schedules.PerUpdate`: Keras evaluates it per batch).
         scaled, lr_scale: variables stepping at `lr_scale` x the learning rate.
     """
     clip = float(clipnorm) if clipnorm else None
     name = name.lower()
+    schedule_type = keras.optimizers.schedules.LearningRateSchedule
+    if grad_accum > 1 and isinstance(learning_rate, schedule_type):
+        learning_rate = schedules.PerUpdate(learning_rate, grad_accum)
     common = dict(
         learning_rate=learning_rate,
         global_clipnorm=clip,

@@ -137,6 +137,32 @@ class WarmupStep(keras.optimizers.schedules.LearningRateSchedule):
         )
 
 
+@serializable
+class PerUpdate(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` counted in optimizer updates under gradient accumulation: Keras evaluates a
+    schedule at its batch counter (`optimizer._iterations`), which runs `accumulation` times
+    faster than the updates (`optimizer.iterations`); this divides it back.
+
+        >>> float(PerUpdate(WarmupCosine(1.0, 4), 2)(5)) == float(WarmupCosine(1.0, 4)(2))
+        True
+    """
+
+    def __init__(self, schedule, accumulation):
+        if isinstance(schedule, dict):
+            schedule = keras.saving.deserialize_keras_object(schedule)
+        self.schedule = schedule
+        self.accumulation = int(accumulation)
+
+    def __call__(self, step):
+        return self.schedule(ops.floor_divide(ops.cast(step, "int64"), self.accumulation))
+
+    def get_config(self):
+        return dict(
+            schedule=keras.saving.serialize_keras_object(self.schedule),
+            accumulation=self.accumulation,
+        )
+
+
 def build_schedule(
     name,
     peak_lr,
