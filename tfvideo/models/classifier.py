@@ -144,18 +144,18 @@ class VideoClassifier(keras.Model):
         """Zero states that start a stream of `batch_size` videos."""
         return streaming.init_states(self, batch_size)
 
-    def _cached(self, key, build):
+    def _cached(self, key, build, *args):
+        # No lambdas here: under tf.function, AutoGraph converts a lambda from its source and
+        # can pick the wrong one of two on neighbouring lines.
         cache = self.__dict__.setdefault("_streaming_cache", {})  # untracked, not saved
         if key not in cache:
-            cache[key] = build()
+            cache[key] = build(self, *args)
         return cache[key]
 
     def streaming_model(self, batch_size=1) -> keras.Model:
         """The one-step `keras.Model` `{"frames", **states} -> {"logits", **states}` over this
         model's layers (shared weights), static shapes for `batch_size`."""
-        return self._cached(
-            ("stream", batch_size), lambda: streaming.streaming_model(self, batch_size)
-        )
+        return self._cached(("stream", batch_size), streaming.streaming_model, batch_size)
 
     def stream_step(self, frames, states):
         """One step: `frames` `[B, H, W, 3]` (bLVNet-TAM `[B, 2, H, W, 3]`) and the states ->
@@ -169,7 +169,7 @@ class VideoClassifier(keras.Model):
     def per_frame_logits(self, clips):
         """The causal clip model's per-frame logits `[B, T / stream_frames, num_classes]`
         (their mean over frames is the clip logits)."""
-        model = self._cached("per_frame", lambda: streaming.per_frame_model(self))
+        model = self._cached("per_frame", streaming.per_frame_model)
         return model(clips, training=False)
 
     def reset_head(self, num_classes, class_names=None) -> "VideoClassifier":
