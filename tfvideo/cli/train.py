@@ -78,13 +78,41 @@ def train_and_export(config, strategy=None):
             meta = metadata_for_model(model)
             meta.write(os.path.join(run.output_dir, METADATA_FILENAME))
             if config.export:
-                summary["export"] = _export(config, model, meta)
+                summary["export"] = _export(config, model, meta, run.model_path)
         except Exception as error:  # noqa: BLE001 - the trained model must not be lost with it
             raise loop.AfterTrainingError("export", error, run.model_path, config) from error
     return loop.complete(run, summary)
 
 
-def _export(config, model, meta):
+def _export_in_tensorflow(config, model_path, name):
+    """Export needs the TensorFlow backend (SavedModel, TFLite): on JAX or PyTorch the job
+    exports the saved `.keras` file with `tfvideo export` in a TensorFlow subprocess."""
+    import subprocess
+
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    command = [sys.executable, "-m", "tfvideo.cli", "export", f"--model={model_path}"]
+    out = {"saved_model": os.path.join(config.export_dir, name)}
+    jobs = [command + [f"--output_dir={config.export_dir}", f"--name={name}"]]
+    if config.tflite:
+        out["tflite"] = os.path.join(config.export_dir, f"{name}.tflite")
+        jobs.append(command + ["--format=tflite", f"--output={out['tflite']}"])
+    for job in jobs:
+        result = subprocess.run(job, env=env, capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError(
+                f"the export in a TensorFlow subprocess ({' '.join(job[2:])}) failed: "
+                + (result.stderr.strip().splitlines() or ["no output"])[-1]
+            )
+    for kind, path in out.items():
+        print(f"Exported {kind} (TensorFlow subprocess): {path}", flush=True)
+    return out
+
+
+def _export(config, model, meta, model_path=None):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _export_in_tensorflow(config, model_path, config.export_name or config.model)
     from tfvideo import export as export_lib
     from tfvideo.export.tflite import export_tflite
 
