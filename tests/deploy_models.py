@@ -7,7 +7,9 @@ TFLite tests share one trained model per family.
 """
 
 import functools
+import os
 import pathlib
+import tempfile
 
 import keras
 import numpy as np
@@ -67,7 +69,32 @@ def trained_family_model(family):
 @functools.cache
 def trained_model(name, num_frames=DEFAULT_FRAMES):
     """`(model, train_clips)`: the registry's `name` (4 classes, SIZE pixels, `num_frames`)
-    trained as `trained_family_model` trains (cached per process)."""
+    trained as `trained_family_model` trains (cached per process).
+
+    Under pytest-xdist the workers of one run share each trained model through a `.keras` file
+    (the first worker to need it trains it, under a file lock; the others load it), so the
+    deployment tests of several files train each model once per run, not once per worker.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        return _train(name, num_frames)
+    import filelock
+
+    directory = pathlib.Path(tempfile.gettempdir(), f"tfvideo-tests-{run}")
+    directory.mkdir(exist_ok=True)
+    path = directory / f"{name}-{num_frames}.keras"
+    with filelock.FileLock(f"{path}.lock"):
+        if path.exists():
+            model = keras.saving.load_model(path)
+        else:
+            model, _ = _train(name, num_frames)
+            partial = path.with_suffix(".partial.keras")
+            model.save(partial)
+            os.replace(partial, path)
+    return model, synthetic_clips(TRAIN_CLIPS, seed=0, num_frames=num_frames)[0]
+
+
+def _train(name, num_frames):
     import tfvideo.models
 
     keras.utils.set_random_seed(0)

@@ -3,12 +3,13 @@
 `inference_model(model, precision)` rebuilds `model`'s graph with new layers (the original is
 untouched) in which
 
-- every `Conv2D -> BatchNormalization` pair whose convolution feeds only that batch norm
-  becomes one `Conv2D` with a bias: `W' = W * s`, `b' = (b - mean) * s + beta`, with
-  `s = gamma / sqrt(var + eps)` per output channel (computed in float64). In inference the
+- every `Conv2D`/`DepthwiseConv2D -> BatchNormalization` pair whose convolution feeds only
+  that batch norm becomes one convolution with a bias: `W' = W * s`,
+  `b' = (b - mean) * s + beta`, with `s = gamma / sqrt(var + eps)` per output channel
+  (computed in float64). In inference the
   two are the same function, and the folded form skips a full pass over every activation;
   TensorFlow then fuses the convolution, its bias and a following ReLU into one oneDNN kernel.
-- with `precision="bfloat16"` (or "float16") every layer computes in that type with float32
+- with `precision="bfloat16"` every layer computes in that type with float32
   variables (Keras' `mixed_*` policies). Keras' `BatchNormalization` up-casts its input to
   float32 even in inference, which costs two casts per layer: folding removes them with the
   layer. The inputs stay what the model takes; the outputs are cast back to float32.
@@ -32,7 +33,8 @@ from keras import layers
 
 from tfvideo.layers._common import serializable
 
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+FOLDABLE_CONVS = (layers.Conv2D, layers.DepthwiseConv2D)
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 @serializable
@@ -47,20 +49,26 @@ class FoldedBatchNorm(layers.Layer):
 
 
 def foldable_batch_norms(model) -> dict:
-    """`{conv name: batch norm layer}` for the `Conv2D -> BatchNormalization` pairs of `model`'s
-    top-level graph that fold: the convolution is called once and feeds only the batch norm,
-    which normalises the channel axis."""
+    """`{conv name: batch norm layer}` for the `Conv2D`/`DepthwiseConv2D -> BatchNormalization`
+    pairs of `model`'s top-level graph that fold: in this graph the convolution is called once
+    and feeds only the batch norm, which normalises the channel axis. (Layers may have calls in
+    other graphs too, e.g. a temporalized 2D backbone's own model; only this graph counts.)"""
+    nodes = {id(node) for depth in model._nodes_by_depth.values() for node in depth}
+
+    def calls(layer, kind):
+        return [node for node in getattr(layer, kind) if id(node) in nodes]
+
     pairs = {}
     for norm in model.layers:
-        if type(norm) is not layers.BatchNormalization or len(norm._inbound_nodes) != 1:
+        if type(norm) is not layers.BatchNormalization or len(calls(norm, "_inbound_nodes")) != 1:
             continue
-        parents = norm._inbound_nodes[0].parent_nodes
-        conv = parents[0].operation if len(parents) == 1 else None
+        (node,) = calls(norm, "_inbound_nodes")
+        conv = node.parent_nodes[0].operation if len(node.parent_nodes) == 1 else None
         if (
-            type(conv) is layers.Conv2D
-            and len(conv._inbound_nodes) == 1
-            and len(conv._outbound_nodes) == 1
-            and norm.axis in (-1, len(norm.input.shape) - 1)
+            type(conv) in FOLDABLE_CONVS
+            and len(calls(conv, "_inbound_nodes")) == 1
+            and len(calls(conv, "_outbound_nodes")) == 1
+            and norm.axis in (-1, len(node.outputs[0].shape) - 1)
         ):
             pairs[conv.name] = norm
     return pairs
@@ -73,6 +81,8 @@ def folded_conv_weights(conv, norm) -> list:
         return default if variable is None else keras.ops.convert_to_numpy(variable)
 
     kernel = value(conv.kernel, None).astype(np.float64)
+    if isinstance(conv, layers.DepthwiseConv2D):  # [kh, kw, C, m]: output channel c * m + k
+        kernel = kernel.reshape(*kernel.shape[:2], -1)
     bias = value(conv.bias if conv.use_bias else None, 0.0)
     gamma = value(norm.gamma if norm.scale else None, 1.0)
     beta = value(norm.beta if norm.center else None, 0.0)
@@ -80,7 +90,7 @@ def folded_conv_weights(conv, norm) -> list:
     variance = value(norm.moving_variance, None).astype(np.float64)
     scale = np.asarray(gamma, np.float64) / np.sqrt(variance + norm.epsilon)
     return [
-        (kernel * scale).astype(np.float32),
+        (kernel * scale).reshape(conv.kernel.shape).astype(np.float32),
         ((bias - mean) * scale + beta).astype(np.float32),
     ]
 
@@ -100,8 +110,8 @@ def inference_model(model, precision="float32", fold_batch_norm=True) -> keras.M
 
     Args:
         model: a built functional Keras model (a `VideoClassifier`, or any functional model).
-        precision: "float32", "bfloat16" or "float16" (compute type; variables stay float32).
-        fold_batch_norm: fold `Conv2D -> BatchNormalization` pairs.
+        precision: "float32" or "bfloat16" (compute type; variables stay float32).
+        fold_batch_norm: fold the convolution -> batch norm pairs.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
