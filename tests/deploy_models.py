@@ -40,6 +40,19 @@ def family_models() -> dict:
 FAMILIES = family_models()
 
 
+def family_params(below_bar: dict) -> list:
+    """The families as pytest parameters, those in `below_bar` (`{family: measured reason}`)
+    marked as expected failures: the bar stays, and a family that starts passing shows."""
+    import pytest
+
+    return [
+        pytest.param(f, marks=pytest.mark.xfail(reason=below_bar[f], strict=False))
+        if f in below_bar
+        else f
+        for f in sorted(FAMILIES)
+    ]
+
+
 def class_names():
     from tfvideo.data import synthetic
 

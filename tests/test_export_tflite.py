@@ -180,15 +180,7 @@ INT8_BELOW_BAR = {
 }
 
 
-@pytest.mark.parametrize(
-    "family",
-    [
-        pytest.param(f, marks=pytest.mark.xfail(reason=INT8_BELOW_BAR[f], strict=False))
-        if f in INT8_BELOW_BAR
-        else f
-        for f in sorted(deploy_models.FAMILIES)
-    ],
-)
+@pytest.mark.parametrize("family", deploy_models.family_params(INT8_BELOW_BAR))
 def test_int8_agrees_with_float_for_every_family(family, tmp_path):
     from ai_edge_litert.interpreter import OpResolverType
 

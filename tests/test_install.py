@@ -29,7 +29,7 @@ def test_ci_runs_the_readme_commands_exactly():
     readme = readme_commands()
     assert readme == [
         "pip install -e . && python scripts/train.py",
-        'pip install -e ".[test]" && python -m pytest tests',
+        'pip install -e ".[test]" && python -m pytest -n 2 --dist loadfile tests',
     ]
     assert ci_commands() == readme
 

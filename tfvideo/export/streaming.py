@@ -25,7 +25,7 @@ Example:
     >>> layout = stream_layout(model)
     >>> states = layout["states"]
     >>> layout["frames_per_step"], states.get("layer1_0_shift_prev")
-    (1, {'shape': [1, 256, 2], 'fill': 0.0})
+    (1, {'shape': [1, 256, 4], 'fill': 0.0})
     >>> path = export_streaming_tflite(model, "/tmp/tsm_stream.tflite")  # doctest: +SKIP
     >>> stepper = TFLiteStepper(path)  # doctest: +SKIP
     >>> stepper.step(stepper.prepare(frame)).shape  # a decoded frame  # doctest: +SKIP
@@ -173,17 +173,10 @@ def representative_steps(model, clips, metadata, limit=None):
     """A converter `representative_dataset` for the streaming model: the inputs of every step
     of `model` run through each clip (the states that real clips carry), `limit` clips at most.
     Frames of another size are resized and cropped like at evaluation."""
-    from tfvideo.export.preprocessing import eval_crop
+    from tfvideo.export.tflite import calibration_clips
 
     def generate():
-        for count, clip in enumerate(clips):
-            if limit is not None and count >= limit:
-                break
-            clip = np.asarray(clip)
-            if clip.ndim == 5:
-                clip = clip[0]
-            if clip.shape[1:3] != tuple(metadata.input_size):
-                clip = eval_crop(clip, metadata.input_size, metadata.short_side).numpy()
+        for clip in calibration_clips(clips, metadata, limit):
             for inputs, _ in keras_steps(model, clip):
                 yield {key: np.asarray(v, np.float32) for key, v in inputs.items()}
 

@@ -76,19 +76,25 @@ def _saved_model_for_conversion(model, metadata, directory):
     return directory
 
 
+def calibration_clips(clips, metadata, limit=None):
+    """The clips (`[T, H, W, 3]` or `[1, T, H, W, 3]`, values in [0, 255]) as `[T, h, w, 3]` at
+    the model's input size (other sizes resized and cropped like at evaluation), `limit` at most."""
+    for count, clip in enumerate(clips):
+        if limit is not None and count >= limit:
+            break
+        clip = np.asarray(clip)
+        if clip.ndim == 5:
+            clip = clip[0]
+        if clip.shape[1:3] != tuple(metadata.input_size):
+            clip = eval_crop(clip, metadata.input_size, metadata.short_side).numpy()
+        yield clip
+
+
 def representative_dataset(clips, metadata, limit=None):
-    """A converter `representative_dataset` from clips (`[T, H, W, 3]` or `[1, T, H, W, 3]`,
-    values in [0, 255]); frames of another size are resized and cropped like at evaluation."""
+    """A converter `representative_dataset` from clips (see `calibration_clips`)."""
 
     def generate():
-        for count, clip in enumerate(clips):
-            if limit is not None and count >= limit:
-                break
-            clip = np.asarray(clip)
-            if clip.ndim == 5:
-                clip = clip[0]
-            if clip.shape[1:3] != tuple(metadata.input_size):
-                clip = eval_crop(clip, metadata.input_size, metadata.short_side).numpy()
+        for clip in calibration_clips(clips, metadata, limit):
             yield [clip[np.newaxis].astype(np.float32)]
 
     return generate
