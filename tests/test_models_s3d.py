@@ -352,6 +352,7 @@ def numpy_pool3d(x, kernel, strides, pads, op):
         ((3, 3, 3), (2, 2, 2), (1, 1, 1), "max"),  # MaxPool_4a
         ((2, 2, 2), (2, 2, 2), (0, 0, 0), "max"),  # MaxPool_5a (odd sizes: rounds down)
         ((3, 3, 3), (1, 1, 1), (1, 1, 1), "max"),  # Branch_3
+        ((4, 4, 4), (1, 3, 2), (2, 2, 2), "max"),  # padding = half the window: mirrored, exact
         ((2, 3, 3), (1, 1, 1), (0, 0, 0), "avg"),  # logits pool
         ((3, 3, 3), (2, 2, 2), (1, 1, 1), "avg"),  # count_include_pad
     ],

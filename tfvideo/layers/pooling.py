@@ -2,21 +2,9 @@
 mean are separable), with PyTorch's explicit padding, so it lowers to TFLite builtin ops.
 """
 
-import keras
-import ml_dtypes  # a Keras dependency: finfo for bfloat16 too
 from keras import layers, ops
 
 from tfvideo.layers._common import serializable
-
-
-def _lowest(dtype):
-    """Most negative finite value of a float dtype: the max-pool padding value.
-
-    Exact for the dtype (float16, bfloat16, float32, float64), so it never wins a max over
-    real values and every backend accepts it as a fill value (PyTorch refuses a value that
-    overflows the tensor dtype, such as the decimal -3.4028235e38 for float32).
-    """
-    return float(ml_dtypes.finfo(keras.backend.standardize_dtype(dtype)).min)
 
 
 def _triple(name, value):
@@ -47,9 +35,11 @@ class SeparablePooling3D(layers.Layer):
         pool_size: int or `(t, h, w)` window.
         strides: int or `(t, h, w)`; defaults to `pool_size`.
         padding: `"same"` (TensorFlow: padding ignored), `"valid"`, or an int / `(t, h, w)`
-            of PyTorch-style symmetric padding: `-inf` for max pooling, zeros that count in
-            the average for average pooling (`count_include_pad=True`), output sizes rounded
-            down (`ceil_mode=False`).
+            of PyTorch-style symmetric padding: for max pooling the border values mirrored
+            (exact, as padding never exceeds half the window: every window that reaches the
+            padding holds the values mirrored into it; a -inf fill would make an int8
+            TFLite model's range unbounded), zeros that count in the average for average
+            pooling (`count_include_pad=True`), output sizes rounded down (`ceil_mode=False`).
         pool_type: `"max"` or `"avg"`.
 
     Example:
@@ -121,8 +111,11 @@ class SeparablePooling3D(layers.Layer):
         else:
             mode = "valid"
             if any(pads):
-                fill = _lowest(x.dtype) if self.pool_type == "max" else 0.0
-                x = ops.pad(x, [[0, 0], [pads[0]] * 2, [pads[1]] * 2, [0, 0]], constant_values=fill)
+                widths = [[0, 0], [pads[0]] * 2, [pads[1]] * 2, [0, 0]]
+                if self.pool_type == "max":
+                    x = ops.pad(x, widths, mode="symmetric")
+                else:
+                    x = ops.pad(x, widths, constant_values=0.0)
         fn = ops.max_pool if self.pool_type == "max" else ops.average_pool
         return fn(x, window, strides=strides, padding=mode)
 
