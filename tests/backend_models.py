@@ -1,13 +1,18 @@
-"""Child process of `test_backends.py::test_tiny_models_train_and_round_trip_on_other_backend`.
+"""Child process of
+`test_backends.py::test_tiny_models_match_tensorflow_and_train_on_other_backend`.
 
 Keras picks its backend once per process, so the parent runs this file with `KERAS_BACKEND`
-set. For every `*_tiny` model of the registry it fits a few steps on random clips (the loss
-must be finite and the weights must move), saves and reloads it through `.keras`
-(identical outputs within float tolerance) and checks that a one-channel clip is refused.
+set. For every `*_tiny` model of the registry it
+- with `--parity DIR`: loads `DIR/NAME.keras` (saved by TensorFlow with randomised weights) and
+  reports the relative error of its logits on `DIR/NAME_clip.npy` against TensorFlow's
+  (`DIR/NAME_logits.npy`), run as one jitted graph (`predict`);
+- fits a few steps on random clips (the loss must be finite and the weights must move), saves
+  and reloads it through `.keras` (identical outputs within float tolerance) and checks that a
+  one-channel clip is refused.
 It also checks padded max pooling in every float dtype. It prints one `RESULT {json}` line
 per model and exits non-zero on the first failure.
 
-Run by hand: `KERAS_BACKEND=torch python tests/backend_models.py [name ...]`.
+Run by hand: `KERAS_BACKEND=torch python tests/backend_models.py [--parity DIR] [name ...]`.
 """
 
 import json
@@ -120,13 +125,28 @@ def check_padded_max_pool():
         assert y.shape == (1, 2, 2, 2, 2) and np.all(y == lowest), (dtype, np.unique(y))
 
 
-def main(names):
+def parity_error(name, directory):
+    """max |logits - TensorFlow's| / max |TensorFlow's| of the model TensorFlow saved."""
+    prefix = os.path.join(directory, name)
+    model = keras.saving.load_model(prefix + ".keras")
+    clip, expected = np.load(prefix + "_clip.npy"), np.load(prefix + "_logits.npy")
+    logits = model.predict(clip, batch_size=len(clip), verbose=0)
+    return float(np.max(np.abs(logits - expected)) / max(1e-12, np.max(np.abs(expected))))
+
+
+def main(args):
+    parity = None
+    if args[:1] == ["--parity"]:
+        parity, args = args[1], args[2:]
     backend = keras.backend.backend()
     check_padded_max_pool()
     with tempfile.TemporaryDirectory() as directory:
-        for name in names or tiny_models():
-            result = check_model(name, directory)
-            print("RESULT", json.dumps({"backend": backend, **result}), flush=True)
+        for name in args or tiny_models():
+            result = {"backend": backend}
+            if parity:
+                result["parity"] = parity_error(name, parity)
+            result.update(check_model(name, directory))
+            print("RESULT", json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,48 +7,53 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_child
 
-# No accelerator in the children; XLA's full CPU optimisation costs about 1 s per small
-# kernel compile on 2 cores, and JAX compiles every weight initialiser shape separately.
-CHILD_ENV = {
-    "JAX_PLATFORMS": "cpu",
-    "CUDA_VISIBLE_DEVICES": "",
-    "JAX_DISABLE_MOST_OPTIMIZATIONS": "1",
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-}
+from tfvideo import models
+
+# The *_causal_tiny variants are covered by tests/test_streaming.py.
+TINY_MODELS = sorted(n for n in models.available() if n.endswith("_tiny") and "_causal_" not in n)
 
 
-def run_child(backend, args, timeout):
-    env = dict(os.environ, KERAS_BACKEND=backend, **CHILD_ENV)
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+# max |other backend's logits - TensorFlow's| / max |TensorFlow's logit|
+PARITY_TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def saved_by_tensorflow(tmp_path_factory):
+    """Every tiny model saved by TensorFlow with randomised weights, its clip and its logits."""
+    from model_helpers import random_clip, randomize_zero_initialised_weights
+
+    import tfvideo
+
+    directory = tmp_path_factory.mktemp("tensorflow_models")
+    for index, name in enumerate(TINY_MODELS):
+        model = tfvideo.models.create(name, num_classes=5)
+        randomize_zero_initialised_weights(model, seed=index)
+        clip = random_clip(model, batch=2, seed=index)
+        model.save(directory / f"{name}.keras")
+        np.save(directory / f"{name}_clip.npy", clip)
+        np.save(directory / f"{name}_logits.npy", model(clip, training=False).numpy())
+    return directory
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_tiny_models_train_and_round_trip_on_other_backend(backend):
-    # Every *_tiny model of the registry fits a few steps (finite loss, weights move),
-    # round-trips through .keras with the same outputs and refuses a one-channel clip
-    # (tests/backend_models.py, one process for all models).
+def test_tiny_models_match_tensorflow_and_train_on_other_backend(backend, saved_by_tensorflow):
+    # Every *_tiny model of the registry, saved by TensorFlow, loads with the same logits;
+    # fits a few steps (finite loss, weights move), round-trips through .keras with the same
+    # outputs and refuses a one-channel clip (tests/backend_models.py, one process for all).
     pytest.importorskip(backend)
-    import tfvideo
-
-    expected = sorted(
-        n for n in tfvideo.models.available() if n.endswith("_tiny") and "_causal_" not in n
-    )
-    result = run_child(backend, [str(REPO_ROOT / "tests" / "backend_models.py")], timeout=900)
+    script = str(REPO_ROOT / "tests" / "backend_models.py")
+    result = run_child(backend, [script, "--parity", str(saved_by_tensorflow)], timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     results = [
         json.loads(line.split(" ", 1)[1])
         for line in result.stdout.splitlines()
         if line.startswith("RESULT ")
     ]
-    assert sorted(r["model"] for r in results) == expected, result.stdout[-2000:]
+    assert sorted(r["model"] for r in results) == TINY_MODELS, result.stdout[-2000:]
     assert all(r["backend"] == backend for r in results), results
+    for r in results:
+        assert r["parity"] < PARITY_TOLERANCE, (r["model"], r["parity"])

@@ -1,34 +1,18 @@
-"""The layer tests again, on the JAX and PyTorch backends (Keras picks its backend once per
-process, so each runs in a subprocess). The tiny models' reruns are in test_backends.py."""
-
-import os
-import subprocess
-import sys
+"""The layer tests again, clip and causal (tests/test_layers.py, tests/test_layers_causal.py),
+on the JAX and PyTorch backends, each in a child process. The tiny models' reruns are in
+test_backends.py (a file of its own, so that pytest-xdist runs the two on different workers)."""
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_child
+
+SUITES = ("test_layers.py", "test_layers_causal.py")
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_layer_suite_passes_on_other_backend(backend):
+def test_layer_suites_pass_on_other_backend(backend):
     pytest.importorskip(backend)
-    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(REPO_ROOT / "tests" / "test_layers.py"),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    files = [str(REPO_ROOT / "tests" / name) for name in SUITES]
+    result = run_child(backend, ["-m", "pytest", "-q", "-p", "no:cacheprovider", *files], 1800)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in summary and "failed" not in summary, summary

@@ -9,6 +9,8 @@ import sys
 # benchmarks/ sits beside tfvideo/ in the checkout and is not installed.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from conftest import child_env  # noqa: E402
+
 from benchmarks import accelerator as acc  # noqa: E402
 from benchmarks.harness import run_for_result  # noqa: E402
 
@@ -24,7 +26,7 @@ def test_tfvideo_side_trains_in_bf16_on_jax_without_tensorflow():
     row = run_for_result(
         [sys.executable, "-c", code],
         "tsm_tiny on JAX without TensorFlow",
-        env=dict(os.environ, KERAS_BACKEND="jax"),
+        env=child_env("jax"),
     )
     assert row["dtype_policy"] == "mixed_bfloat16" and row["device"].startswith("cpu")
     assert row["input"] == "8x64x64" and row["batch_size"] == 2
@@ -111,7 +113,7 @@ print("RESULT " + json.dumps(counts))
     counts = run_for_result(
         [sys.executable, "-c", code],
         "the lowered forwards on JAX",
-        env=dict(os.environ, KERAS_BACKEND="jax"),
+        env=child_env("jax"),
     )
     assert len(counts) == 6
     for name, ops in counts.items():

@@ -408,7 +408,9 @@ def family_exports(tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp("family_saved_models"))
     exports = {}
-    for family in FAMILIES:
+    # in reverse order: test_export_tflite.py, on the other worker, trains them in order
+    # (tests/conftest.py's LONG_FILES)
+    for family in reversed(FAMILIES):
         model, _ = deploy_models.trained_family_model(family)
         meta = metadata_for_model(model, top_k=2)
         path = export_saved_model(model, export_dir=root, name=model.spec.name, metadata=meta)

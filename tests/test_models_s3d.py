@@ -454,28 +454,6 @@ def test_keras_round_trip_identical(name, tiny_s3d, tmp_path):
     )
 
 
-def test_tflite_builtins_only_matches_keras(tiny_s3d):
-    from ai_edge_litert.interpreter import Interpreter
-
-    model = tiny_s3d
-    clip = random_clip(model)
-    want = model(clip, training=False).numpy()
-    # from_keras_model freezes the weights; from_concrete_functions would keep Keras 3
-    # variables as READ_VARIABLE ops that LiteRT leaves uninitialised.
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = Interpreter(model_content=converter.convert())
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], clip)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
-    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
-    assert not ops & {"READ_VARIABLE", "VAR_HANDLE"}, ops  # frozen weights
-    assert "CONV_3D" not in ops  # S3D runs on 2D convs only
-    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
-
-
 # ---------------------------------------------------------------------------
 # torchvision parity: the reference runs in a subprocess (torchvision's C extension and
 # TensorFlow do not load into one process here).

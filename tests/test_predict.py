@@ -162,3 +162,43 @@ def test_committed_model_predicts(tmp_path):
     assert len(result["predictions"]) == predictor.metadata.top_k
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
     assert size <= 10 * 1024 * 1024, f"{path} holds {size} bytes; the limit is 10 MB"
+
+
+def test_a_multi_label_model_scores_each_class_with_a_sigmoid(tmp_path):
+    # ModelSpec.multi_label travels into the export metadata of every format; the predictors
+    # and the SavedModel's `probabilities` output are then per-class sigmoids, not a softmax.
+    import keras
+    import tensorflow as tf
+    from model_helpers import randomize_zero_initialised_weights
+
+    import tfvideo
+
+    model = tfvideo.models.create(
+        "tsm_tiny", num_classes=3, num_frames=NUM_FRAMES, input_size=SIZE, multi_label=True
+    )
+    randomize_zero_initialised_weights(model)
+    keras_path = save_with_classes(model, str(tmp_path / "run"))
+    assert keras.saving.load_model(keras_path).spec.multi_label is True
+    saved = export_saved_model(keras_path, str(tmp_path / "saved_models"), warmup_requests=False)
+    tflite = export_tflite(keras_path, str(tmp_path / "multi.tflite"))
+    frames = np.random.default_rng(0).integers(0, 256, (1, NUM_FRAMES, SIZE, SIZE, 3))
+    logits = np.asarray(model.predict_on_batch(frames.astype(np.float32)), np.float64)
+    expected = 1.0 / (1.0 + np.exp(-logits))
+    assert abs(expected.sum() - 1.0) > 0.05, expected  # not a softmax by accident
+    for path in (keras_path, saved, tflite):
+        predictor = load_predictor(path)
+        assert predictor.metadata.multi_label is True, path
+        got = predictor.probabilities(frames.astype(np.float32))
+        np.testing.assert_allclose(got, expected, atol=1e-4, err_msg=path)
+    serve = tf.saved_model.load(saved).signatures["serving_default"]
+    out = serve(frames=tf.constant(frames.astype(np.uint8)))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-4)
+    np.testing.assert_array_equal(out["top_k_indices"].numpy()[0], np.argsort(-expected[0])[:3])
+
+
+def test_metadata_docstring_examples_run():
+    import doctest
+
+    import tfvideo.export.metadata
+
+    assert doctest.testmod(tfvideo.export.metadata).failed == 0

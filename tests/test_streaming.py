@@ -4,19 +4,15 @@ randomised weights; on TensorFlow here and on JAX in a child process (tests/stre
 """
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, run_child
 from model_helpers import randomize_zero_initialised_weights
 
 import tfvideo
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 # name -> (frames, size) of the test clips.
 CAUSAL = {
     "tsm_causal_tiny": (4, 32),
@@ -107,6 +103,30 @@ def test_streaming_model_is_a_keras_model_with_named_static_states(causal):
     assert {id(v) for v in step.weights} <= {id(v) for v in model.weights}
 
 
+def test_every_family_exports_a_builtin_op_streaming_tflite_that_steps_as_keras(causal, tmp_path):
+    # Randomised weights (not trained): the layout, the ops and the arithmetic of each family's
+    # step, through LiteRT; tests/test_streaming_deploy.py checks a trained model and int8.
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tfvideo.export.streaming import TFLiteStepper, export_streaming_tflite
+
+    name, model, clips, _ = causal
+    path = export_streaming_tflite(model, str(tmp_path / f"{name}.tflite"))
+    ops = {o["op_name"] for o in Interpreter(model_path=path)._get_ops_details()}
+    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), (name, ops)
+    stepper = TFLiteStepper(path)
+    shapes = model.state_shapes(batch_size=1)
+    assert {k: v.shape for k, v in stepper.states.items()} == shapes
+    assert all(len(shape) <= 4 for shape in shapes.values()), shapes
+    n = model.stream_frames
+    expected = step_through(model, clips[:1])[0]
+    frames = [clips[0, t] if n == 1 else clips[0, t : t + n] for t in range(0, clips.shape[1], n)]
+    got = np.stack([stepper.step(f) for f in frames])
+    scale = np.abs(expected).max()
+    assert scale > 1e-3, (name, scale)  # logits that say something (randomised heads)
+    np.testing.assert_allclose(got, expected, atol=1e-4 * scale, err_msg=name)
+
+
 def test_a_saved_causal_model_loads_causal_and_streams_the_same(tmp_path):
     model, clips = build("teinet_causal_tiny", seed=1)
     path = tmp_path / "causal.keras"
@@ -149,15 +169,8 @@ def test_a_causal_model_fits_with_ordinary_fit():
 
 def test_stepping_matches_per_frame_logits_on_jax():
     pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "tests" / "streaming_child.py"), *JAX_MODELS],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    script = str(REPO_ROOT / "tests" / "streaming_child.py")
+    result = run_child("jax", [script, *JAX_MODELS], timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     errors = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(errors) == set(JAX_MODELS)

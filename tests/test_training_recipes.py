@@ -68,6 +68,13 @@ def test_train_job_with_every_recipe_on_a_multi_label_list(tmp_path, data_root):
     assert "mAP" in (out / "eval_per_class.txt").read_text()
     assert summary["evaluation"]["normal"]["mAP"] == report["mAP"]
     assert "mAP" in result.stdout
+    # the model says it is multi-label, so predict and the exports score with sigmoids
+    import keras
+
+    import tfvideo  # noqa: F401 - registers the models
+
+    model = keras.saving.load_model(str(out / "model.keras"), compile=False)
+    assert model.spec.multi_label is True
 
 
 def test_losses_take_soft_labels():

@@ -40,12 +40,6 @@ class StreamPrediction(NamedTuple):
     scores: np.ndarray
 
 
-def softmax(logits) -> np.ndarray:
-    logits = np.asarray(logits, np.float64)
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def top_k(probabilities, k) -> np.ndarray:
     """Indices of the `k` largest probabilities, best first (ties: the lower index first)."""
     return np.argsort(-np.asarray(probabilities), kind="stable")[:k]
@@ -122,7 +116,7 @@ class StreamingClassifier:
         """Yields `(timestamp, probabilities)` for every step, smoothed over the window."""
         average = MovingAverage(self.smoothing) if self.smoothing else None
         for timestamp, logits in self.steps(source, format, options):
-            probs = softmax(logits)
+            probs = self.metadata.scores(logits)
             yield timestamp, (average.push(probs) if average else probs)
 
     def _ranked(self, source, format, options):

@@ -18,6 +18,8 @@ Example:
 import dataclasses
 import json
 
+import numpy as np
+
 from tfvideo._atomic import atomic_write_text
 from tfvideo.data.sampling import SAMPLERS
 from tfvideo.data.sampling import sampler_config as data_sampler_config
@@ -73,6 +75,8 @@ class ExportMetadata:
             `input_size` (`tfvideo.data.eval_transform`); None means
             `round(max(input_size) * 8 / 7)` (256 for 224).
         top_k: how many labels the serving signatures return.
+        multi_label: independent classes: the scores (`probabilities` of the signatures,
+            `scores(logits)`) are per-class sigmoids instead of a softmax over the classes.
         extra: free-form JSON-serialisable information (training run, dataset, metrics).
     """
 
@@ -83,6 +87,7 @@ class ExportMetadata:
     sampling: dict | str = "segments"
     short_side: int | None = None
     top_k: int = 5
+    multi_label: bool = False
     extra: dict = dataclasses.field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -111,6 +116,22 @@ class ExportMetadata:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def scores(self, logits) -> np.ndarray:
+        """The class probabilities of `logits` `[..., classes]` (float64): a softmax, or
+        per-class sigmoids for a multi-label model.
+
+        >>> meta = ExportMetadata("m", ["a", "b"], 1, 8)
+        >>> meta.scores([0.0, 0.0]).tolist()
+        [0.5, 0.5]
+        >>> dataclasses.replace(meta, multi_label=True).scores([0.0, 2.0]).round(3).tolist()
+        [0.5, 0.881]
+        """
+        logits = np.asarray(logits, np.float64)
+        if self.multi_label:
+            return 1.0 / (1.0 + np.exp(-logits))
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)

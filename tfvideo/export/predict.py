@@ -22,12 +22,6 @@ from tfvideo.export.metadata import METADATA_FILENAME, ExportMetadata
 from tfvideo.export.saved_model import existing_versions
 
 
-def _softmax(logits):
-    logits = np.asarray(logits, np.float64)
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class Predictor:
     """Base class: `metadata` and `logits(clips)` for float32 clips `[B, T, h, w, 3]`."""
 
@@ -41,7 +35,7 @@ class Predictor:
         raise NotImplementedError
 
     def probabilities(self, clips) -> np.ndarray:
-        return _softmax(self.logits(clips))
+        return self.metadata.scores(self.logits(clips))
 
     def keras_model(self):
         """The Keras model behind the predictor (for gradients and backbone features)."""

@@ -158,7 +158,11 @@ class ServingModule(tf.Module):
 
     def _outputs(self, logits):
         """Logits `[B, classes]` -> the classifying outputs."""
-        probabilities = tf.nn.softmax(logits, axis=-1)
+        # the metadata's `scores`, in the graph
+        if self._meta.multi_label:
+            probabilities = tf.math.sigmoid(logits)
+        else:
+            probabilities = tf.nn.softmax(logits, axis=-1)
         _, top_k_indices = tf.math.top_k(probabilities, k=self._meta.top_k)
         labels = self.labels_table.lookup(tf.cast(top_k_indices, tf.int64))
         return {

@@ -86,6 +86,7 @@ def metadata_for_model(model, class_names=None, model_name=None, **overrides) ->
         fields.update(
             model_name=spec.name,
             class_names=spec.labels,
+            multi_label=spec.multi_label,
             short_side=spec.short_side,
             sampling=sampler_config(spec.sampling, spec.num_frames, spec.frame_interval),
         )

@@ -175,8 +175,9 @@ class RouteFunc(TemporalLayer):
         self._check_streamable()
         k0, k1 = self.kernel_sizes
         v = ops.mean(to_time_view(inputs, step_frames), axis=2)
-        total = states["sum"] + ops.cumsum(v, axis=1)
-        count = states["count"] + ops.arange(1, step_frames + 1, dtype=v.dtype)
+        # ops.add, not `+`: a NumPy state plus a torch tensor is not a tensor
+        total = ops.add(states["sum"], ops.cumsum(v, axis=1))
+        count = ops.add(states["count"], ops.arange(1, step_frames + 1, dtype=v.dtype))
         new = {"sum": total[:, -1:], "count": count[:, -1:]}
         u, a_history = with_history(
             states.get("a_history"), v + self.g(total / ops.expand_dims(count, -1)), k0 - 1
@@ -357,6 +358,7 @@ class TAdaConv2D(TemporalLayer):
 
     def stream_step(self, inputs, states, step_frames=1):
         self._check_streamable()
+        inputs = ops.convert_to_tensor(inputs)  # multiplied below: NumPy * torch fails
         route, route_states = self.route.stream_step(
             inputs, split_states(states, self.route.name), step_frames
         )

@@ -94,7 +94,8 @@ def default_spec(
     """The `ModelSpec` that `create` builds for these arguments (nothing is built).
 
     Arguments left as None take the configuration's defaults; `options` are builder options
-    (`mean`/`std` set the normalisation, `sampling` the evaluation sampling).
+    (`mean`/`std` set the normalisation, `sampling` the evaluation sampling, `multi_label`
+    sigmoid scores).
     """
     from tfvideo.models.spec import ModelSpec
 
@@ -111,7 +112,7 @@ def default_spec(
         key: args.pop(key)
         for key in ("num_classes", "num_frames", "input_size", "mean", "std", "sampling")
     }
-    for key in ("frame_interval", "short_side", "view_aggregation"):
+    for key in ("frame_interval", "short_side", "view_aggregation", "multi_label"):
         if key in args:
             fields[key] = args.pop(key)
     return ModelSpec(

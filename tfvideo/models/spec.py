@@ -107,6 +107,8 @@ class ModelSpec:
         short_side: resize before the centre crop (`default_short_side` when None).
         view_aggregation: "logits" or "softmax": how multi-view test scores are averaged.
         class_names: one name per logit, or None (names "0".."C-1").
+        multi_label: independent classes (multi-hot labels, e.g. Charades): the scores are
+            per-class sigmoids, not a softmax over the classes.
         options: the builder options (besides classes, frames and size) of this model.
     """
 
@@ -122,6 +124,7 @@ class ModelSpec:
     short_side: int | None = None
     view_aggregation: str | None = None
     class_names: tuple | None = None
+    multi_label: bool = False
     options: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):

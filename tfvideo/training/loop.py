@@ -178,7 +178,7 @@ def loss_and_metrics(num_classes, multi_label, label_smoothing=0.0):
     return loss, metrics, "val_accuracy"
 
 
-def build_model(config, class_names, num_frames, input_size, sampling):
+def build_model(config, class_names, num_frames, input_size, sampling, multi_label=False):
     from tfvideo import models
 
     return models.create(
@@ -188,6 +188,7 @@ def build_model(config, class_names, num_frames, input_size, sampling):
         input_size=input_size,
         class_names=list(class_names),
         sampling=sampling,
+        multi_label=multi_label,
         frame_interval=config.frame_interval,
         short_side=config.short_side or None,
         **config.model_options,
@@ -389,7 +390,12 @@ def build(run):
     config, num_classes = run.config, run.train_set.num_classes
     with run.strategy.scope():
         model = build_model(
-            config, run.train_set.class_names, run.num_frames, run.input_size, run.sampling
+            config,
+            run.train_set.class_names,
+            run.num_frames,
+            run.input_size,
+            run.sampling,
+            run.train_set.multi_label,
         )
         if config.init_from:
             run.init_report = finetune.initialise(model, config.init_from, config.reset_head)
