@@ -81,6 +81,7 @@ LONG_FILES = (
     "test_export.py",  # trains the deployment models (the families in reverse order)
     "test_export_tflite.py",  # the same models, in order
     "test_training_jobs.py",  # ~12 training jobs in subprocesses
+    "test_training_backends.py",  # the job on JAX (two devices) and PyTorch
     "test_backends_layers.py",  # the layer suites on JAX and PyTorch
     "test_backends.py",  # the tiny models on JAX and PyTorch
     "test_models_zoo.py",

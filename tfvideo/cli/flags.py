@@ -96,9 +96,10 @@ HELP = {
     "partial_bn": "TSN's partial BN: freeze every BatchNormalization layer but the first.",
     "backbone_lr_mult": "Backbone learning rate = this x the head's (decay included).",
     "mixed_precision": "float32, mixed_float16 (GPU, loss scaling) or mixed_bfloat16.",
-    "jit_compile": "XLA: auto (on for GPUs, off on CPU), true, false. Forced off under "
-    "MirroredStrategy on CPU devices.",
-    "num_cpu_devices": "Split the CPU into N logical devices and mirror over them (no GPU).",
+    "jit_compile": "XLA: auto (TensorFlow: on for GPUs, off on CPU; JAX: on; PyTorch: off), "
+    "true, false. Forced off under MirroredStrategy on CPU devices.",
+    "num_cpu_devices": "Split the CPU into N logical devices and mirror over them (no GPU; on "
+    "JAX: N CPU devices under keras.distribution.DataParallel).",
     # bookkeeping
     "output_dir": "Run directory (default runs/<model>_<dataset>). Re-running the same command "
     "resumes an interrupted run from its backup.",

@@ -10,6 +10,12 @@ Rules (`select_strategy`):
   its devices) and `MirroredStrategy` runs one replica on each. Useful to test data parallelism.
 - otherwise the default (single-device) strategy.
 
+On the JAX backend the model runs in JAX and only the input pipeline in TensorFlow, so the
+replicas are JAX devices instead (`JaxDataParallel`: `keras.distribution.DataParallel`, one
+batch shard per device): every visible GPU, or `num_cpu_devices` CPU devices (JAX's
+`jax_num_cpu_devices`, set before JAX starts). Multi-worker training (`TF_CONFIG`) needs the
+TensorFlow backend.
+
 Global batch = per-replica batch x `strategy.num_replicas_in_sync`.
 
 Example:
@@ -20,6 +26,7 @@ Example:
 True
 """
 
+import contextlib
 import json
 import os
 
@@ -67,14 +74,61 @@ def tf_config():
     return config
 
 
+class JaxDataParallel:
+    """Data parallelism on the JAX backend: `keras.distribution.DataParallel` over `devices`
+    (set as Keras' distribution, so `fit` shards every batch across them), with the strategy
+    attributes the training loop reads (`num_replicas_in_sync`, `scope()`)."""
+
+    def __init__(self, devices):
+        import keras
+
+        self.devices = list(devices)
+        self.distribution = keras.distribution.DataParallel(devices=self.devices)
+        keras.distribution.set_distribution(self.distribution)
+
+    @property
+    def num_replicas_in_sync(self) -> int:
+        return len(self.devices)
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def _jax_strategy(num_cpu_devices, use_gpus):
+    import jax
+
+    if tf_config() is not None:
+        raise ValueError(
+            "TF_CONFIG is set, but multi-worker training needs the TensorFlow backend "
+            "(KERAS_BACKEND=tensorflow); on JAX one process uses all of its devices"
+        )
+    wanted = int(num_cpu_devices or 0)
+    if wanted > 1:
+        jax.config.update("jax_num_cpu_devices", wanted)  # a no-op once JAX has started
+    gpus = [d for d in jax.devices() if d.platform != "cpu"] if use_gpus else []
+    devices = gpus or (jax.devices("cpu")[:wanted] if wanted > 1 else [])
+    if wanted > 1 and not gpus and len(devices) < wanted:
+        raise RuntimeError(
+            f"`num_cpu_devices={wanted}` must be set before JAX starts (it already has "
+            f"{len(devices)} CPU device(s)); call `select_strategy` first"
+        )
+    if len(devices) > 1:
+        return JaxDataParallel(devices)
+    return tf.distribute.get_strategy()
+
+
 def select_strategy(num_cpu_devices=0, use_gpus=True):
     """Returns the strategy described in the module docstring.
 
     Args:
         num_cpu_devices: when no GPU is used and this is > 1, split the CPU into that many
-            logical devices and mirror over them.
+            logical devices (JAX: CPU devices) and mirror over them.
         use_gpus: mirror over the visible GPUs when there are any.
     """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return _jax_strategy(num_cpu_devices, use_gpus)
     if tf_config() is not None:
         _patch_keras_for_multi_worker()
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -114,6 +168,8 @@ def worker_index():
 
 def uses_cpu_only(strategy):
     """True when every replica of `strategy` runs on a CPU device."""
+    if isinstance(strategy, JaxDataParallel):
+        return all(d.platform == "cpu" for d in strategy.devices)
     try:
         devices = tuple(strategy.extended.worker_devices)
     except (RuntimeError, AttributeError):  # the default strategy has no device list
@@ -124,14 +180,25 @@ def uses_cpu_only(strategy):
 
 
 def resolve_jit_compile(jit_compile, strategy):
-    """`"auto"` -> True on GPUs, False on CPU (XLA's compile time does not pay off for the short
-    CPU jobs, and XLA fails under `MirroredStrategy` on logical CPUs); an explicit True under
-    mirrored CPU replicas is turned off with a warning."""
+    """`"auto"` -> on TensorFlow, True on GPUs and False on CPU (XLA's compile time does not pay
+    off for the short CPU jobs, and XLA fails under `MirroredStrategy` on logical CPUs); on JAX
+    always True (without it Keras runs JAX eagerly, op by op); on PyTorch False (Keras' eager
+    default). An explicit True under mirrored TensorFlow CPU replicas is turned off with a
+    warning."""
+    import keras
+
+    backend = keras.backend.backend()
     replicas = strategy.num_replicas_in_sync
-    mirrored_cpu = uses_cpu_only(strategy) and (replicas > 1 or is_multi_worker(strategy))
+    mirrored_cpu = (
+        backend == "tensorflow"
+        and uses_cpu_only(strategy)
+        and (replicas > 1 or is_multi_worker(strategy))
+    )
     if isinstance(jit_compile, str):
         value = jit_compile.strip().lower()
         if value == "auto":
+            if backend != "tensorflow":
+                return backend == "jax"
             return not uses_cpu_only(strategy)
         if value in ("true", "1", "yes"):
             jit_compile = True
