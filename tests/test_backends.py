@@ -3,9 +3,6 @@ process, so each runs in a subprocess; the layer tests' reruns are test_backends
 file of their own so that pytest-xdist can run the two on different workers)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest

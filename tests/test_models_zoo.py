@@ -4,12 +4,6 @@ conversion with builtin ops only whose LiteRT outputs match Keras, and a check t
 comparisons can see every block: changing one block's weights moves the logits far past their
 tolerance. (The same outputs on the JAX and PyTorch backends: tests/test_backends.py.)"""
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
