@@ -14,6 +14,7 @@ from tests.test_training_jobs import (  # noqa: F401  (data_root: a pytest fixtu
     _summary,
     _train,
     data_root,
+    one_epoch_job,
 )
 
 # SGD: Adam's m / sqrt(v) turns float rounding in near-zero gradients into lr-sized steps
@@ -61,14 +62,7 @@ def test_pytorch_job_trains_evaluates_and_exports(tmp_path, data_root):  # noqa:
     pytest.importorskip("torch")
     out, exports = tmp_path / "run", tmp_path / "saved_models"
     result = _train(
-        TINY
-        + [
-            f"--data_root={data_root}",
-            f"--output_dir={out}",
-            f"--export_dir={exports}",
-            "--epochs=1",
-            "--eval_num_clips=1",
-        ],
+        one_epoch_job(data_root, out, exports),
         KERAS_BACKEND="torch",
     )
     _assert_trained_and_exported(result, out, exports)

@@ -67,18 +67,20 @@ def _summary(output_dir):
     return json.loads((pathlib.Path(output_dir) / "summary.json").read_text())
 
 
+def one_epoch_job(data_root, out, exports) -> list:
+    """The default job's flags on the tiny set: 1 epoch, evaluated on 1 clip, exported."""
+    return TINY + [
+        f"--data_root={data_root}",
+        f"--output_dir={out}",
+        f"--export_dir={exports}",
+        "--epochs=1",
+        "--eval_num_clips=1",
+    ]
+
+
 def test_default_job_code_path_trains_evaluates_exports(tmp_path, data_root):
     out, exports = tmp_path / "run", tmp_path / "saved_models"
-    result = _train(
-        TINY
-        + [
-            f"--data_root={data_root}",
-            f"--output_dir={out}",
-            f"--export_dir={exports}",
-            "--epochs=1",
-            "--eval_num_clips=1",
-        ]
-    )
+    result = _train(one_epoch_job(data_root, out, exports))
     assert result.returncode == 0, result.stderr[-3000:]
     summary = _summary(out)
     assert summary["optimizer_steps"] == summary["expected_steps"] == 6  # 12 videos / batch 2
