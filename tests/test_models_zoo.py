@@ -54,6 +54,9 @@ BLOCK_LAYERS = {
 
 @pytest.fixture(scope="module", params=TINY_MODELS)
 def tiny_model(request, tmp_path_factory):
+    # seeded: LiteRT's float error is ~1e-5 absolute, so an unlucky draw of small logits
+    # once put s3d_tiny at 1.0003x PARITY_TOLERANCE (relative errors over 8 seeds: 0.8-3e-5)
+    keras.utils.set_random_seed(0)
     model = models.create(request.param, num_classes=5)
     randomize_zero_initialised_weights(model)
     clip = random_clip(model, batch=2)
