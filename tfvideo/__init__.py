@@ -1,7 +1,9 @@
 """tfvideo: efficient video recognition models (S3D/S3D-G, TEINet, bLVNet-TAM, TAdaConv) in Keras 3.
 
 Importing it registers every layer and model family with Keras, so a saved `.keras` model loads
-after a plain `import tfvideo`.
+after a plain `import tfvideo`. A training run's `model.keras` also holds its compiled
+optimizer and learning-rate schedule: load it with `compile=False`, or `import tfvideo.training`
+first (which imports TensorFlow, so a plain `import tfvideo` does not).
 """
 
 __version__ = "0.1.0"
