@@ -13,7 +13,8 @@ MAY_IMPORT = {
     "data": set(),
     "models": {"layers"},
     "convert": {"layers", "models"},
-    "training": {"data", "layers", "models", "convert"},  # finetune: --init_from a .pth
+    "optim": {"layers"},  # the registration decorator
+    "training": {"data", "layers", "models", "convert", "optim"},  # finetune: --init_from a .pth
     "export": {"data", "layers", "models"},
     "streaming": {"data", "layers", "models", "export"},
     # long videos, features and Grad-CAM: use exported models (export's predictors)
@@ -26,6 +27,7 @@ MAY_IMPORT = {
         "layers",
         "models",
         "training",
+        "optim",
         "export",
         "convert",
         "profile",

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import tfvideo
-from tfvideo.training import finetune, loop, optim, schedules
+from tfvideo.optim import optimizers as optim
+from tfvideo.optim import schedules
+from tfvideo.training import finetune, loop
 from tfvideo.training.datasets import DataConfig
 
 

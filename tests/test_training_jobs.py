@@ -139,7 +139,7 @@ from tfvideo.training import strategy as S
 strategy = S.select_strategy(num_cpu_devices=2)
 import keras, tensorflow as tf
 from tfvideo import models
-from tfvideo.training import optim
+from tfvideo.optim import optimizers as optim
 with strategy.scope():
     model = models.create("tsm_tiny", num_classes=4, num_frames=4, input_size=32)
     model.compile(optim.build_optimizer("sgd", 0.02, model, weight_decay=1e-4),
@@ -430,8 +430,6 @@ def _final_state(out):
     """(weights, optimizer variables) of a run's model.keras, as NumPy arrays."""
     import keras
 
-    import tfvideo.training  # noqa: F401 - registers the optimizers (SGDL2, AdamWL)
-
     model = keras.saving.load_model(str(out / "model.keras"))
     return (
         [keras.ops.convert_to_numpy(w) for w in model.weights],
@@ -446,6 +444,24 @@ def deterministic_run(tmp_path_factory, data_root):
     assert result.returncode == 0, result.stderr[-3000:]
     assert ", deterministic" in result.stdout
     return out
+
+
+def test_run_model_keras_loads_with_its_optimizer_after_a_plain_import(deterministic_run):
+    """`import tfvideo` alone registers the compiled optimizer and schedule (tfvideo.optim), so a
+    user's `keras.saving.load_model` reads the run's model.keras back, optimizer included, without
+    importing tfvideo.training."""
+    code = (
+        "import sys, keras, tfvideo; "
+        f"m = keras.saving.load_model({str(deterministic_run / 'model.keras')!r}); "
+        "print(type(m.optimizer).__name__, type(m.optimizer._learning_rate).__name__, "
+        "int(m.optimizer.iterations), 'tfvideo.training' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    optimizer, schedule, iterations, training_imported = result.stdout.split()[-4:]
+    assert optimizer in ("AdamW", "AdamWL", "SGDL2") and training_imported == "False"
+    assert schedule in ("WarmupCosine", "PerUpdate"), schedule  # tfvideo's (tfvideo.optim)
+    assert int(iterations) > 0
 
 
 def _assert_same_state(a, b):

@@ -10,6 +10,13 @@ Example:
 'sgd'
 """
 
+from tfvideo.optim.optimizers import SGDL2, build_optimizer, no_decay_variables
+from tfvideo.optim.schedules import (
+    WarmupCosine,
+    WarmupStep,
+    build_schedule,
+    scaled_learning_rate,
+)
 from tfvideo.training.callbacks import (
     AtomicCheckpoint,
     NonFiniteLossError,
@@ -26,13 +33,6 @@ from tfvideo.training.metrics import (
     per_class_report,
     summarize,
     top_k_accuracy,
-)
-from tfvideo.training.optim import SGDL2, build_optimizer, no_decay_variables
-from tfvideo.training.schedules import (
-    WarmupCosine,
-    WarmupStep,
-    build_schedule,
-    scaled_learning_rate,
 )
 from tfvideo.training.strategy import configure_cpu_devices, select_strategy
 

@@ -23,8 +23,8 @@ import keras
 import numpy as np
 
 from tfvideo._atomic import atomic_save, atomic_write_text
+from tfvideo.optim.optimizers import optimizer_step
 from tfvideo.training import plots
-from tfvideo.training.optim import optimizer_step
 
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"

@@ -31,9 +31,11 @@ import tensorflow as tf
 from tfvideo._atomic import atomic_save, atomic_write_text
 from tfvideo.data import mixing, pipeline, randaugment
 from tfvideo.data.errors import DecodeErrorReport, ErrorLog
+from tfvideo.optim import optimizers as optim
+from tfvideo.optim import schedules
 from tfvideo.training import callbacks as cb
 from tfvideo.training import datasets as data_setup
-from tfvideo.training import evaluation, finetune, optim, schedules
+from tfvideo.training import evaluation, finetune
 from tfvideo.training import strategy as strategy_lib
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

@@ -34,7 +34,7 @@ import keras
 from keras import ops
 
 from tfvideo.layers._common import serializable
-from tfvideo.training import schedules
+from tfvideo.optim import schedules
 
 
 class _ScaledRates:
