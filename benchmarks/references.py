@@ -121,22 +121,42 @@ _BUILDERS = {
     ),
 }
 
+# Forward at batch 1 (inference mode) and, with a training batch > 0, a training step as the
+# benchmark's train_step times tfvideo's: forward, cross-entropy, backward, SGD with momentum.
 _TIMER = textwrap.dedent("""
     import json, os, statistics, sys, time
     import torch
     checkout, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    train_batch = int(sys.argv[4])
     torch.set_num_threads(threads)
     {build}
+
+    def median_time(fn):
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter(); fn(); times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
     clip = torch.randn((1,) + clip_shape)
     model.eval()
     with torch.inference_mode():
-        model(clip)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter(); model(clip); times.append(time.perf_counter() - start)
-    print("RESULT " + json.dumps({{"seconds": statistics.median(times),
-                                  "params": sum(p.numel() for p in model.parameters()),
-                                  "torch": torch.__version__}}))
+        result = {{"seconds": median_time(lambda: model(clip))}}
+    if train_batch:
+        model.train()
+        clips, labels = torch.randn((train_batch,) + clip_shape), torch.zeros(train_batch).long()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step():
+            optimizer.zero_grad()
+            logits = model(clips)  # the TAdaConv models return (logits, extra)
+            logits = logits[0] if isinstance(logits, (tuple, list)) else logits
+            torch.nn.functional.cross_entropy(logits, labels).backward()
+            optimizer.step()
+
+        result["train_seconds"] = median_time(step)
+    result.update(params=sum(p.numel() for p in model.parameters()), torch=torch.__version__)
+    print("RESULT " + json.dumps(result))
 """)
 
 
@@ -160,8 +180,9 @@ def reference_builder(model_name, checkout=None):
     return frames, size, label, build
 
 
-def time_reference(model_name, checkout=None, threads=None, repeats=3) -> dict:
-    """Median forward latency (batch 1, inference mode) of the reference for `model_name`."""
+def time_reference(model_name, checkout=None, threads=None, repeats=3, train_batch=0) -> dict:
+    """Median forward latency (batch 1, inference mode) of the reference for `model_name` and,
+    with `train_batch`, of its SGD training step at that batch (`train_seconds`)."""
     frames, size, label, build = reference_builder(model_name, checkout)
     timing = run_for_result(
         [
@@ -171,6 +192,7 @@ def time_reference(model_name, checkout=None, threads=None, repeats=3) -> dict:
             os.path.abspath(checkout or "."),
             str(threads or os.cpu_count()),
             str(repeats),
+            str(train_batch),
         ],
         label,
     )
@@ -178,10 +200,11 @@ def time_reference(model_name, checkout=None, threads=None, repeats=3) -> dict:
 
 
 def compare(rows, tadaconv_checkout=None, blvnet_checkout=None, threads=None, repeats=3):
-    """Ratio tfvideo / reference of batch-1 forward latency for each measured pair.
+    """Ratios tfvideo / reference for each measured pair: batch-1 forward latency and, where
+    tfvideo's float32 `train_step` was timed, the training step at its smallest batch.
 
-    tfvideo's time is its fastest TensorFlow runtime among tf.function (with or without XLA)
-    and the SavedModel, each of which a user can deploy.
+    tfvideo's forward time is its fastest TensorFlow runtime among tf.function (with or without
+    XLA) and the SavedModel, each of which a user can deploy.
     """
     checkouts = {"tadaconv": tadaconv_checkout, "blvnet": blvnet_checkout}
     comparisons = []
@@ -194,34 +217,58 @@ def compare(rows, tadaconv_checkout=None, blvnet_checkout=None, threads=None, re
             for mode in ("tf_function", "tf_function_xla", "saved_model")
             if "1" in row["latency_s"].get(mode, {})
         }
-        if not candidates:
+        training = row["latency_s"].get("train_step", {})
+        train_batch = min((int(b) for b in training), default=0)
+        if not candidates and not train_batch:
             continue
-        mode = min(candidates, key=candidates.get)
-        reference = time_reference(model_name, checkouts.get(needs), threads, repeats)
-        comparisons.append(
-            {
-                "model": model_name,
-                "input": row["input"],
-                "tfvideo_mode": mode,
-                "tfvideo_s": candidates[mode],
-                **reference,
-                "reference_s": reference["seconds"],
-                "ratio": candidates[mode] / reference["seconds"],
-            }
+        reference = time_reference(
+            model_name, checkouts.get(needs), threads, repeats, train_batch=train_batch
         )
+        comparison = {"model": model_name, "input": row["input"], **reference}
+        if candidates:
+            mode = min(candidates, key=candidates.get)
+            comparison.update(
+                tfvideo_mode=mode,
+                tfvideo_s=candidates[mode],
+                reference_s=reference["seconds"],
+                ratio=candidates[mode] / reference["seconds"],
+            )
+        if train_batch:
+            comparison.update(
+                train_batch=train_batch,
+                tfvideo_train_s=training[str(train_batch)],
+                reference_train_s=reference["train_seconds"],
+                train_ratio=training[str(train_batch)] / reference["train_seconds"],
+            )
+        comparisons.append(comparison)
     return comparisons
 
 
 def markdown_table(comparisons) -> str:
     """One line per `compare` result: both latencies and the ratio."""
     lines = [
-        "| model | input | tfvideo (s) | reference | reference (s) | ratio |",
-        "|---|---|---|---|---|---|",
+        "| model | input | reference | forward: tfvideo (s) | reference (s) | ratio "
+        "| training step: batch | tfvideo (s) | reference (s) | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for ref in comparisons:
-        lines.append(
-            f"| {ref['model']} | {ref['input']} | {ref['tfvideo_s']:.3f} "
-            f"({ref['tfvideo_mode']}) | {ref['reference']} | {ref['reference_s']:.3f} "
-            f"| {ref['ratio']:.2f} |"
-        )
+        cells = [ref["model"], ref["input"], ref["reference"]]
+        if "ratio" in ref:
+            cells += [
+                f"{ref['tfvideo_s']:.3f} ({ref['tfvideo_mode']})",
+                f"{ref['reference_s']:.3f}",
+                f"{ref['ratio']:.2f}",
+            ]
+        else:
+            cells += ["n/a"] * 3
+        if "train_ratio" in ref:
+            cells += [
+                str(ref["train_batch"]),
+                f"{ref['tfvideo_train_s']:.3f}",
+                f"{ref['reference_train_s']:.3f}",
+                f"{ref['train_ratio']:.2f}",
+            ]
+        else:
+            cells += ["n/a"] * 4
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

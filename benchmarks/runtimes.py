@@ -35,6 +35,7 @@ MODES = (
     "litert_float",
     "litert_int8",
     "train_step",
+    "train_step_bf16",
 )
 
 
@@ -116,8 +117,18 @@ def _litert_runner(model, quantize, workdir, batch):
 # The inference copies (tfvideo.models.inference) the tf_function modes time: batch norm folded
 # into the convolutions, in float32 or with bf16 compute.
 INFERENCE_PRECISION = {"tf_function_folded": "float32", "tf_function_bf16": "bfloat16"}
+# The training steps' compute types (`mixed_bfloat16`: bf16 compute, float32 variables, as
+# `tfvideo train --mixed_precision mixed_bfloat16`).
+TRAIN_PRECISION = {"train_step": "float32", "train_step_bf16": "bfloat16"}
 # The precision each mode computes in, for its fraction of the machine's peak (benchmarks.peak).
-MODE_PRECISION = {"tf_function_bf16": "bfloat16", "litert_int8": "int8"}
+MODE_PRECISION = {
+    "tf_function_bf16": "bfloat16",
+    "litert_int8": "int8",
+    "train_step_bf16": "bfloat16",
+}
+# A training step's multiply-adds: the forward's, and about twice that for the backward pass
+# (the gradients with respect to the activations and to the weights).
+TRAIN_MACS_FACTOR = 3
 
 
 def _runner(mode, model, batch, workdir):
@@ -147,8 +158,11 @@ def _runner(mode, model, batch, workdir):
         return lambda: loaded.serve(tensor).numpy(), None
     if mode in ("litert_float", "litert_int8"):
         return _litert_runner(model, mode.split("_")[1], workdir, batch)
-    if mode == "train_step":
-        trainable = keras.models.clone_model(model)
+    if mode in TRAIN_PRECISION:
+        from tfvideo.models.inference import inference_model
+
+        # a copy computing in the mode's precision, batch norms kept (it trains)
+        trainable = inference_model(model, TRAIN_PRECISION[mode], fold_batch_norm=False)
         trainable.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -254,15 +268,14 @@ def peak_table(rows, peaks, batch_sizes=(1, 8)) -> str:
     lines += ["", "| model | mode | batch | GFLOP/s | of peak |", "|---|---|---|---|---|"]
     for row in rows:
         for mode, latencies in row["latency_s"].items():
-            if mode == "train_step":  # forward and backward: about 3x the forward's MACs
-                continue
             peak = peaks.get(MODE_PRECISION.get(mode, "float32"), {}).get("all")
+            gmacs = row["gmacs"] * (TRAIN_MACS_FACTOR if mode in TRAIN_PRECISION else 1)
             for batch in batch_sizes:
                 seconds = latencies.get(str(batch))
                 if seconds is None or not isinstance(peak, float):
                     continue
-                achieved = 2 * row["gmacs"] * batch / seconds
-                fraction = fraction_of_peak(row["gmacs"], batch, seconds, peak)
+                achieved = 2 * gmacs * batch / seconds
+                fraction = fraction_of_peak(gmacs, batch, seconds, peak)
                 lines.append(
                     f"| {row['model']} | {mode} | {batch} | {achieved:.0f} | {fraction:.0%} |"
                 )

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import logging  # noqa: E402
 
+from benchmarks.runtimes import MODES  # noqa: E402
 from tfvideo.cli.flags import CommandFlags  # noqa: E402
 
 FLAGS = CommandFlags()
@@ -33,8 +34,7 @@ FLAGS.define(
     "list",
     "modes",
     None,
-    "Subset of modes (default: all): keras_predict, tf_function, "
-    "tf_function_xla, saved_model, litert_float, litert_int8, train_step.",
+    f"Subset of modes (default: all): {', '.join(MODES)}.",
 )
 FLAGS.define("list", "batch_sizes", ["1", "8"], "Batch sizes: latency at 1, throughput at 8.")
 FLAGS.define("integer", "repeats", 3, "Timed repetitions (the median is reported).")

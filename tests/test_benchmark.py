@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import textwrap
 
 import pytest
 from absl.testing import flagsaver  # noqa: F401  (absl is a dependency)
@@ -68,3 +69,59 @@ def test_a_failing_runtime_is_reported_not_fatal():
         "tsm_tiny", num_classes=5, modes=("no_such_mode",), batch_sizes=(1,), repeats=1
     )
     assert "no_such_mode@1" in row["errors"]
+
+
+def test_training_steps_in_both_precisions_and_their_fraction_of_peak():
+    """train_step / train_step_bf16 run (the bf16 copy computes in bf16 with float32
+    variables), and the peak table counts a training step as 3x the forward's multiply-adds."""
+    row = runtimes.measure_model(
+        "tsm_tiny",
+        num_classes=5,
+        modes=("train_step", "train_step_bf16"),
+        batch_sizes=(2,),
+        repeats=1,
+        warmup=1,
+    )
+    assert not row["errors"], row["errors"]
+    assert set(row["latency_s"]) == {"train_step", "train_step_bf16"}
+    # 2 x (3 x 1 GMACs) x batch 2 in 0.1 s = 120 GFLOP/s: 50 % of 240 (bf16), 60 % of 200
+    fake = {
+        "model": "m",
+        "gmacs": 1.0,
+        "latency_s": {"train_step": {"2": 0.1}, "train_step_bf16": {"2": 0.1}},
+    }
+    peaks = {"float32": {"1": 100.0, "all": 200.0}, "bfloat16": {"1": 120.0, "all": 240.0}}
+    table = runtimes.peak_table([fake], peaks, (2,))
+    assert "| m | train_step | 2 | 120 | 60% |" in table
+    assert "| m | train_step_bf16 | 2 | 120 | 50% |" in table
+
+
+def test_reference_training_step_is_timed_and_compared(monkeypatch):
+    """compare() times the reference's SGD training step at tfvideo's train_step batch and
+    reports the ratio (a tiny PyTorch model standing in for an official one; it returns a
+    tuple, as the TAdaConv models do)."""
+    pytest.importorskip("torch")
+    from benchmarks import references
+
+    tiny = """
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2 * 3 * 4 * 4, 5)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)), None
+
+    model = Tiny()
+    clip_shape = (2, 3, 4, 4)
+    """
+    monkeypatch.setattr(
+        references, "_BUILDERS", {"tiny": (2, 4, "tiny torch", None, textwrap.dedent(tiny))}
+    )
+    rows = {"tiny": {"input": "2x4x4", "latency_s": {"train_step": {"4": 0.5, "8": 2.0}}}}
+    (comparison,) = references.compare(rows, repeats=1)
+    assert comparison["train_batch"] == 4 and "ratio" not in comparison
+    assert comparison["reference_train_s"] > 0
+    assert comparison["train_ratio"] == pytest.approx(0.5 / comparison["reference_train_s"])
+    line = references.markdown_table([comparison]).splitlines()[-1]
+    assert line.startswith("| tiny | 2x4x4 | tiny torch | n/a | n/a | n/a | 4 | 0.500 |")

@@ -76,8 +76,43 @@ def test_folding_is_exact_in_float32(family):
     assert sum(isinstance(layer, FoldedBatchNorm) for layer in folded.layers) == len(pairs)
     for conv_name in pairs:
         assert folded.get_layer(conv_name).use_bias
+    # the layers that hold conv -> batch norm pairs inside (S3D's) fold them too: no batch norm
+    # is left in any of them
+    inner = [layer for layer in folded.layers if hasattr(layer, "folded_weights")]
+    assert all(layer.batch_norm_folded for layer in inner)
+    assert not [
+        sub.name
+        for layer in inner
+        for sub in layer._flatten_layers(include_self=False)
+        if isinstance(sub, keras.layers.BatchNormalization)
+    ]
+    if family == "s3d":
+        assert inner
     # the original keeps its own layers and weights
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(clips, training=False)), want)
+
+
+@pytest.mark.parametrize("flavour", ["slim", "torchvision"])
+@pytest.mark.parametrize("kernel_size", [(3, 3), (1, 3)])
+def test_separable_conv3d_folds_its_batch_norms_exactly(flavour, kernel_size):
+    """SeparableConv3D's `batch_norm_folded` twin, with `folded_weights()`, is the layer in
+    inference: both flavours (slim: scale-free BN, biased temporal conv without BN;
+    torchvision: BN after both halves) and without a temporal half."""
+    from tfvideo.layers import SeparableConv3D
+
+    keras.utils.set_random_seed(0)
+    layer = SeparableConv3D(6, kernel_size=kernel_size, strides=(1, 2), flavour=flavour)
+    x = np.random.default_rng(2).normal(size=(2, 4, 9, 9, 5)).astype("float32")
+    layer(x)
+    random_statistics(layer)
+    twin = SeparableConv3D.from_config({**layer.get_config(), "batch_norm_folded": True})
+    twin(x)
+    twin.set_weights(layer.folded_weights())
+    want = keras.ops.convert_to_numpy(layer(x, training=False))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(twin(x)), want, atol=1e-5 * np.abs(want).max()
+    )
+    assert len(twin.weights) == (4 if kernel_size[0] > 1 else 2)
 
 
 # bf16 keeps 8 significant bits: logits within a few percent of their scale. TAdaConvNeXtV2's

@@ -900,3 +900,30 @@ def test_building_blocks_convert_to_tflite_builtins():
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"tfvideo.layers.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_temporal_windows_every_kernel_stride_and_padding():
+    """TemporalWindows (unit-step slices of a reshaped view) against the windows by definition:
+    output frame t holds padded frames t * s + j, j < k, on the channel axis."""
+    rng = np.random.default_rng(0)
+    cases = 0
+    for frames in (1, 2, 3, 4, 5, 8, 9, 16):
+        for k in range(1, 6):
+            for s in (1, 2, 3):
+                for p in (0, 1, 2):
+                    out = (frames + 2 * p - k) // s + 1
+                    if out < 1:
+                        continue
+                    x = rng.normal(size=(2, frames, 3, 2, 3)).astype("float32")
+                    padded = np.pad(x, [(0, 0), (p, p), (0, 0), (0, 0), (0, 0)])
+                    want = np.stack(
+                        [
+                            np.concatenate([padded[:, t * s + j] for j in range(k)], -1)
+                            for t in range(out)
+                        ],
+                        1,
+                    )
+                    got = ops.convert_to_numpy(L.TemporalWindows(k, s, p)(x))
+                    np.testing.assert_array_equal(got, want, err_msg=f"{frames=} {k=} {s=} {p=}")
+                    cases += 1
+    assert cases == 321

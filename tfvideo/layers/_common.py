@@ -8,6 +8,7 @@ TensorFlow, JAX and PyTorch backends, and every op lowers to a TFLite builtin
 import functools
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -309,3 +310,24 @@ class TemporalLayer(keras.layers.Layer):
 # The one registration decorator of every tfvideo Layer, Model, schedule and optimizer:
 # `.keras` files name them `tfvideo>ClassName`.
 serializable = keras.saving.register_keras_serializable(package="tfvideo")
+
+
+def folded_conv_weights(conv, norm) -> list:
+    """`[kernel, bias]` of the convolution that computes `norm(conv(x))` in inference."""
+
+    def value(variable, default):
+        return default if variable is None else keras.ops.convert_to_numpy(variable)
+
+    kernel = value(conv.kernel, None).astype(np.float64)
+    if isinstance(conv, keras.layers.DepthwiseConv2D):  # [kh, kw, C, m]: output channel c * m + k
+        kernel = kernel.reshape(*kernel.shape[:2], -1)
+    bias = value(conv.bias if conv.use_bias else None, 0.0)
+    gamma = value(norm.gamma if norm.scale else None, 1.0)
+    beta = value(norm.beta if norm.center else None, 0.0)
+    mean = value(norm.moving_mean, None).astype(np.float64)
+    variance = value(norm.moving_variance, None).astype(np.float64)
+    scale = np.asarray(gamma, np.float64) / np.sqrt(variance + norm.epsilon)
+    return [
+        (kernel * scale).reshape(conv.kernel.shape).astype(np.float32),
+        ((bias - mean) * scale + beta).astype(np.float32),
+    ]

@@ -152,8 +152,11 @@ class TemporalWindows(layers.Layer):
     `T' = (T + 2 * padding - kernel_size) // strides + 1`: output frame `t` holds input frames
     `t * strides - padding + j`, `j = 0 .. kernel_size - 1` (zeros outside the clip), tap `j` in
     channels `[j*C, (j+1)*C)`. A 2D conv on the result is a 3D conv with temporal kernel
-    `kernel_size`, stride `strides` and zero padding `padding`. Pad, strided slices and a concat
-    on a 4D view (TFLite builtins).
+    `kernel_size`, stride `strides` and zero padding `padding`. Pad, reshape, unit-stride
+    slices and a concat (TFLite builtins): the padded frames are viewed as
+    `[B, T'', s, H * W, C]` (`s = strides`), so tap `j` is the unit-stride slice
+    `[:, j // s : j // s + T', j % s]` (TensorFlow's slices with a stride > 1 copy element by
+    element: 56 ms of TAdaConvNeXt-T's 0.5 s forward went to this layer's three before).
 
     Args:
         kernel_size: temporal taps per window (>= 1).
@@ -195,11 +198,14 @@ class TemporalWindows(layers.Layer):
             )
         _, frames, height, width, channels = inputs.shape
         out_frames = self._output_frames(frames)
+        s = self.strides
         x = ops.reshape(inputs, (-1, frames, height * width, channels))
-        if self.padding:
-            x = ops.pad(x, [[0, 0], [self.padding, self.padding], [0, 0], [0, 0]])
-        span = (out_frames - 1) * self.strides + 1
-        taps = [x[:, j : j + span : self.strides] for j in range(self.kernel_size)]
+        # frames padded to (groups x s): `padding` zeros at each end, then zeros never read
+        groups = out_frames + (self.kernel_size - 1) // s
+        end = groups * s - frames - self.padding
+        x = ops.pad(x, [[0, 0], [self.padding, max(end, 0)], [0, 0], [0, 0]])
+        x = ops.reshape(x[:, : groups * s], (-1, groups, s, height * width, channels))
+        taps = [x[:, j // s : j // s + out_frames, j % s] for j in range(self.kernel_size)]
         x = ops.concatenate(taps, axis=-1) if len(taps) > 1 else taps[0]
         return ops.reshape(x, (-1, out_frames, height, width, self.kernel_size * channels))
 

@@ -11,6 +11,7 @@ from tfvideo.layers._common import (
     check_rank,
     clone_initializer,
     conv_output_length,
+    folded_conv_weights,
     int_pair,
     serializable,
 )
@@ -70,6 +71,9 @@ class SeparableConv3D(keras.layers.Layer):
         kernel_initializer: initializer of the spatial kernel (and of the
             torchvision temporal kernel). Default: slim trunc-normal(0.01),
             torchvision PyTorch's default conv init.
+        batch_norm_folded: the inference form (`tfvideo.models.inference`): each
+            batch norm folded into the convolution before it, which gets a bias;
+            `folded_weights()` computes that form's weights from a trained layer.
 
     Example:
     >>> import keras
@@ -89,10 +93,12 @@ class SeparableConv3D(keras.layers.Layer):
         epsilon=1e-3,
         momentum=0.999,
         kernel_initializer=None,
+        batch_norm_folded=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters = check_positive_int("filters", filters)
+        self.batch_norm_folded = bool(batch_norm_folded)
         self.kernel_size = int_pair("kernel_size", kernel_size)
         for k in self.kernel_size:
             check_odd("kernel_size", k)
@@ -116,34 +122,38 @@ class SeparableConv3D(keras.layers.Layer):
             k,
             strides=s,
             padding=conv_padding,
-            use_bias=False,
+            use_bias=self.batch_norm_folded,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             name="spatial_conv",
             **sub,
         )
-        self.spatial_bn = keras.layers.BatchNormalization(scale=not slim, name="spatial_bn", **bn)
-        self.temporal_conv = self.temporal_bn = None
+        self.spatial_bn = self.temporal_conv = self.temporal_bn = None
+        if not self.batch_norm_folded:
+            self.spatial_bn = keras.layers.BatchNormalization(
+                scale=not slim, name="spatial_bn", **bn
+            )
         if kt > 1:
             self.temporal_conv = keras.layers.Conv2D(
                 filters,
                 (kt, 1),
                 strides=(st, 1),
                 padding=conv_padding,
-                use_bias=slim,
+                use_bias=slim or self.batch_norm_folded,
                 kernel_initializer=(
                     CentreInitializer() if slim else clone_initializer(self.kernel_initializer)
                 ),
                 name="temporal_conv",
                 **sub,
             )
-            if not slim:
+            if not slim and not self.batch_norm_folded:
                 self.temporal_bn = keras.layers.BatchNormalization(name="temporal_bn", **bn)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 5, "[batch, frames, height, width, channels]")
         self.spatial_conv.build((None, None, None, input_shape[-1]))
         filters_shape = (None, None, None, self.filters)
-        self.spatial_bn.build(filters_shape)
+        if self.spatial_bn is not None:
+            self.spatial_bn.build(filters_shape)
         if self.temporal_conv is not None:
             self.temporal_conv.build(filters_shape)
         if self.temporal_bn is not None:
@@ -158,7 +168,10 @@ class SeparableConv3D(keras.layers.Layer):
         if self.padding == "torch" and k > 1:
             p = k // 2
             x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
-        x = ops.relu(self.spatial_bn(self.spatial_conv(x), training=training))
+        x = self.spatial_conv(x)
+        if self.spatial_bn is not None:
+            x = self.spatial_bn(x, training=training)
+        x = ops.relu(x)
         _, h, w, f = ops.shape(x)
         if self.temporal_conv is None:
             x = ops.reshape(x, (-1, t, h, w, f))
@@ -197,9 +210,24 @@ class SeparableConv3D(keras.layers.Layer):
                 "epsilon": self.epsilon,
                 "momentum": self.momentum,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "batch_norm_folded": self.batch_norm_folded,
             }
         )
         return config
+
+    def folded_weights(self):
+        """The weights of this layer's `batch_norm_folded=True` twin, which computes this
+        layer in inference (`tfvideo.models.inference`)."""
+        if self.batch_norm_folded:
+            return self.get_weights()
+        weights = folded_conv_weights(self.spatial_conv, self.spatial_bn)
+        if self.temporal_conv is not None:
+            weights += (
+                folded_conv_weights(self.temporal_conv, self.temporal_bn)
+                if self.temporal_bn is not None
+                else self.temporal_conv.get_weights()
+            )
+        return weights
 
 
 @serializable

@@ -14,6 +14,8 @@ untouched) in which
   float32 even in inference, which costs two casts per layer: folding removes them with the
   layer. The inputs stay what the model takes; the outputs are cast back to float32.
 
+Layers that hold such pairs inside (`SeparableConv3D`, S3D's convolutions) fold their own:
+they take `batch_norm_folded=True` and give that form's weights with `folded_weights()`.
 Batch norms that follow anything else (a TAdaConv2D's calibrated kernel, a pooling) stay.
 Folding is for inference only: the folded model has no batch statistics to train.
 
@@ -28,10 +30,9 @@ Example:
 """
 
 import keras
-import numpy as np
 from keras import layers
 
-from tfvideo.layers._common import serializable
+from tfvideo.layers._common import folded_conv_weights, serializable
 
 FOLDABLE_CONVS = (layers.Conv2D, layers.DepthwiseConv2D)
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -74,25 +75,9 @@ def foldable_batch_norms(model) -> dict:
     return pairs
 
 
-def folded_conv_weights(conv, norm) -> list:
-    """`[kernel, bias]` of the convolution that computes `norm(conv(x))` in inference."""
-
-    def value(variable, default):
-        return default if variable is None else keras.ops.convert_to_numpy(variable)
-
-    kernel = value(conv.kernel, None).astype(np.float64)
-    if isinstance(conv, layers.DepthwiseConv2D):  # [kh, kw, C, m]: output channel c * m + k
-        kernel = kernel.reshape(*kernel.shape[:2], -1)
-    bias = value(conv.bias if conv.use_bias else None, 0.0)
-    gamma = value(norm.gamma if norm.scale else None, 1.0)
-    beta = value(norm.beta if norm.center else None, 0.0)
-    mean = value(norm.moving_mean, None).astype(np.float64)
-    variance = value(norm.moving_variance, None).astype(np.float64)
-    scale = np.asarray(gamma, np.float64) / np.sqrt(variance + norm.epsilon)
-    return [
-        (kernel * scale).reshape(conv.kernel.shape).astype(np.float32),
-        ((bias - mean) * scale + beta).astype(np.float32),
-    ]
+def _folds_inside(layer) -> bool:
+    """Whether `layer` folds the convolution -> batch norm pairs it holds (`folded_weights`)."""
+    return callable(getattr(layer, "folded_weights", None))
 
 
 def _with_policy(config, policy):
@@ -121,11 +106,15 @@ def inference_model(model, precision="float32", fold_batch_norm=True) -> keras.M
     folded = {norm.name for norm in pairs.values()}
 
     def clone(layer):
+        if not isinstance(layer, layers.Layer):  # a keras.ops call in the graph (a reshape)
+            return layer.__class__.from_config(layer.get_config())
         if layer.name in folded:
             return FoldedBatchNorm(name=layer.name)
         config = _with_policy(layer.get_config(), policy)
         if layer.name in pairs:
             config["use_bias"] = True
+        elif fold_batch_norm and _folds_inside(layer):
+            config["batch_norm_folded"] = True
         return layer.__class__.from_config(config)
 
     previous = keras.config.dtype_policy()
@@ -137,6 +126,8 @@ def inference_model(model, precision="float32", fold_batch_norm=True) -> keras.M
     for old, new in zip(functional.layers, rebuilt.layers):
         if old.name in pairs:
             new.set_weights(folded_conv_weights(old, pairs[old.name]))
+        elif fold_batch_norm and _folds_inside(old):
+            new.set_weights(old.folded_weights())
         elif old.name not in folded:
             new.set_weights(old.get_weights())
     outputs = [

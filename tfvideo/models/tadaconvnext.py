@@ -29,7 +29,7 @@ Example:
 import functools
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from tfvideo.layers import DropPath, LayerScale, TAdaConv2D, TemporalWindows
 from tfvideo.models import common
@@ -51,6 +51,21 @@ def block_output(x, y, *, num_frames, drop_rate, layer_scale, name):
     if drop_rate:
         y = DropPath(drop_rate, num_frames, name=f"{name}_drop_path")(y)
     return layers.Add(name=f"{name}_add")([x, y])
+
+
+def pointwise_mlp(y, activation, *, name):
+    """ConvNeXt's inverted bottleneck, `C -> 4C -> activation -> C` (`{name}_pwconv1`,
+    `{name}_act`, `{name}_pwconv2`), on a `[positions, C]` view of `y` `[N, H, W, C]`: two
+    2D matrix products, into which TensorFlow's oneDNN kernels fuse the bias and the (exact)
+    GELU. On the 4-D tensor the products are batched and the GELU runs as separate passes
+    over the 4C-wide activation, which made TAdaConvNeXt-T 1.8x slower in float32 and bf16
+    slower than float32 (benchmarks/zoo.py; docs/performance.md)."""
+    _, height, width, dim = y.shape
+    y = ops.reshape(y, (-1, dim))
+    y = layers.Dense(4 * dim, kernel_initializer=INIT, name=f"{name}_pwconv1")(y)
+    y = activation(name=f"{name}_act")(y)
+    y = layers.Dense(dim, kernel_initializer=INIT, name=f"{name}_pwconv2")(y)
+    return ops.reshape(y, (-1, height, width, dim))
 
 
 def _convnext_block(
@@ -79,9 +94,7 @@ def _convnext_block(
             7, padding="same", depthwise_initializer=INIT, name=f"{name}_dwconv"
         )(x)
     y = _layer_norm(y, f"{name}_norm")
-    y = layers.Dense(4 * dim, kernel_initializer=INIT, name=f"{name}_pwconv1")(y)
-    y = layers.Activation("gelu", name=f"{name}_act")(y)
-    y = layers.Dense(dim, kernel_initializer=INIT, name=f"{name}_pwconv2")(y)
+    y = pointwise_mlp(y, functools.partial(layers.Activation, "gelu"), name=name)
     return block_output(
         x, y, num_frames=num_frames, drop_rate=drop_rate, layer_scale=layer_scale, name=name
     )

@@ -41,12 +41,15 @@ Example:
 
 import functools
 
-from keras import layers
-
 from tfvideo.layers import QuickGELU, RouteFuncTransformer, TAdaConv2DV2, TAdaLayerNormAggregation
 from tfvideo.models import common
 from tfvideo.models.registry import register
-from tfvideo.models.tadaconvnext import INIT, LN_EPSILON, block_output, convnext_video
+from tfvideo.models.tadaconvnext import (
+    LN_EPSILON,
+    block_output,
+    convnext_video,
+    pointwise_mlp,
+)
 
 # configs/pool/backbone/tadaconvnextv2_*.yaml: DEPTH, NUM_FILTERS, DROP_PATH, BRANCH.HEAD_DIM.
 SIZES = {
@@ -58,13 +61,10 @@ SIZES = {
 
 def _tada_v2_block(x, *, num_frames, drop_rate, layer_scale, route, name):
     """TAdaConvNeXtV2Block on `[B*T, H, W, C]` (module docstring)."""
-    dim = x.shape[-1]
     calibration = RouteFuncTransformer(num_frames, **route, name=f"{name}_dwconv_rf")(x)
     y = TAdaConv2DV2(7, padding=3, name=f"{name}_dwconv")([x, *calibration])
     y = TAdaLayerNormAggregation(num_frames, epsilon=LN_EPSILON, name=f"{name}_norm")(y)
-    y = layers.Dense(4 * dim, kernel_initializer=INIT, name=f"{name}_pwconv1")(y)
-    y = QuickGELU(name=f"{name}_act")(y)
-    y = layers.Dense(dim, kernel_initializer=INIT, name=f"{name}_pwconv2")(y)
+    y = pointwise_mlp(y, QuickGELU, name=name)
     return block_output(
         x, y, num_frames=num_frames, drop_rate=drop_rate, layer_scale=layer_scale, name=name
     )
