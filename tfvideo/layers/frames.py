@@ -156,7 +156,7 @@ class TemporalWindows(layers.Layer):
     slices and a concat (TFLite builtins): the padded frames are viewed as
     `[B, T'', s, H * W, C]` (`s = strides`), so tap `j` is the unit-stride slice
     `[:, j // s : j // s + T', j % s]` (TensorFlow's slices with a stride > 1 copy element by
-    element: 56 ms of TAdaConvNeXt-T's 0.5 s forward went to this layer's three before).
+    element: this layer's three took 56 ms of op time per TAdaConvNeXt-T forward before).
 
     Args:
         kernel_size: temporal taps per window (>= 1).

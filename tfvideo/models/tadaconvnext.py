@@ -58,8 +58,8 @@ def pointwise_mlp(y, activation, *, name):
     `{name}_act`, `{name}_pwconv2`), on a `[positions, C]` view of `y` `[N, H, W, C]`: two
     2D matrix products, into which TensorFlow's oneDNN kernels fuse the bias and the (exact)
     GELU. On the 4-D tensor the products are batched and the GELU runs as separate passes
-    over the 4C-wide activation, which made TAdaConvNeXt-T 1.8x slower in float32 and bf16
-    slower than float32 (benchmarks/zoo.py; docs/performance.md)."""
+    over the 4C-wide activation: a stage-1 block's MLP took 1.8x as long in float32, and in
+    bf16 longer than in float32 (docs/performance.md)."""
     _, height, width, dim = y.shape
     y = ops.reshape(y, (-1, dim))
     y = layers.Dense(4 * dim, kernel_initializer=INIT, name=f"{name}_pwconv1")(y)
