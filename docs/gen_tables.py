@@ -317,6 +317,7 @@ def import_benchmark(
             }
             | {"date": date}
             for r in report["references"]
+            if "ratio" in r  # the forward comparison; training-only rows have no forward pair
         ]
         save(
             references_to,
