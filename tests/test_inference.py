@@ -47,7 +47,7 @@ def conv_bn_pairs(model):
         for source in inputs:
             readers[source] = readers.get(source, 0) + 1
     return sum(
-        kinds[name] == "BatchNormalization"
+        kinds[name] in ("BatchNormalization", "FusedBatchNormalization")
         and len(inputs) == 1
         and kinds[inputs[0]] in ("Conv2D", "DepthwiseConv2D")
         and readers[inputs[0]] == 1

@@ -1,9 +1,10 @@
 """Every Keras layer of tfvideo: the four papers' temporal modules and the layers the models are
 built from (normalisation, frame folding, separable pooling, layer scale, stochastic depth).
 
-All layers use `keras.ops` only (TensorFlow, JAX and PyTorch backends) and
-lower to TFLite builtin ops. Frame-folded layers take `[batch * num_frames,
-H, W, C]` and a static `num_frames`; the S3D layers take `[batch, T, H, W, C]`.
+All layers use `keras.ops` only (TensorFlow, JAX and PyTorch backends; `FusedBatchNormalization`
+adds TensorFlow's fused kernel to its training call) and lower to TFLite builtin ops.
+Frame-folded layers take `[batch * num_frames, H, W, C]` and a static `num_frames`; the S3D
+layers take `[batch, T, H, W, C]`.
 """
 
 from tfvideo.layers.blvnet import TemporalAggregation
@@ -15,7 +16,7 @@ from tfvideo.layers.frames import (
     TemporalWindows,
     UnfoldFrames,
 )
-from tfvideo.layers.normalization import Normalize
+from tfvideo.layers.normalization import FusedBatchNormalization, Normalize
 from tfvideo.layers.pooling import SeparablePooling3D
 from tfvideo.layers.regularization import DropPath, LayerScale
 from tfvideo.layers.s3d import CentreInitializer, SeparableConv3D, SpatioTemporalGating
@@ -39,6 +40,7 @@ __all__ = [
     "FoldFrames",
     "FrameRepeat",
     "FrameSubsample",
+    "FusedBatchNormalization",
     "LayerScale",
     "Normalize",
     "QuickGELU",

@@ -15,6 +15,7 @@ from tfvideo.layers._common import (
     int_pair,
     serializable,
 )
+from tfvideo.layers.normalization import FusedBatchNormalization
 
 FLAVOURS = ("slim", "torchvision")
 PADDINGS = ("same", "torch")
@@ -129,9 +130,7 @@ class SeparableConv3D(keras.layers.Layer):
         )
         self.spatial_bn = self.temporal_conv = self.temporal_bn = None
         if not self.batch_norm_folded:
-            self.spatial_bn = keras.layers.BatchNormalization(
-                scale=not slim, name="spatial_bn", **bn
-            )
+            self.spatial_bn = FusedBatchNormalization(scale=not slim, name="spatial_bn", **bn)
         if kt > 1:
             self.temporal_conv = keras.layers.Conv2D(
                 filters,
@@ -146,7 +145,7 @@ class SeparableConv3D(keras.layers.Layer):
                 **sub,
             )
             if not slim and not self.batch_norm_folded:
-                self.temporal_bn = keras.layers.BatchNormalization(name="temporal_bn", **bn)
+                self.temporal_bn = FusedBatchNormalization(name="temporal_bn", **bn)
 
     def build(self, input_shape):
         check_rank(self, input_shape, 5, "[batch, frames, height, width, channels]")

@@ -22,6 +22,7 @@ from tfvideo.layers._common import (
     to_time_view,
     with_history,
 )
+from tfvideo.layers.normalization import FusedBatchNormalization
 
 CALIBRATIONS = ("cin", "cout")
 
@@ -119,7 +120,7 @@ class RouteFunc(TemporalLayer):
             kernel_initializer=_msra_fill(),
             **self.sublayer_kwargs("a"),
         )
-        self.bn = keras.layers.BatchNormalization(
+        self.bn = FusedBatchNormalization(
             epsilon=self.epsilon, momentum=self.momentum, **self.sublayer_kwargs("bn")
         )
 
@@ -454,8 +455,8 @@ class TAdaAggregation(TemporalLayer):
         self.epsilon = epsilon
         self.momentum = momentum
         bn = {"epsilon": epsilon, "momentum": momentum}
-        self.bn = keras.layers.BatchNormalization(**bn, **self.sublayer_kwargs("bn"))
-        self.avgpool_bn = keras.layers.BatchNormalization(
+        self.bn = FusedBatchNormalization(**bn, **self.sublayer_kwargs("bn"))
+        self.avgpool_bn = FusedBatchNormalization(
             gamma_initializer="zeros",
             beta_initializer="zeros",
             **bn,

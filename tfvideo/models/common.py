@@ -15,7 +15,13 @@ import keras
 from keras import layers
 
 # The frame layers and the normalisation presets are tfvideo.layers'; models use them from here.
-from tfvideo.layers import FoldFrames, Normalize, TemporalMean, UnfoldFrames  # noqa: F401
+from tfvideo.layers import (  # noqa: F401
+    FoldFrames,
+    FusedBatchNormalization,
+    Normalize,
+    TemporalMean,
+    UnfoldFrames,
+)
 from tfvideo.layers.normalization import IMAGENET, INCEPTION, KINETICS_S3D, TADA  # noqa: F401
 
 
@@ -61,7 +67,7 @@ def torch_padded_conv2d(
 
 def batch_norm(x, name=None, epsilon=1e-5, momentum=0.9, zero_init=False):
     """BatchNormalization with PyTorch's defaults (eps 1e-5, momentum 0.1 = Keras 0.9)."""
-    return layers.BatchNormalization(
+    return FusedBatchNormalization(
         epsilon=epsilon,
         momentum=momentum,
         name=name,

@@ -33,8 +33,10 @@ import keras
 from keras import layers
 
 from tfvideo.layers._common import folded_conv_weights, serializable
+from tfvideo.layers.normalization import FusedBatchNormalization
 
 FOLDABLE_CONVS = (layers.Conv2D, layers.DepthwiseConv2D)
+BATCH_NORMS = (layers.BatchNormalization, FusedBatchNormalization)
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
@@ -61,7 +63,7 @@ def foldable_batch_norms(model) -> dict:
 
     pairs = {}
     for norm in model.layers:
-        if type(norm) is not layers.BatchNormalization or len(calls(norm, "_inbound_nodes")) != 1:
+        if type(norm) not in BATCH_NORMS or len(calls(norm, "_inbound_nodes")) != 1:
             continue
         (node,) = calls(norm, "_inbound_nodes")
         conv = node.parent_nodes[0].operation if len(node.parent_nodes) == 1 else None

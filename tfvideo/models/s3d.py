@@ -25,7 +25,12 @@ Example:
 import keras
 from keras import layers
 
-from tfvideo.layers import SeparableConv3D, SeparablePooling3D, SpatioTemporalGating
+from tfvideo.layers import (
+    FusedBatchNormalization,
+    SeparableConv3D,
+    SeparablePooling3D,
+    SpatioTemporalGating,
+)
 from tfvideo.models import common
 from tfvideo.models.registry import register
 
@@ -87,7 +92,7 @@ class _Config:
 
 def _bn_relu(x, cfg, name):
     # slim's batch_norm has no scale (gamma) by default; torchvision's BatchNorm3d has one.
-    x = layers.BatchNormalization(
+    x = FusedBatchNormalization(
         epsilon=BN_EPSILON, momentum=BN_MOMENTUM, scale=cfg.flavour != "slim", name=f"{name}_bn"
     )(x)
     return layers.ReLU(name=f"{name}_relu")(x)
