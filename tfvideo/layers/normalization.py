@@ -118,7 +118,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
             is_training=True,
         )[:3]
         # The kernel returns the unbiased (n - 1) variance; Keras keeps the biased one.
-        count = tf.cast(tf.size(x4) // channels, tf.float32)
+        count = tf.cast(tf.size(x4, out_type=tf.int64) // channels, tf.float32)
         variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
         self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
         self.moving_variance.assign(
